@@ -1,0 +1,46 @@
+"""The typed errors of lpdeploy: one root, fields instead of formatted blobs."""
+
+from __future__ import annotations
+
+
+class LpDeployError(Exception):
+    """Root of every error lpdeploy raises on purpose."""
+
+
+class SettingsError(LpDeployError):
+    """A site file key is missing, of the wrong type or out of range."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class InvalidInput(LpDeployError):
+    """Input from outside (a branch name, a revision, a form field) was refused."""
+
+    def __init__(self, what: str, value: str, problem: str) -> None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        super().__init__(f"invalid {what} {shown!r}: {problem}")
+        self.what = what
+        self.value = value
+        self.problem = problem
+
+
+class GitError(LpDeployError):
+    """A git command failed; carries the argv (never a shell string) and its stderr."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
+        super().__init__(f"git {' '.join(argv[1:3])} failed ({returncode}): {last}")
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class UnknownRevision(GitError):
+    """A revision or ref does not exist in the repository."""
+
+
+class StaleBranch(GitError):
+    """A compare-and-swap push was rejected: the branch moved under us."""

@@ -1,0 +1,77 @@
+"""The domain in plain values: branch tips, test records, decisions.
+
+Nothing here does I/O. Decisions (``policy.py``) take these values and return a
+``Decision``; adapters (steps, schedulers, the CLI) carry it out and show its
+``reason`` to people.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from lpdeploy.refs import short
+
+
+class Result(str, enum.Enum):
+    """Outcome of one suite run on one tree."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """One ledger entry: this suite ran on this tree (reached via this commit)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    tree: str
+    commit: str
+    suite: str
+    result: Result
+    build_url: str
+    build_number: int | None
+    finished_at: float  # seconds since the epoch
+    duration: float = 0.0  # seconds the suite took
+
+    @property
+    def passed(self) -> bool:
+        return self.result is Result.PASSED
+
+    def describe(self) -> str:
+        where = f"build #{self.build_number}" if self.build_number is not None else "a build"
+        return f"{where} ({self.build_url}) on commit {short(self.commit)}"
+
+
+@dataclass(frozen=True)
+class Tips:
+    """The branch tips of the upstream at one moment: ``{short branch name: sha}``."""
+
+    heads: dict[str, str] = field(default_factory=dict)
+
+    def get(self, branch: str) -> str | None:
+        return self.heads.get(branch)
+
+
+class Action(str, enum.Enum):
+    RUN_SUITE = "run-suite"  # test the tree before anything moves
+    SKIP_SUITE = "skip-suite"  # the tree already passed this suite
+    MOVE = "move"  # fast-forward the named branches to the revision
+    NOTHING = "nothing"  # the requested state already holds
+    REFUSE = "refuse"  # do not act; the reason says why
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do, to which revision, and why: the value every adapter shows."""
+
+    action: Action
+    reason: str
+    revision: str | None = None
+    branches: tuple[str, ...] = ()
+    record: TestRecord | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.action is Action.REFUSE

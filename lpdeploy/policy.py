@@ -1,0 +1,143 @@
+"""Pure decisions of the release flow: gate, promotion, branch moves.
+
+Each function takes facts (tips, ledger records, ancestry answers already
+computed by ``gitops``) and returns a ``Decision`` saying what to do and why.
+Nothing here runs git, reads the clock or touches Twisted, so every rule is
+unit-tested on plain values and the adapters stay thin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lpdeploy.model import Action, Decision, TestRecord
+from lpdeploy.refs import short
+
+
+@dataclass(frozen=True)
+class BranchFacts:
+    """Where one branch stands relative to a target revision."""
+
+    name: str
+    tip: str | None  # None: the branch does not exist yet
+    behind_target: bool = False  # tip is an ancestor of the target (a fast-forward is possible)
+    contains_target: bool = False  # target is an ancestor of tip (nothing to move)
+
+
+def suite_decision(revision: str, tree: str, record: TestRecord | None) -> Decision:
+    """Run the suite on ``revision`` unless its tree already passed it.
+
+    "Already tested" means this exact tree passed this suite: a revert to a
+    tested state, a merge that produces a tested tree and a fast-forward of
+    stable are all the same tree, so running the suite again would only cost
+    hours and prove nothing new.
+    """
+    if record is not None and record.passed:
+        return Decision(
+            Action.SKIP_SUITE,
+            f"tree {short(tree)} of {short(revision)} already passed the suite in {record.describe()}; "
+            "not running it again",
+            revision=revision,
+            record=record,
+        )
+    if record is not None:
+        return Decision(
+            Action.RUN_SUITE,
+            f"tree {short(tree)} failed the suite in {record.describe()}; running it again",
+            revision=revision,
+            record=record,
+        )
+    return Decision(
+        Action.RUN_SUITE,
+        f"tree {short(tree)} of {short(revision)} has not passed the suite yet; running it",
+        revision=revision,
+    )
+
+
+def move_decision(target: str, record: TestRecord | None, branches: list[BranchFacts]) -> Decision:
+    """May the gated ``branches`` be fast-forwarded to ``target``, and which of them need it?
+
+    A gated branch only ever points at a tested tree (so no record, no move), and
+    only ever moves forward: a branch with commits the target lacks is refused,
+    never forced.
+    """
+    to_move: list[str] = []
+    notes: list[str] = []
+    for b in branches:
+        if b.tip == target:
+            notes.append(f"{b.name} is already at {short(target)}")
+        elif b.tip is None:
+            to_move.append(b.name)
+        elif b.contains_target:
+            notes.append(f"{b.name} at {short(b.tip)} already contains {short(target)}")
+        elif b.behind_target:
+            to_move.append(b.name)
+        else:
+            return Decision(
+                Action.REFUSE,
+                f"refusing to move {b.name} from {short(b.tip)} to {short(target)}: not a fast-forward "
+                f"({b.name} has commits that {short(target)} lacks)",
+                revision=target,
+                record=record,
+            )
+    if not to_move:
+        return Decision(Action.NOTHING, "nothing to do: " + "; ".join(notes), revision=target, record=record)
+    if record is None or not record.passed:
+        return Decision(
+            Action.REFUSE,
+            f"refusing to move {', '.join(to_move)} to {short(target)}: "
+            "its tree has not passed the suite",
+            revision=target,
+            record=record,
+        )
+    reason = f"moving {', '.join(to_move)} to {short(target)} (tested in {record.describe()})"
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return Decision(Action.MOVE, reason, revision=target, branches=tuple(to_move), record=record)
+
+
+def gate_target(devel: str, devel_tip: str | None) -> Decision:
+    """The gate always tests the devel tip: queued pushes batch into the newest one."""
+    if devel_tip is None:
+        return Decision(Action.REFUSE, f"branch {devel} does not exist upstream")
+    return Decision(Action.RUN_SUITE, f"gating {devel} at {short(devel_tip)}", revision=devel_tip)
+
+
+def promotion_target(
+    stable: str, stable_tip: str | None, requested: str | None, requested_on_stable: bool
+) -> Decision:
+    """Promote the stable tip, or a requested revision that stable already holds."""
+    if stable_tip is None:
+        return Decision(Action.REFUSE, f"branch {stable} does not exist upstream")
+    if requested is None:
+        return Decision(Action.MOVE, f"promoting the {stable} tip {short(stable_tip)}", revision=stable_tip)
+    if not requested_on_stable:
+        return Decision(Action.REFUSE, f"revision {short(requested)} is not on {stable}", revision=requested)
+    return Decision(Action.MOVE, f"promoting {short(requested)} from {stable}", revision=requested)
+
+
+def gate_needed(
+    devel: str,
+    devel_tip: str | None,
+    record: TestRecord | None,
+    stable_contains_devel_tip: bool,
+    gate_pending: bool,
+) -> Decision:
+    """Reconciliation from the tips: does the gate owe a build right now?
+
+    Called when a scheduler starts (changes delivered while no master ran are
+    not replayed) and after every hint. A failed tip waits for a new push
+    rather than being retried on every restart.
+    """
+    if devel_tip is None:
+        return Decision(Action.NOTHING, f"branch {devel} does not exist upstream")
+    if gate_pending:
+        return Decision(Action.NOTHING, f"a gate build for {devel} is already queued or running")
+    if record is not None and record.passed and stable_contains_devel_tip:
+        return Decision(Action.NOTHING, f"{devel} tip {short(devel_tip)} is tested and on stable")
+    if record is not None and not record.passed:
+        return Decision(
+            Action.NOTHING,
+            f"{devel} tip {short(devel_tip)} failed in {record.describe()}; waiting for a new push",
+        )
+    return Decision(Action.RUN_SUITE, f"{devel} tip {short(devel_tip)} is not gated yet", revision=devel_tip)

@@ -1,0 +1,140 @@
+"""Schedulers: the devel gate and the promotion timer.
+
+Events are hints, the tips are the truth: the gate scheduler answers a push to
+devel by making sure one gate build is queued, and on every start (and every
+few minutes) it reconciles from the tips, because changes delivered while no
+master ran are not replayed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import croniter
+from buildbot import config
+from buildbot.process.properties import Properties
+from buildbot.schedulers.base import ReconfigurableBaseScheduler
+from buildbot.schedulers.timed import Timed
+from twisted.internet import defer, task
+from twisted.python import log
+
+from lpdeploy import policy
+from lpdeploy.errors import LpDeployError
+from lpdeploy.ledger import DbLedger
+from lpdeploy.model import Action
+from lpdeploy.settings import Settings
+from lpdeploy.upstream import Upstream
+
+RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
+
+
+class GateScheduler(ReconfigurableBaseScheduler):
+    """Keep exactly one gate build queued whenever the devel tip is not yet on stable."""
+
+    _timer: task.LoopingCall | None = None
+
+    def checkConfig(self, builderNames: list[str], settings: Settings, **kwargs: Any) -> None:  # type: ignore[override]
+        if not isinstance(settings, Settings):
+            config.error("GateScheduler needs lpdeploy Settings")
+        super().checkConfig(builderNames=builderNames, **kwargs)
+
+    @defer.inlineCallbacks
+    def reconfigService(self, builderNames: list[str], settings: Settings, **kwargs: Any):  # type: ignore[override]
+        self.settings = settings
+        yield super().reconfigService(builderNames=builderNames, **kwargs)
+
+    @defer.inlineCallbacks
+    def activate(self):
+        yield super().activate()
+        if not self.enabled:
+            return
+        yield self.startConsumingChanges()
+        self._timer = task.LoopingCall(self._reconcile_logged, "periodic check")
+        self._timer.clock = self.master.reactor
+        self._timer.start(RECONCILE_INTERVAL, now=True)
+
+    @defer.inlineCallbacks
+    def deactivate(self):
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+        self._timer = None
+        yield super().deactivate()
+
+    def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
+        """Called by Buildbot, serialised, for every new change record."""
+        if change.branch != self.settings.branches.devel:
+            return defer.succeed(None)
+        return defer.ensureDeferred(self.reconcile(f"push to {change.branch} ({change.revision[:12]})",
+                                                   hint=change.revision))
+
+    def _reconcile_logged(self, why: str) -> defer.Deferred[None]:
+        d = defer.ensureDeferred(self.reconcile(why))
+        d.addErrback(log.err, f"{self.name}: reconciling from the tips failed")
+        return d
+
+    async def reconcile(self, why: str, hint: str | None = None) -> None:
+        """Queue a gate build if the tips say one is owed and none is queued."""
+        branches = self.settings.branches
+        upstream = Upstream.of(self.master, self.settings.repository.url)
+        try:
+            tips = await upstream.fetch()
+        except LpDeployError as e:
+            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
+            return
+        devel_tip = tips.get(branches.devel)
+        stable_tip = tips.get(branches.stable)
+        record = None
+        contains = False
+        if devel_tip is not None:
+            tree = await upstream.tree_of(devel_tip)
+            record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+            if stable_tip is not None:
+                contains = devel_tip == stable_tip or await upstream.is_ancestor(devel_tip, stable_tip)
+        pending = await self._gate_queued()
+        decision = policy.gate_needed(branches.devel, devel_tip, record, contains, pending)
+        if decision.action is not Action.RUN_SUITE:
+            log.msg(f"{self.name}: {why}: {decision.reason}")
+            return
+        await self.addBuildsetForSourceStamps(
+            sourcestamps=[{
+                "codebase": "", "repository": self.settings.repository.url,
+                "branch": branches.devel, "revision": hint or devel_tip, "project": "",
+            }],
+            reason=f"{why}: {decision.reason}",
+            properties=Properties(),
+            builderNames=self.builderNames,
+        )
+
+    async def _gate_queued(self) -> bool:
+        """Whether a gate request waits unclaimed: it will test the newest tip when it starts."""
+        for name in self.builderNames:
+            builderid = await self.master.data.updates.findBuilderId(name)
+            queued = await self.master.db.buildrequests.getBuildRequests(
+                builderid=builderid, complete=False, claimed=False
+            )
+            if queued:
+                return True
+        return False
+
+
+class CronPromotion(Timed):
+    """Start a promote build on a cron schedule (``[promotion] schedule``)."""
+
+    def checkConfig(self, builderNames: list[str], cron: str, **kwargs: Any) -> None:  # type: ignore[override]
+        if not croniter.croniter.is_valid(cron):
+            config.error(f"promotion.schedule: {cron!r} is not a cron expression")
+        super().checkConfig(builderNames=builderNames,
+                            reason="scheduled promotion (%(name)s)", **kwargs)
+
+    @defer.inlineCallbacks
+    def reconfigService(self, builderNames: list[str], cron: str, **kwargs: Any):  # type: ignore[override]
+        self.cron = cron
+        yield super().reconfigService(builderNames=builderNames,
+                                      reason="scheduled promotion (%(name)s)", **kwargs)
+
+    def getNextBuildTime(self, lastActuated: float | None) -> defer.Deferred[float]:
+        """Called by ``Timed`` after each actuation: the next cron instant, master local time."""
+        ts = lastActuated or self.now()
+        start = datetime.datetime.fromtimestamp(ts).astimezone()
+        return defer.succeed(croniter.croniter(self.cron, start).get_next(float))

@@ -1,0 +1,352 @@
+"""The site file: TOML in, validated and frozen settings out.
+
+This module imports nothing from Buildbot, so the CLI, the tests and the
+benchmarks read a site file exactly as the master does. Every problem is
+reported as a ``SettingsError`` naming the key (``suite.command``) and what is
+wrong with it; ``master.cfg`` turns that into a ``config.error`` so that
+``buildbot checkconfig`` prints one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lpdeploy.errors import InvalidInput, SettingsError
+from lpdeploy.refs import validate_branch, validate_branch_pattern
+
+KNOWN_ROLES = ("security", "losa")
+_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
+
+
+@dataclass(frozen=True)
+class Repository:
+    url: str
+    poll_interval: int = 60
+
+
+@dataclass(frozen=True)
+class Branches:
+    devel: str = "devel"
+    stable: str = "stable"
+    production_devel: str = "production-devel"
+    production_stable: str = "production-stable"
+    security: str = "security/*"
+
+    @property
+    def flow(self) -> tuple[str, ...]:
+        """The fixed branches of the flow, in the order revisions travel."""
+        return (self.devel, self.stable, self.production_devel, self.production_stable)
+
+    @property
+    def production(self) -> tuple[str, str]:
+        return (self.production_devel, self.production_stable)
+
+
+@dataclass(frozen=True)
+class Suite:
+    command: tuple[str, ...] = ("make", "check")
+    timeout: int = 1200  # seconds without output before the suite is killed
+    max_time: int = 6 * 3600  # seconds a whole run may take
+
+    @property
+    def identity(self) -> str:
+        """A stable id of "this suite": a tree tested by another command is not tested."""
+        digest = hashlib.sha256(json.dumps(list(self.command)).encode()).hexdigest()
+        return "suite-" + digest[:12]
+
+
+@dataclass(frozen=True)
+class Www:
+    port: int = 8010
+    url: str = "http://localhost:8010/"
+    interface: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Workers:
+    port: int = 9989
+    interface: str = "127.0.0.1"
+    local: int = 1
+    password: str = field(default="lpdeploy-local-worker", repr=False)  # never in logs
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"worker-{i}" for i in range(1, self.local + 1))
+
+
+@dataclass(frozen=True)
+class Auth:
+    htpasswd: str | None = None
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def users_with(self, role: str) -> tuple[str, ...]:
+        return self.roles.get(role, ())
+
+
+@dataclass(frozen=True)
+class Promotion:
+    schedule: str | None = None  # cron syntax, local time of the master
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    deploy_command: tuple[str, ...]
+    auto_deploy: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    repository: Repository
+    branches: Branches = Branches()
+    suite: Suite = Suite()
+    www: Www = Www()
+    workers: Workers = Workers()
+    auth: Auth = Auth()
+    promotion: Promotion = Promotion()
+    servers: tuple[Server, ...] = ()
+    database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
+    title: str = "lpdeploy"
+
+    def __repr__(self) -> str:
+        # Buildbot logs step arguments; keep the settings' part of that short and secret-free
+        return f"Settings({self.repository.url!r}, suite={self.suite.identity})"
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a site file; raise SettingsError on any problem."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(str(p), "site file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(str(p), f"cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(str(p), f"not valid TOML: {e}") from None
+    return parse_settings(raw, base=p.parent)
+
+
+def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
+    """Validate an already-parsed site file (relative paths resolve against ``base``)."""
+    r = _Reader(raw, "")
+    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "servers",
+           "database", "title")
+    repo = r.table("repository", required=True)
+    repo.only("url", "poll_interval")
+    repository = Repository(
+        url=_repo_url(repo.string("url", required=True), base),
+        poll_interval=repo.integer("poll_interval", 60, low=1, high=86400),
+    )
+    br = r.table("branches")
+    br.only("devel", "stable", "production_devel", "production_stable", "security")
+    d = Branches()
+    branches = Branches(
+        devel=br.branch("devel", d.devel),
+        stable=br.branch("stable", d.stable),
+        production_devel=br.branch("production_devel", d.production_devel),
+        production_stable=br.branch("production_stable", d.production_stable),
+        security=br.pattern("security", d.security),
+    )
+    if len(set(branches.flow)) != len(branches.flow):
+        raise SettingsError("branches", "devel, stable and the production branches must all differ")
+    st = r.table("suite")
+    st.only("command", "timeout", "max_time")
+    suite = Suite(
+        command=st.argv("command", Suite.command),
+        timeout=st.integer("timeout", Suite.timeout, low=1),
+        max_time=st.integer("max_time", Suite.max_time, low=1),
+    )
+    w = r.table("www")
+    w.only("port", "url", "interface")
+    www = Www(
+        port=w.integer("port", Www.port, low=1, high=65535),
+        url=_www_url(w.string("url", Www.url)),
+        interface=w.string("interface", Www.interface),
+    )
+    wk = r.table("workers")
+    wk.only("port", "interface", "local", "password")
+    workers = Workers(
+        port=wk.integer("port", Workers.port, low=1, high=65535),
+        interface=wk.string("interface", Workers.interface),
+        local=wk.integer("local", Workers.local, low=1, high=64),
+        password=wk.string("password", Workers.password),
+    )
+    if workers.port == www.port:
+        raise SettingsError("workers.port", f"must differ from www.port ({www.port})")
+    a = r.table("auth")
+    a.only("htpasswd", "roles")
+    htpasswd = a.string("htpasswd", None)
+    if htpasswd is not None and base is not None:
+        htpasswd = str((base / htpasswd).resolve())
+    roles_t = a.table("roles")
+    roles: dict[str, tuple[str, ...]] = {}
+    for role in roles_t.keys():
+        if role not in KNOWN_ROLES:
+            raise SettingsError(f"auth.roles.{role}", f"unknown role (known: {', '.join(KNOWN_ROLES)})")
+        users = roles_t.string_list(role)
+        for u in users:
+            if not _USER_NAME.fullmatch(u):
+                raise SettingsError(f"auth.roles.{role}", f"{u!r} is not a valid user name")
+        roles[role] = users
+    pr = r.table("promotion")
+    pr.only("schedule")
+    schedule = pr.string("schedule", None)
+    if schedule is not None:
+        _check_cron("promotion.schedule", schedule)
+    db = r.table("database")
+    db.only("url")
+    return Settings(
+        repository=repository,
+        branches=branches,
+        suite=suite,
+        www=www,
+        workers=workers,
+        auth=Auth(htpasswd=htpasswd, roles=roles),
+        promotion=Promotion(schedule=schedule),
+        servers=_servers(r),
+        database_url=db.string("url", Settings.database_url),
+        title=r.string("title", Settings.title),
+    )
+
+
+def _servers(r: _Reader) -> tuple[Server, ...]:
+    raw = r.raw.get("servers", [])
+    if not isinstance(raw, list):
+        raise SettingsError("servers", "must be an array of tables ([[servers]])")
+    servers = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        key = f"servers[{i}]"
+        if not isinstance(item, dict):
+            raise SettingsError(key, "must be a table")
+        s = _Reader(item, key)
+        s.only("name", "deploy_command", "auto_deploy")
+        name = s.string("name", required=True)
+        if not _SERVER_NAME.fullmatch(name):
+            raise SettingsError(f"{key}.name", f"{name!r}: letters, digits, '.', '_' and '-' only")
+        if name in seen:
+            raise SettingsError(f"{key}.name", f"server {name!r} is defined twice")
+        seen.add(name)
+        auto = s.string("auto_deploy", None)
+        if auto not in (None, "stable"):
+            raise SettingsError(f"{key}.auto_deploy", "the only supported value is \"stable\"")
+        servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
+                              auto_deploy=auto))
+    return tuple(servers)
+
+
+def _repo_url(url: str, base: Path | None) -> str:
+    if "://" not in url and not url.startswith("-"):
+        # a local path, absolute or relative to the site file, means a file:// URL
+        path = Path(url) if base is None else base / url
+        return path.resolve().as_uri()
+    parts = urlsplit(url)
+    if parts.scheme not in _REPO_SCHEMES:
+        raise SettingsError("repository.url", f"{url!r}: use a file://, ssh:// or https:// URL")
+    if url.startswith("-") or any(c.isspace() for c in url):
+        raise SettingsError("repository.url", f"{url!r}: must not start with '-' or contain spaces")
+    if parts.scheme == "file" and not parts.path.startswith("/"):
+        raise SettingsError("repository.url", f"{url!r}: a file:// URL needs an absolute path")
+    return url
+
+
+def _www_url(url: str) -> str:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise SettingsError("www.url", f"{url!r}: must be an http:// or https:// URL")
+    return url if url.endswith("/") else url + "/"
+
+
+def _check_cron(key: str, expr: str) -> None:
+    import croniter  # a Buildbot dependency; imported here so settings stay light
+
+    if len(expr.split()) != 5 or not croniter.croniter.is_valid(expr):
+        raise SettingsError(key, f"{expr!r} is not a 5-field cron expression (e.g. \"0 6 * * 1-5\")")
+
+
+class _Reader:
+    """Typed access to one TOML table, reporting problems by dotted key."""
+
+    def __init__(self, raw: dict[str, Any], prefix: str) -> None:
+        self.raw = raw
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def keys(self) -> list[str]:
+        return list(self.raw)
+
+    def only(self, *allowed: str) -> None:
+        for k in self.raw:
+            if k not in allowed:
+                raise SettingsError(self.key(k), f"unknown key (known here: {', '.join(allowed)})")
+
+    def table(self, name: str, required: bool = False) -> _Reader:
+        value = self.raw.get(name)
+        if value is None:
+            if required:
+                raise SettingsError(self.key(name), "missing table")
+            return _Reader({}, self.key(name))
+        if not isinstance(value, dict):
+            raise SettingsError(self.key(name), "must be a table")
+        return _Reader(value, self.key(name))
+
+    def string(self, name: str, default: Any = None, required: bool = False) -> Any:
+        if name not in self.raw:
+            if required:
+                raise SettingsError(self.key(name), "missing")
+            return default
+        value = self.raw[name]
+        if not isinstance(value, str) or not value.strip():
+            raise SettingsError(self.key(name), "must be a non-empty string")
+        return value
+
+    def integer(self, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+        value = self.raw.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SettingsError(self.key(name), f"must be an integer, not {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SettingsError(self.key(name), f"{value} is out of range [{low}, {high}]")
+        return value
+
+    def string_list(self, name: str) -> tuple[str, ...]:
+        value = self.raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise SettingsError(self.key(name), "must be a list of non-empty strings")
+        return tuple(value)
+
+    def argv(self, name: str, default: tuple[str, ...] = (), required: bool = False) -> tuple[str, ...]:
+        if name not in self.raw:
+            if required:
+                raise SettingsError(self.key(name), "missing")
+            return default
+        value = self.raw[name]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise SettingsError(self.key(name), "must be a non-empty list of strings (an argv, not a shell line)")
+        if not value[0]:
+            raise SettingsError(self.key(name), "the program name must not be empty")
+        return tuple(value)
+
+    def branch(self, name: str, default: str) -> str:
+        value = self.string(name, default)
+        try:
+            return validate_branch(value)
+        except InvalidInput as e:
+            raise SettingsError(self.key(name), e.problem) from None
+
+    def pattern(self, name: str, default: str) -> str:
+        value = self.string(name, default)
+        try:
+            return validate_branch_pattern(value)
+        except InvalidInput as e:
+            raise SettingsError(self.key(name), e.problem) from None

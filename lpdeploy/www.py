@@ -1,0 +1,104 @@
+"""lpdeploy's web plugin, mounted by Buildbot at ``/plugins/lpdeploy/``.
+
+``status.json`` serves ``status.flow_status`` for the CLI and for people;
+``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
+for every configured plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from buildbot.util.service import BuildbotService
+from twisted.internet import defer
+from twisted.python import log
+from twisted.web import resource, server
+
+from lpdeploy import __version__
+from lpdeploy.ledger import DbLedger
+from lpdeploy.settings import Settings
+from lpdeploy.status import flow_status
+from lpdeploy.upstream import Upstream
+
+SERVICE_NAME = "lpdeploy"
+
+
+class SiteService(BuildbotService):
+    """Holds the validated site settings so that the web plugin can find them on any master."""
+
+    name = SERVICE_NAME
+
+    def checkConfig(self, settings: Settings) -> None:  # type: ignore[override]
+        pass
+
+    def reconfigService(self, settings: Settings) -> defer.Deferred[None]:  # type: ignore[override]
+        self.settings = settings
+        return defer.succeed(None)
+
+
+class _Static(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, body: bytes, content_type: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.content_type = content_type
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", self.content_type)
+        return self.body
+
+
+class StatusResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, app: LpDeployApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: Any) -> Any:
+        d = defer.ensureDeferred(self._render(request))
+
+        def failed(f: Any) -> None:
+            log.err(f, "lpdeploy status")
+            request.setResponseCode(500)
+            request.setHeader(b"content-type", b"application/json")
+            request.write(json.dumps({"error": "could not compute the status; see the master log"}).encode())
+            request.finish()
+
+        d.addErrback(failed)
+        return server.NOT_DONE_YET
+
+    async def _render(self, request: Any) -> None:
+        master = self.app.master
+        settings = master.service_manager.namedServices[SERVICE_NAME].settings
+        body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master), settings)
+        request.setHeader(b"content-type", b"application/json")
+        request.write(json.dumps(body, indent=1).encode())
+        request.finish()
+
+
+class LpDeployApp:
+    """The object Buildbot's ``buildbot.www`` entry point returns."""
+
+    description = "lpdeploy release flow"
+    version = __version__
+    ui = False
+
+    def __init__(self) -> None:
+        self.master: Any = None
+        self.resource = resource.Resource()
+        self.resource.putChild(b"status.json", StatusResource(self))
+        self.resource.putChild(b"scripts.js", _Static(b"/* lpdeploy */\n", b"application/javascript"))
+        self.resource.putChild(b"styles.css", _Static(b"/* lpdeploy */\n", b"text/css"))
+
+    def setMaster(self, master: Any) -> None:
+        """Called by Buildbot's www service when the plugin is configured."""
+        self.master = master
+
+    def setConfiguration(self, config: Any) -> None:
+        self.config = config
+
+
+ep = LpDeployApp()

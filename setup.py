@@ -1,0 +1,43 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="lpdeploy",
+    version="0.1.0",
+    description="A Buildbot plugin for a gated, tested-once release flow with deploy bookkeeping",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["lpdeploy", "lpdeploy.*"]),
+    include_package_data=True,
+    install_requires=[
+        "buildbot>=4.3,<4.4",
+        "buildbot-worker>=4.3,<4.4",
+        "buildbot-www>=4.3,<4.4",
+        "Twisted>=24.7",
+        "bcrypt>=4.0,<6",
+        "croniter>=2.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "ruff>=0.6", "mypy>=1.11"],
+    },
+    entry_points={
+        "console_scripts": ["lpdeploy = lpdeploy.cli:main"],
+        "buildbot.changes": ["FlowPoller = lpdeploy.changes:FlowPoller"],
+        "buildbot.schedulers": [
+            "GateScheduler = lpdeploy.schedulers:GateScheduler",
+            "CronPromotion = lpdeploy.schedulers:CronPromotion",
+        ],
+        "buildbot.steps": [
+            "lpdeploy.Decide = lpdeploy.steps:Decide",
+            "lpdeploy.Checkout = lpdeploy.steps:Checkout",
+            "lpdeploy.RunSuite = lpdeploy.steps:RunSuite",
+            "lpdeploy.MoveBranches = lpdeploy.steps:MoveBranches",
+        ],
+        "buildbot.util": [
+            "lpdeploy.BcryptHtpasswdAuth = lpdeploy.authz:BcryptHtpasswdAuth",
+            "lpdeploy.configure = lpdeploy.configurator:configure",
+        ],
+        "buildbot.www": ["lpdeploy = lpdeploy.www:ep"],
+    },
+)
