@@ -1,0 +1,129 @@
+"""A small client for the master's REST API, as the CLI uses it.
+
+Login is Buildbot's: GET ``/auth/login`` with HTTP basic credentials sets a
+session cookie; control actions are JSON-RPC POSTs. Errors become
+``ApiError`` with a one-line message the CLI can print as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.cookiejar
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable
+
+from lpdeploy.errors import LpDeployError
+
+REQUEST_TIMEOUT = 60  # seconds for one HTTP request
+FINAL_RESULTS = {0: "success", 1: "warnings", 2: "failure", 3: "skipped", 4: "exception", 5: "retry",
+                 6: "cancelled"}
+
+
+class ApiError(LpDeployError):
+    """The master refused or failed a request; ``status`` is the HTTP status (0: unreachable)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    def __init__(self, url: str, user: str | None = None, password: str | None = None) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.user = user
+        self.password = password
+        self._jar = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._jar))
+        self._logged_in = False
+
+    def _request(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+        req = urllib.request.Request(urllib.parse.urljoin(self.url, path), data=data, headers=headers or {})
+        try:
+            with self._opener.open(req, timeout=REQUEST_TIMEOUT) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as e:
+            raise ApiError(_error_text(e), e.code) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ApiError(f"cannot reach the master at {self.url}: {reason}") from None
+        if not body:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body.decode("utf-8", "replace")
+
+    def login(self) -> None:
+        """Log in with HTTP basic credentials; a session cookie carries the login afterwards."""
+        if self._logged_in or not self.user:
+            return
+        token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
+        try:
+            self._request("auth/login", headers={"Authorization": f"Basic {token}"})
+        except ApiError as e:
+            if e.status == 401:
+                raise ApiError(f"login failed for user {self.user!r}: wrong user name or password", 401) from None
+            raise
+        self._logged_in = True
+
+    def get(self, path: str) -> Any:
+        return self._request(path)
+
+    def api(self, path: str) -> Any:
+        return self._request("api/v2/" + path)
+
+    def control(self, path: str, method: str, params: dict[str, Any]) -> Any:
+        """A JSON-RPC control call; 403 means the user lacks the role."""
+        self.login()
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "id": 1, "params": params}).encode()
+        try:
+            reply = self._request("api/v2/" + path, data=body, headers={"Content-Type": "application/json"})
+        except ApiError as e:
+            if e.status == 403:
+                who = f"user {self.user!r}" if self.user else "anonymous users"
+                raise ApiError(f"not allowed: {who} may not {method} {path.split('/')[-1]} "
+                               "(missing role, or not logged in)", 403) from None
+            raise
+        if isinstance(reply, dict) and "error" in reply:
+            raise ApiError(f"the master refused: {reply['error'].get('message')}", 400)
+        return reply.get("result") if isinstance(reply, dict) else reply
+
+    def wait_for_request(self, brid: int, progress: Callable[[str], None], timeout: float,
+                         poll: float = 1.0) -> dict[str, Any]:
+        """Wait until build request ``brid`` completes; return its last build (with properties)."""
+        deadline = time.monotonic() + timeout
+        last_state = None
+        while True:
+            builds = self.api(f"buildrequests/{brid}/builds").get("builds", [])
+            if builds:
+                build = builds[-1]
+                state = build.get("state_string")
+                if state != last_state:
+                    progress(f"build #{build['number']}: {state}")
+                    last_state = state
+                if build.get("complete"):
+                    props = self.api(f"builds/{build['buildid']}/properties").get("properties", [{}])
+                    build["properties"] = {k: v[0] for k, v in (props[0] if props else {}).items()}
+                    return build
+            else:
+                req = self.api(f"buildrequests/{brid}").get("buildrequests", [{}])[0]
+                if req.get("complete"):
+                    return {"results": req.get("results"), "number": None, "properties": {}}
+            if time.monotonic() > deadline:
+                raise ApiError(f"gave up waiting after {int(timeout)}s; the build goes on (request {brid})")
+            time.sleep(poll)
+
+
+def _error_text(e: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(e.read() or b"{}")
+        msg = body.get("error") or body
+        if isinstance(msg, dict):
+            msg = msg.get("message", msg)
+    except ValueError:
+        msg = e.reason
+    return f"HTTP {e.code}: {msg}"

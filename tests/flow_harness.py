@@ -1,0 +1,184 @@
+"""A real lpdeploy installation in a temporary directory, for end-to-end tests.
+
+Real parts only: a bare upstream git repository, a Buildbot master started
+from this checkout's ``master.cfg`` with its own site file, a real
+``buildbot-worker`` process, and the ``lpdeploy`` CLI as a subprocess.
+Every server listens on 127.0.0.1 on a free port; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import bcrypt
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=test@example.invalid"]
+SUITE = """#!/bin/sh
+# records which commit it ran on, then passes unless app.txt says broken
+git rev-parse HEAD >> "$1"
+sleep 0.2
+grep -q "^status: ok" app.txt
+"""
+PASSWORDS = {"bob": "bob-pw", "alice": "alice-pw", "carol": "carol-pw"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Flow:
+    """One upstream, one master, one worker, and helpers to push and ask."""
+
+    def __init__(self, base: Path, extra_site: str = "") -> None:
+        self.base = base
+        self.upstream = base / "upstream.git"
+        self.work = base / "work"
+        self.suite_log = base / "suite-runs.log"
+        self.master_dir = base / "master"
+        self.worker_dir = base / "worker"
+        self.www_port = free_port()
+        self.worker_port = free_port()
+        self.url = f"http://127.0.0.1:{self.www_port}/"
+        self.site = base / "site.toml"
+        self.extra_site = extra_site
+        self.env = {**os.environ, "LPDEPLOY_CONFIG": str(self.site), "LPDEPLOY_URL": self.url}
+
+    # --- setting up -----------------------------------------------------
+    def create(self) -> None:
+        git("init", "--quiet", "--bare", "--initial-branch=devel", str(self.upstream))
+        git("init", "--quiet", "--initial-branch=devel", str(self.work))
+        (self.work / "run-tests.sh").write_text(SUITE)
+        (self.work / "app.txt").write_text("status: ok\nversion: 0\n")
+        git("add", "-A", cwd=self.work)
+        git("commit", "--quiet", "-m", "Initial release", cwd=self.work)
+        for b in ("devel", "stable", "production-devel", "production-stable"):
+            git("push", "--quiet", str(self.upstream), f"HEAD:refs/heads/{b}", cwd=self.work)
+        htpasswd = self.base / "htpasswd"
+        htpasswd.write_text("".join(
+            f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=4)).decode().replace('$2b$', '$2y$')}\n"
+            for u, p in PASSWORDS.items()))
+        self.site.write_text(f"""
+[repository]
+url = "{self.upstream.as_uri()}"
+poll_interval = 1
+[suite]
+command = ["sh", "run-tests.sh", "{self.suite_log}"]
+[www]
+port = {self.www_port}
+url = "{self.url}"
+[workers]
+port = {self.worker_port}
+password = "e2e-worker-secret"
+[auth]
+htpasswd = "{htpasswd}"
+[auth.roles]
+security = ["alice"]
+losa = ["bob"]
+{self.extra_site}
+""")
+        subprocess.run([str(BIN / "buildbot"), "create-master", "--quiet",
+                        f"--config={ROOT / 'master.cfg'}", str(self.master_dir)], check=True, env=self.env, capture_output=True)
+        subprocess.run([str(BIN / "buildbot-worker"), "create-worker", "--quiet", str(self.worker_dir),
+                        f"127.0.0.1:{self.worker_port}", "worker-1", "e2e-worker-secret"],
+                       check=True, capture_output=True)
+
+    def start(self) -> None:
+        proc = subprocess.run([str(BIN / "buildbot"), "start", str(self.master_dir)], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            log = (self.master_dir / "twistd.log").read_text()[-3000:]
+            raise AssertionError(f"master did not start: {proc.stdout}{proc.stderr}\n{log}")
+        subprocess.run([str(BIN / "buildbot-worker"), "start", str(self.worker_dir)], check=True,
+                       capture_output=True, timeout=60)
+        wait_until(lambda: self.api("workers/worker-1")["workers"][0]["connected_to"], 60, "worker")
+
+    def stop(self) -> None:
+        for cmd in ([str(BIN / "buildbot-worker"), "stop", str(self.worker_dir)],
+                    [str(BIN / "buildbot"), "stop", str(self.master_dir)]):
+            subprocess.run(cmd, capture_output=True, timeout=120, env=self.env)
+
+    # --- the repository -------------------------------------------------
+    def tip(self, branch: str) -> str | None:
+        out = git("ls-remote", "--heads", str(self.upstream), f"refs/heads/{branch}")
+        return out.split()[0] if out else None
+
+    def commit(self, status: str, message: str, branch: str = "devel") -> str:
+        """Commit on top of ``branch`` (or of devel, for a new branch) and push it."""
+        base = branch if self.tip(branch) else "devel"
+        git("fetch", "--quiet", str(self.upstream), f"refs/heads/{base}", cwd=self.work)
+        git("checkout", "--quiet", "-B", branch, "FETCH_HEAD", cwd=self.work)
+        text = (self.work / "app.txt").read_text().splitlines()
+        version = int(text[1].split(":")[1]) + 1
+        (self.work / "app.txt").write_text(f"status: {status}\nversion: {version}\n")
+        git("commit", "--quiet", "-am", message, cwd=self.work)
+        git("push", "--quiet", str(self.upstream), f"HEAD:refs/heads/{branch}", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def revert_head(self, branch: str = "devel") -> str:
+        git("fetch", "--quiet", str(self.upstream), f"refs/heads/{branch}", cwd=self.work)
+        git("checkout", "--quiet", "-B", branch, "FETCH_HEAD", cwd=self.work)
+        git("revert", "--no-edit", "HEAD", cwd=self.work)
+        git("push", "--quiet", str(self.upstream), f"HEAD:refs/heads/{branch}", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def suite_runs(self) -> list[str]:
+        return self.suite_log.read_text().split() if self.suite_log.exists() else []
+
+    # --- the master -----------------------------------------------------
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + "api/v2/" + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def builds(self, builder: str) -> list[dict[str, Any]]:
+        return self.api(f"builders/{builder}/builds?order=number")["builds"]
+
+    def wait_builds(self, builder: str, count: int, timeout: float = 90) -> dict[str, Any]:
+        """Wait until ``builder`` has ``count`` complete builds; return the newest."""
+        def done() -> Any:
+            builds = self.builds(builder)
+            complete = [b for b in builds if b["complete"]]
+            return complete[-1] if len(complete) >= count and len(complete) == len(builds) else None
+        return wait_until(done, timeout, f"{count} complete builds on {builder}")
+
+    def steps(self, build: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {s["name"]: s for s in self.api(f"builds/{build['buildid']}/steps")["steps"]}
+
+    def step_log(self, build: dict[str, Any], step: str, log: str) -> str:
+        stepid = self.steps(build)[step]["stepid"]
+        with urllib.request.urlopen(f"{self.url}api/v2/steps/{stepid}/logs/{log}/raw", timeout=30) as r:
+            return r.read().decode()
+
+    def cli(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        if user:
+            env["LPDEPLOY_USER"] = user
+            env["LPDEPLOY_PASSWORD"] = PASSWORDS[user]
+        return subprocess.run([str(BIN / "lpdeploy"), *args], env=env, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
