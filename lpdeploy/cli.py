@@ -98,7 +98,7 @@ def _report(build: dict[str, Any]) -> int:
     if ok:
         print(f"{reason}{where}")
         return 0
-    result = FINAL_RESULTS.get(build.get("results"), "unknown")
+    result = FINAL_RESULTS.get(int(build.get("results") or 0), "unknown")
     print(f"lpdeploy: {outcome or result}: {reason}{where}", file=sys.stderr)
     return 1
 

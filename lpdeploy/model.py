@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from lpdeploy.refs import short
 
 
-class Result(str, enum.Enum):
+class Result(enum.StrEnum):
     """Outcome of one suite run on one tree."""
 
     PASSED = "passed"
@@ -54,7 +54,7 @@ class Tips:
         return self.heads.get(branch)
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     RUN_SUITE = "run-suite"  # test the tree before anything moves
     SKIP_SUITE = "skip-suite"  # the tree already passed this suite
     MOVE = "move"  # fast-forward the named branches to the revision

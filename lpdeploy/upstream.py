@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from twisted.internet import defer, threads
 

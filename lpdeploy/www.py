@@ -8,7 +8,7 @@ for every configured plugin.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from buildbot.util.service import BuildbotService
 from twisted.internet import defer
@@ -89,9 +89,13 @@ class LpDeployApp:
     def __init__(self) -> None:
         self.master: Any = None
         self.resource = resource.Resource()
-        self.resource.putChild(b"status.json", StatusResource(self))
-        self.resource.putChild(b"scripts.js", _Static(b"/* lpdeploy */\n", b"application/javascript"))
-        self.resource.putChild(b"styles.css", _Static(b"/* lpdeploy */\n", b"text/css"))
+        children: dict[bytes, resource.Resource] = {
+            b"status.json": StatusResource(self),
+            b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
+            b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),
+        }
+        for path, child in children.items():
+            self.resource.putChild(path, cast(resource.IResource, child))
 
     def setMaster(self, master: Any) -> None:
         """Called by Buildbot's www service when the plugin is configured."""

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import bcrypt
 
@@ -104,7 +105,8 @@ losa = ["bob"]
 {self.extra_site}
 """)
         subprocess.run([str(BIN / "buildbot"), "create-master", "--quiet",
-                        f"--config={ROOT / 'master.cfg'}", str(self.master_dir)], check=True, env=self.env, capture_output=True)
+                        f"--config={ROOT / 'master.cfg'}", str(self.master_dir)],
+                       check=True, env=self.env, capture_output=True)
         subprocess.run([str(BIN / "buildbot-worker"), "create-worker", "--quiet", str(self.worker_dir),
                         f"127.0.0.1:{self.worker_port}", "worker-1", "e2e-worker-secret"],
                        check=True, capture_output=True)
