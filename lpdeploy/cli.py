@@ -10,7 +10,9 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
+import time
 from typing import Any
 
 from lpdeploy import __version__
@@ -18,9 +20,10 @@ from lpdeploy.client import FINAL_RESULTS, ApiError, Client
 from lpdeploy.errors import InvalidInput
 from lpdeploy.refs import short, validate_revision
 
-PROMOTE_SCHEDULER = "promote"  # the ForceScheduler configurator.py creates
 DEFAULT_URL = "http://localhost:8010/"
 DEFAULT_WAIT = 24 * 3600
+SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+OK_OUTCOMES = ("moved", "nothing", "deployed", "done")
 
 
 class UsageError(Exception):
@@ -42,11 +45,62 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(args.url, args.user, _password(args))
 
 
-def _progress(args: argparse.Namespace) -> Any:
-    def show(line: str) -> None:
+def _revision(value: str | None, option: str) -> str:
+    if not value:
+        return ""
+    try:
+        return validate_revision(value.strip(), option)
+    except InvalidInput as e:
+        raise UsageError(str(e)) from None
+
+
+def _servers(names: list[str] | None) -> str:
+    for n in names or []:
+        if not SERVER_NAME.fullmatch(n):
+            raise UsageError(f"invalid --server {n!r}: letters, digits, '.', '_' and '-' only")
+    return " ".join(names or [])
+
+
+def _reason(value: str | None, option: str = "--reason") -> str:
+    text = " ".join((value or "").split())
+    if not text:
+        raise UsageError(f"{option} must not be empty")
+    return text
+
+
+def _force(args: argparse.Namespace, scheduler: str, params: dict[str, Any]) -> tuple[Client, dict[str, Any] | None]:
+    """Force ``scheduler`` and, unless --no-wait, wait for its build; return the finished build."""
+    client = _client(args)
+    bsid, brids = client.control(f"forceschedulers/{scheduler}", "force", params)
+    brid = next(iter(brids.values()))
+    if getattr(args, "no_wait", False):
+        print(f"queued: buildset {bsid}, build request {brid}")
+        return client, None
+
+    def progress(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
-    return show
+
+    return client, client.wait_for_request(brid, progress, getattr(args, "timeout", DEFAULT_WAIT))
+
+
+def _report(build: dict[str, Any] | None, quiet_success: bool = False) -> int:
+    if build is None:
+        return 0
+    props = build.get("properties", {})
+    outcome = props.get("lpdeploy_outcome")
+    reason = props.get("lpdeploy_reason") or build.get("state_string") or "no reason recorded"
+    where = f" (build #{build['number']})" if build.get("number") is not None else ""
+    if build.get("results") == 0 and outcome in OK_OUTCOMES:
+        if not quiet_success:
+            print(f"{reason}{where}")
+        return 0
+    result = FINAL_RESULTS.get(int(build.get("results") or 0), "unknown")
+    print(f"lpdeploy: {outcome or result}: {reason}{where}", file=sys.stderr)
+    return 1
+
+
+# --- commands ------------------------------------------------------------
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -57,6 +111,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0
     print(f"repository {status['repository']}  suite {status['suite']}")
+    if status.get("freeze"):
+        f = status["freeze"]
+        print(f"FROZEN by {f['by']} since {_when(f['at'])}: {f['reason']}")
     for b in status["branches"]:
         if b["tip"] is None:
             print(f"  {b['name']:<20} (missing)")
@@ -68,39 +125,102 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             mark = "untested"
         print(f"  {b['name']:<20} {short(b['tip'])}  {mark:<20}  {b.get('subject') or ''}")
+    for s in status.get("servers", []):
+        deployed = short(s["deployed"]) if s["deployed"] else "(never deployed)"
+        behind = "" if s["behind"] is None else f"  {s['behind']} behind production-stable"
+        print(f"  server {s['name']:<13} {deployed}{behind}")
+        for c in s["cowboys"]:
+            fix = f", fixed by {short(c['fixed_by'])}" if c["fixed_by"] else ""
+            print(f"    cowboy #{c['id']} by {c['created_by']} since {_when(c['created_at'])}: {c['reason']}{fix}")
     return 0
 
 
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
-    revision = ""
-    if args.revision:
-        try:
-            revision = validate_revision(args.revision.strip(), "--revision")
-        except InvalidInput as e:
-            raise UsageError(str(e)) from None
+    params = {"target_revision": _revision(args.revision, "--revision"),
+              "reason": args.reason or "lpdeploy promote"}
+    return _report(_force(args, "promote", params)[1])
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {
+        "servers": _servers(args.server), "target_revision": _revision(args.revision, "--revision"),
+        "override_cowboys": bool(args.override_cowboys), "override_reason": "",
+        "reason": "lpdeploy deploy"}
+    if args.override_cowboys:
+        params["override_reason"] = _reason(args.reason)
+    client, build = _force(args, "deploy", params)
+    if build is None:
+        return 0
+    servers = build.get("properties", {}).get("lpdeploy_servers") or {}
+    for name, o in servers.items():
+        print(f"{name}: {o['status']}: {o['reason']}")
+    if build.get("buildid"):
+        for log_name, text in client.step_logs(build["buildid"], "deploy").items():
+            if log_name.startswith("report "):
+                print(text.rstrip())
+    return _report(build, quiet_success=bool(servers))
+
+
+def cmd_cowboy_add(args: argparse.Namespace) -> int:
+    if not args.server:
+        raise UsageError("name at least one --server")
+    params = {"servers": _servers(args.server), "cowboy_reason": _reason(args.reason),
+              "fixed_by": _revision(args.fixed_by, "--fixed-by"), "reason": "lpdeploy cowboy add"}
+    _, build = _force(args, "cowboy-add", params)
+    code = _report(build, quiet_success=True)
+    if code == 0 and build is not None:
+        for cowboy_id in build["properties"].get("lpdeploy_cowboy_ids", []):
+            print(cowboy_id)
+    return code
+
+
+def cmd_cowboy_list(args: argparse.Namespace) -> int:
     client = _client(args)
-    result = client.control(f"forceschedulers/{PROMOTE_SCHEDULER}", "force",
-                            {"target_revision": revision, "reason": args.reason or "lpdeploy promote"})
-    bsid, brids = result
-    brid = next(iter(brids.values()))
-    if args.no_wait:
-        print(f"promotion queued: buildset {bsid}, build request {brid}")
+    client.login()
+    cowboys = client.get("plugins/lpdeploy/cowboys.json" + ("?all=1" if args.all else ""))
+    if args.json:
+        print(json.dumps(cowboys, indent=2))
         return 0
-    return _report(client.wait_for_request(brid, _progress(args), args.timeout))
+    if not cowboys:
+        print("no active cowboys" if not args.all else "no cowboys recorded")
+    for c in cowboys:
+        fix = f" fixed-by {short(c['fixed_by'])}" if c["fixed_by"] else ""
+        line = (f"#{c['id']} {c['server']} {c['state']} by {c['created_by']} "
+                f"{_when(c['created_at'])}{fix}: {c['reason']}")
+        if not c["active"]:
+            line += f" [{c['state']} {_when(c['ended_at'])} by {c['ended_by']}: {c['end_reason']}]"
+        print(line)
+    return 0
 
 
-def _report(build: dict[str, Any]) -> int:
-    props = build.get("properties", {})
-    outcome = props.get("lpdeploy_outcome")
-    reason = props.get("lpdeploy_reason") or build.get("state_string") or "no reason recorded"
-    ok = build.get("results") == 0 and outcome in ("moved", "nothing")
-    where = f" (build #{build['number']})" if build.get("number") is not None else ""
-    if ok:
-        print(f"{reason}{where}")
-        return 0
-    result = FINAL_RESULTS.get(int(build.get("results") or 0), "unknown")
-    print(f"lpdeploy: {outcome or result}: {reason}{where}", file=sys.stderr)
-    return 1
+def cmd_cowboy_remove(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"#?[0-9]{1,9}", args.id):
+        raise UsageError(f"invalid cowboy id {args.id!r}: a number, as `lpdeploy cowboy list` shows")
+    params = {"cowboy_id": args.id.lstrip("#"), "remove_reason": args.reason or "",
+              "reason": "lpdeploy cowboy remove"}
+    return _report(_force(args, "cowboy-remove", params)[1])
+
+
+def cmd_freeze(args: argparse.Namespace) -> int:
+    params = {"freeze_reason": _reason(args.reason), "reason": "lpdeploy freeze"}
+    return _report(_force(args, "freeze", params)[1])
+
+
+def cmd_thaw(args: argparse.Namespace) -> int:
+    return _report(_force(args, "thaw", {"reason": "lpdeploy thaw"})[1])
+
+
+# --- the parser ----------------------------------------------------------
+
+
+def _waiting(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-wait", action="store_true", help="queue the action and return at once")
+    p.add_argument("--timeout", type=int, default=DEFAULT_WAIT, metavar="SECONDS",
+                   help="stop waiting after this long (default: %(default)s)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -116,8 +236,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("status", help="tips of the flow branches and whether each tree is tested",
-                       description="Show the tip of each flow branch and whether its tree passed the suite.")
+    s = sub.add_parser("status", help="flow branches, servers, cowboys and the freeze",
+                       description="Show the tip of each flow branch and whether its tree passed the suite, "
+                                   "each server's deployed revision and cowboys, and the freeze.")
     s.add_argument("--json", action="store_true", help="print the full status as JSON")
     s.set_defaults(func=cmd_status)
 
@@ -128,10 +249,55 @@ def parser() -> argparse.ArgumentParser:
                     "the promote build and exits 0 when production holds the revision.")
     pr.add_argument("--revision", metavar="REV", help="a full 40-hex commit id on stable (default: its tip)")
     pr.add_argument("--reason", help="why (shown in the build)")
-    pr.add_argument("--no-wait", action="store_true", help="queue the promotion and return at once")
-    pr.add_argument("--timeout", type=int, default=DEFAULT_WAIT, metavar="SECONDS",
-                    help="stop waiting after this long (default: %(default)s)")
+    _waiting(pr)
     pr.set_defaults(func=cmd_promote)
+
+    d = sub.add_parser(
+        "deploy", help="deploy production-stable to servers (role losa)",
+        description="Deploy the production-stable tip (or --revision, which must be on production-stable: "
+                    "an earlier one rolls back) to the named servers (default: all). A server with an "
+                    "active cowboy is refused unless the revision contains the cowboy's fix. Prints per "
+                    "server deployed / unchanged / refused and why, and a deployment report; exits 1 if "
+                    "any server was refused or failed.")
+    d.add_argument("--server", action="append", metavar="NAME", help="a server to deploy (repeatable)")
+    d.add_argument("--revision", metavar="REV", help="a full 40-hex commit id on production-stable")
+    d.add_argument("--override-cowboys", action="store_true",
+                   help="deploy over active cowboys anyway (needs --reason; audited)")
+    d.add_argument("--reason", help="why the override")
+    _waiting(d)
+    d.set_defaults(func=cmd_deploy)
+
+    cb = sub.add_parser("cowboy", help="record, list and remove hand-applied patches (role losa)",
+                        description="The cowboy registry: hand-applied patches that no rollout may overwrite.")
+    cbs = cb.add_subparsers(dest="cowboy_command", required=True, metavar="ACTION")
+    add = cbs.add_parser("add", help="record a cowboy on one or more servers; prints the new ids",
+                         description="Record a cowboy (one per server); prints the new ids, one per line.")
+    add.add_argument("--server", action="append", metavar="NAME", help="a patched server (repeatable)")
+    add.add_argument("--reason", required=True, help="what was patched by hand, and why")
+    add.add_argument("--fixed-by", metavar="REV",
+                     help="full 40-hex commit id of the real fix (any upstream ref); a deploy containing "
+                          "it retires the cowboy")
+    _waiting(add)
+    add.set_defaults(func=cmd_cowboy_add)
+    ls = cbs.add_parser("list", help="list active cowboys", description="List active cowboys.")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--all", action="store_true", help="include retired and removed cowboys")
+    ls.set_defaults(func=cmd_cowboy_list)
+    rm = cbs.add_parser("remove", help="remove a cowboy by id", description="Remove a cowboy by id (audited).")
+    rm.add_argument("id", help="the cowboy's id")
+    rm.add_argument("--reason", help="why it is removed")
+    _waiting(rm)
+    rm.set_defaults(func=cmd_cowboy_remove)
+
+    fr = sub.add_parser("freeze", help="stop promotions and deploys (role losa)",
+                        description="Freeze: promotions and deploys are refused with the reason until "
+                                    "`lpdeploy thaw`. The devel gate keeps running.")
+    fr.add_argument("--reason", required=True, help="why (shown to everyone refused)")
+    _waiting(fr)
+    fr.set_defaults(func=cmd_freeze)
+    th = sub.add_parser("thaw", help="end a freeze (role losa)", description="End the freeze.")
+    _waiting(th)
+    th.set_defaults(func=cmd_thaw)
     return p
 
 

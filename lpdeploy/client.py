@@ -119,6 +119,20 @@ class Client:
             time.sleep(poll)
 
 
+    def step_logs(self, buildid: int, step: str) -> dict[str, str]:
+        """The text logs of one step of a build, by log name."""
+        steps = self.api(f"builds/{buildid}/steps").get("steps", [])
+        found = next((s for s in steps if s["name"] == step), None)
+        if found is None:
+            return {}
+        logs = self.api(f"steps/{found['stepid']}/logs").get("logs", [])
+        out = {}
+        for log in logs:
+            text = self.get(f"api/v2/logs/{log['logid']}/raw")
+            out[log["name"]] = text if isinstance(text, str) else json.dumps(text)
+        return out
+
+
 def _error_text(e: urllib.error.HTTPError) -> str:
     try:
         body = json.loads(e.read() or b"{}")

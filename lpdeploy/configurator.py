@@ -13,8 +13,11 @@ from typing import Any
 
 from buildbot import config
 from buildbot.config.builder import BuilderConfig
+from buildbot.locks import MasterLock
 from buildbot.process.factory import BuildFactory
+from buildbot.process.properties import Property
 from buildbot.schedulers.forcesched import (
+    BooleanParameter,
     CodebaseParameter,
     FixedParameter,
     ForceScheduler,
@@ -23,18 +26,24 @@ from buildbot.schedulers.forcesched import (
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
+from lpdeploy.admin_steps import AdminAction
 from lpdeploy.authz import BcryptHtpasswdAuth, make_authz
 from lpdeploy.changes import FlowPoller
+from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.errors import SettingsError
-from lpdeploy.schedulers import CronPromotion, GateScheduler
+from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler
 from lpdeploy.settings import Settings, load_settings
 from lpdeploy.steps import GATE, PROMOTE, Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.www import SiteService
 
 GATE_BUILDER = "lpdeploy-gate"
 PROMOTE_BUILDER = "lpdeploy-promote"
+DEPLOY_BUILDER = "lpdeploy-deploy"
+ADMIN_BUILDER = "lpdeploy-admin"
 PROMOTE_SCHEDULER = "promote"
 FULL_SHA_OR_EMPTY = r"^(?:[0-9a-f]{40})?\Z"
+SERVER_LIST = r"^[A-Za-z0-9._, -]{0,1000}\Z"
+ONE_LINE = r"^[^\n\r]{0,500}\Z"
 DEMO_SITE = Path(__file__).resolve().parent.parent / "demo" / "site.toml"
 
 
@@ -65,6 +74,79 @@ def _flow_factory(settings: Settings, kind: str, branch: str) -> BuildFactory:
     return f
 
 
+def _deploy_factory(settings: Settings) -> BuildFactory:
+    f = BuildFactory()
+    f.addStep(PlanDeploy(settings=settings, haltOnFailure=True))
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+                       mode="full", method="fresh", doStepIf=deploy_needed, haltOnFailure=True,
+                       logEnviron=False, name="checkout"))
+    f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
+    return f
+
+
+def _admin_factory(settings: Settings) -> BuildFactory:
+    f = BuildFactory()
+    f.addStep(AdminAction(settings=settings, haltOnFailure=True))
+    return f
+
+
+def _fixed_codebase(settings: Settings, branch: str) -> CodebaseParameter:
+    """A codebase with no free-text field: nothing typed in a form reaches git through it."""
+    return CodebaseParameter(
+        "",
+        branch=FixedParameter(name="branch", default=branch),
+        revision=FixedParameter(name="revision", default=""),
+        repository=FixedParameter(name="repository", default=settings.repository.url),
+        project=FixedParameter(name="project", default=""),
+    )
+
+
+def _text(name: str, label: str, regex: str = ONE_LINE, required: bool = False, size: int = 60) -> StringParameter:
+    return StringParameter(name=name, label=label, default="", size=size, regex=regex, required=required)
+
+
+def _admin_scheduler(settings: Settings, action: str, label: str, params: list[Any]) -> ForceScheduler:
+    return ForceScheduler(
+        name=action, builderNames=[ADMIN_BUILDER], label=label, buttonName=label,
+        codebases=[_fixed_codebase(settings, settings.branches.production_stable)],
+        properties=[FixedParameter(name="lpdeploy_action", default=action), *params],
+    )
+
+
+def _deploy_schedulers(settings: Settings) -> list[Any]:
+    names = ", ".join(s.name for s in settings.servers) or "none configured"
+    b = settings.branches
+    scheds: list[Any] = [
+        ForceScheduler(
+            name="deploy", builderNames=[DEPLOY_BUILDER], label=f"Deploy {b.production_stable}",
+            buttonName="Deploy", codebases=[_fixed_codebase(settings, b.production_stable)],
+            properties=[
+                _text("servers", f"Servers (empty: all of {names})", SERVER_LIST),
+                _text("target_revision", f"Revision on {b.production_stable} (full sha; empty: its tip)",
+                      FULL_SHA_OR_EMPTY, size=40),
+                BooleanParameter(name="override_cowboys", label="Deploy over cowboys", default=False),
+                _text("override_reason", "Why override (required with the box above)"),
+            ]),
+        _admin_scheduler(settings, "cowboy-add", "Record a cowboy", [
+            _text("servers", f"Servers ({names})", SERVER_LIST, required=True),
+            _text("cowboy_reason", "What was patched by hand, and why", required=True),
+            _text("fixed_by", "Commit with the real fix (full sha, optional)", FULL_SHA_OR_EMPTY, size=40),
+        ]),
+        _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [
+            _text("cowboy_id", "Cowboy id", r"^#?[0-9]{1,9}\Z", required=True, size=10),
+            _text("remove_reason", "Why"),
+        ]),
+        _admin_scheduler(settings, "freeze", "Freeze", [
+            _text("freeze_reason", "Why promotions and deploys stop", required=True),
+        ]),
+        _admin_scheduler(settings, "thaw", "Thaw", []),
+    ]
+    if any(s.auto_deploy for s in settings.servers):
+        scheds.append(AutoDeployScheduler(name="lpdeploy-auto-deploy", builderNames=[DEPLOY_BUILDER],
+                                          settings=settings))
+    return scheds
+
+
 def apply(c: dict[str, Any], settings: Settings) -> None:
     """Build every Buildbot object the flow needs from validated settings."""
     b = settings.branches
@@ -84,6 +166,14 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         BuilderConfig(name=PROMOTE_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_flow_factory(settings, PROMOTE, b.stable),
                       description=f"{b.stable} → {' + '.join(b.production)}: no re-test when tested"),
+        BuilderConfig(name=DEPLOY_BUILDER, workernames=workers, collapseRequests=False,
+                      factory=_deploy_factory(settings),
+                      # one deploy at a time: two rollouts must never race on one server
+                      locks=[MasterLock("lpdeploy-deploy").access("exclusive")],
+                      description=f"{b.production_stable} → servers, never over a cowboy"),
+        BuilderConfig(name=ADMIN_BUILDER, workernames=workers, collapseRequests=False,
+                      factory=_admin_factory(settings),
+                      description="cowboys and freeze: the losa's bookkeeping"),
     ]
     c["schedulers"] = [
         GateScheduler(name="lpdeploy-gate", builderNames=[GATE_BUILDER], settings=settings),
@@ -106,6 +196,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
             )],
         ),
     ]
+    c["schedulers"] += _deploy_schedulers(settings)
     if settings.promotion.schedule:
         c["schedulers"].append(CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER],
                                              cron=settings.promotion.schedule))
@@ -114,5 +205,6 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         "port": f"tcp:{settings.www.port}:interface={settings.www.interface}",
         "plugins": {"lpdeploy": {}},
         "auth": auth,
-        "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa"}),
+        "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa",
+                                       DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa"}),
     }

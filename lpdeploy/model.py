@@ -8,7 +8,8 @@ Nothing here does I/O. Decisions (``policy.py``) take these values and return a
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from lpdeploy.refs import short
 
@@ -75,3 +76,53 @@ class Decision:
     @property
     def refused(self) -> bool:
         return self.action is Action.REFUSE
+
+
+ACTIVE, RETIRED, REMOVED = "active", "retired", "removed"  # the states of a cowboy
+
+
+@dataclass(frozen=True)
+class Cowboy:
+    """A hand-applied patch on one server; no rollout may overwrite it while active."""
+
+    id: int
+    server: str
+    reason: str
+    fixed_by: str | None  # the commit carrying the real fix
+    created_by: str
+    created_at: float
+    state: str = ACTIVE
+    ended_at: float | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    server: str
+    revision: str
+    deployed_at: float
+    by: str
+    build_url: str = ""
+
+
+@dataclass(frozen=True)
+class Freeze:
+    reason: str
+    by: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float
+    who: str
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lpdeploy.model import Action, Decision, TestRecord
+from lpdeploy.model import Action, Cowboy, Decision, Freeze, TestRecord
 from lpdeploy.refs import short
 
 
@@ -141,3 +141,78 @@ def gate_needed(
             f"{devel} tip {short(devel_tip)} failed in {record.describe()}; waiting for a new push",
         )
     return Decision(Action.RUN_SUITE, f"{devel} tip {short(devel_tip)} is not gated yet", revision=devel_tip)
+
+
+# --- deployments -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What is known about one server before a rollout to ``target``."""
+
+    name: str
+    deployed: str | None  # the revision it runs, None if never deployed by lpdeploy
+    cowboys: tuple[Cowboy, ...] = ()  # its active cowboys
+    fixed_in_target: frozenset[int] = frozenset()  # ids of cowboys whose fix the target contains
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """What a rollout does to one server, and why."""
+
+    server: str
+    action: Action  # MOVE (deploy), NOTHING (unchanged) or REFUSE
+    reason: str
+    retire: tuple[int, ...] = ()  # cowboys that retire once this deploy succeeded
+    overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
+
+
+def frozen_refusal(freeze: Freeze | None, what: str) -> Decision | None:
+    """While frozen, promotions and deploys are refused with the freeze's reason; the gate runs on."""
+    if freeze is None:
+        return None
+    return Decision(Action.REFUSE, f"refusing to {what}: frozen by {freeze.by}: {freeze.reason}")
+
+
+def deploy_target(
+    branch: str, tip: str | None, requested: str | None, requested_on_branch: bool
+) -> Decision:
+    """Deploy the branch tip, or a requested revision the branch holds (a rollback is one)."""
+    if tip is None:
+        return Decision(Action.REFUSE, f"branch {branch} does not exist upstream")
+    if requested is None:
+        return Decision(Action.MOVE, f"deploying the {branch} tip {short(tip)}", revision=tip)
+    if not requested_on_branch:
+        return Decision(Action.REFUSE, f"revision {short(requested)} is not on {branch}", revision=requested)
+    return Decision(Action.MOVE, f"deploying {short(requested)} from {branch}", revision=requested)
+
+
+def server_plan(server: ServerFacts, target: str, override_reason: str | None, automated: bool) -> ServerPlan:
+    """May ``target`` be deployed to ``server``? Never over a cowboy whose fix it lacks.
+
+    A cowboy is a hand-applied patch: deploying a revision without its real fix
+    would silently undo it. Only a losa's explicit override (with a reason, and
+    never from an automated deploy) may do that.
+    """
+    fixed = tuple(c.id for c in server.cowboys if c.id in server.fixed_in_target)
+    blocking = [c for c in server.cowboys if c.id not in server.fixed_in_target]
+    if server.deployed == target:
+        return ServerPlan(server.name, Action.NOTHING, f"{server.name} already runs {short(target)}",
+                          retire=fixed)
+    was = f" (was {short(server.deployed)})" if server.deployed else " (first deployment)"
+    if blocking:
+        listed = "; ".join(
+            f"cowboy #{c.id} by {c.created_by}: {c.reason}"
+            + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
+            for c in blocking)
+        if override_reason and not automated:
+            return ServerPlan(server.name, Action.MOVE,
+                              f"deploying {short(target)} to {server.name}{was} OVER {listed}; "
+                              f"override: {override_reason}",
+                              retire=fixed, overridden=tuple(c.id for c in blocking))
+        return ServerPlan(server.name, Action.REFUSE,
+                          f"refusing to deploy {short(target)} to {server.name}: it carries {listed}")
+    reason = f"deploying {short(target)} to {server.name}{was}"
+    if fixed:
+        reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
+    return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)

@@ -23,6 +23,7 @@ from lpdeploy import policy
 from lpdeploy.errors import LpDeployError
 from lpdeploy.ledger import DbLedger
 from lpdeploy.model import Action
+from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
 
@@ -108,14 +109,7 @@ class GateScheduler(ReconfigurableBaseScheduler):
 
     async def _gate_queued(self) -> bool:
         """Whether a gate request waits unclaimed: it will test the newest tip when it starts."""
-        for name in self.builderNames:
-            builderid = await self.master.data.updates.findBuilderId(name)
-            queued = await self.master.db.buildrequests.getBuildRequests(
-                builderid=builderid, complete=False, claimed=False
-            )
-            if queued:
-                return True
-        return False
+        return await _queued(self.master, self.builderNames)
 
 
 class CronPromotion(Timed):
@@ -138,3 +132,70 @@ class CronPromotion(Timed):
         ts = lastActuated or self.now()
         start = datetime.datetime.fromtimestamp(ts).astimezone()
         return defer.succeed(croniter.croniter(self.cron, start).get_next(float))
+
+
+class AutoDeployScheduler(ReconfigurableBaseScheduler):
+    """Redeploy ``auto_deploy = "stable"`` servers whenever the stable tip moves.
+
+    Automated deploys go through the same plan as a losa's (cowboys, freeze)
+    but never override a cowboy.
+    """
+
+    def checkConfig(self, builderNames: list[str], settings: Settings, **kwargs: Any) -> None:  # type: ignore[override]
+        if not isinstance(settings, Settings):
+            config.error("AutoDeployScheduler needs lpdeploy Settings")
+        super().checkConfig(builderNames=builderNames, **kwargs)
+
+    @defer.inlineCallbacks
+    def reconfigService(self, builderNames: list[str], settings: Settings, **kwargs: Any):  # type: ignore[override]
+        self.settings = settings
+        yield super().reconfigService(builderNames=builderNames, **kwargs)
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.name for s in self.settings.servers if s.auto_deploy == "stable"]
+
+    @defer.inlineCallbacks
+    def activate(self):
+        yield super().activate()
+        if not self.enabled:
+            return
+        yield self.startConsumingChanges()
+        d = defer.ensureDeferred(self.reconcile("start"))
+        d.addErrback(log.err, f"{self.name}: reconciling auto deploys failed")
+
+    def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
+        """Called by Buildbot, serialised, for every new change record."""
+        if change.branch != self.settings.branches.stable:
+            return defer.succeed(None)
+        return defer.ensureDeferred(self.reconcile(f"{change.branch} moved to {change.revision[:12]}"))
+
+    async def reconcile(self, why: str) -> None:
+        if not self.servers or await _queued(self.master, self.builderNames):
+            return
+        tips = await Upstream.of(self.master, self.settings.repository.url).fetch()
+        stable_tip = tips.get(self.settings.branches.stable)
+        if stable_tip is None:
+            return
+        registry = DbRegistry(self.master)
+        behind = [s for s in self.servers
+                  if getattr(await registry.deployment(s), "revision", None) != stable_tip]
+        if not behind:
+            return
+        props = Properties()
+        props.setProperty("lpdeploy_auto", True, "AutoDeployScheduler")
+        props.setProperty("servers", behind, "AutoDeployScheduler")
+        await self.addBuildsetForSourceStamps(
+            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url,
+                           "branch": self.settings.branches.stable, "revision": stable_tip, "project": ""}],
+            reason=f"auto deploy ({why}): {', '.join(behind)} to {stable_tip[:12]}",
+            properties=props, builderNames=self.builderNames)
+
+
+async def _queued(master: Any, builder_names: list[str]) -> bool:
+    """Whether a request for one of these builders waits unclaimed."""
+    for name in builder_names:
+        builderid = await master.data.updates.findBuilderId(name)
+        if await master.db.buildrequests.getBuildRequests(builderid=builderid, complete=False, claimed=False):
+            return True
+    return False

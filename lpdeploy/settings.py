@@ -102,6 +102,7 @@ class Server:
     name: str
     deploy_command: tuple[str, ...]
     auto_deploy: str | None = None
+    timeout: int = 600  # seconds a deploy may take before it is killed and reported failed
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Settings:
     servers: tuple[Server, ...] = ()
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
+
+    def server(self, name: str) -> Server | None:
+        return next((s for s in self.servers if s.name == name), None)
 
     def __repr__(self) -> str:
         # Buildbot logs step arguments; keep the settings' part of that short and secret-free
@@ -230,7 +234,7 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         if not isinstance(item, dict):
             raise SettingsError(key, "must be a table")
         s = _Reader(item, key)
-        s.only("name", "deploy_command", "auto_deploy")
+        s.only("name", "deploy_command", "auto_deploy", "timeout")
         name = s.string("name", required=True)
         if not _SERVER_NAME.fullmatch(name):
             raise SettingsError(f"{key}.name", f"{name!r}: letters, digits, '.', '_' and '-' only")
@@ -241,7 +245,7 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         if auto not in (None, "stable"):
             raise SettingsError(f"{key}.auto_deploy", "the only supported value is \"stable\"")
         servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
-                              auto_deploy=auto))
+                              auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1)))
     return tuple(servers)
 
 

@@ -29,11 +29,14 @@ from lpdeploy.gitops import Move
 from lpdeploy.ledger import DbLedger
 from lpdeploy.model import Action, Decision, Result, TestRecord
 from lpdeploy.refs import short, validate_revision
+from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
 
 GATE = "gate"
 PROMOTE = "promote"
+DEPLOY = "deploy"
+ADMIN = "admin"
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
 
@@ -47,7 +50,7 @@ class FlowStep(buildstep.BuildStep):
     """A step that runs on the master and decides with ``policy``."""
 
     def __init__(self, settings: Settings, kind: str, **kwargs: Any) -> None:
-        if kind not in (GATE, PROMOTE):
+        if kind not in (GATE, PROMOTE, DEPLOY, ADMIN):
             raise ValueError(f"unknown flow kind {kind!r}")
         super().__init__(**kwargs)
         self.settings = settings
@@ -63,6 +66,12 @@ class FlowStep(buildstep.BuildStep):
         """The gated branches this build moves."""
         b = self.settings.branches
         return (b.stable,) if self.kind == GATE else b.production
+
+    @property
+    def who(self) -> str:
+        """Who asked: the logged-in user who forced the build, else lpdeploy itself."""
+        owner = self.getProperty("owner")
+        return str(owner) if owner and owner != "anonymous" else "lpdeploy (automatic)"
 
     def say(self, line: str) -> None:
         self._lines.append(line)
@@ -95,6 +104,10 @@ class Decide(FlowStep):
     description = ["deciding"]
 
     async def run(self) -> int:
+        if self.kind == PROMOTE:
+            frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), "promote")
+            if frozen is not None:
+                return await self.refuse(frozen.reason)
         try:
             tips = await self.upstream.fetch()
             target = await self._target(tips)

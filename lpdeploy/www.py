@@ -17,6 +17,7 @@ from twisted.web import resource, server
 
 from lpdeploy import __version__
 from lpdeploy.ledger import DbLedger
+from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
 from lpdeploy.status import flow_status
 from lpdeploy.upstream import Upstream
@@ -73,10 +74,39 @@ class StatusResource(resource.Resource):
     async def _render(self, request: Any) -> None:
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
-        body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master), settings)
+        body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
+                                 DbRegistry(master), settings)
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()
+
+
+class CowboysResource(resource.Resource):
+    """``cowboys.json``: active cowboys; ``?all=1`` adds retired and removed ones."""
+
+    isLeaf = True
+
+    def __init__(self, app: LpDeployApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: Any) -> Any:
+        everything = request.args.get(b"all", [b"0"])[0] in (b"1", b"true", b"yes")
+        d = defer.ensureDeferred(DbRegistry(self.app.master).cowboys(include_ended=everything))
+
+        def done(cowboys: list[Any]) -> None:
+            request.setHeader(b"content-type", b"application/json")
+            request.write(json.dumps([c.as_json() for c in cowboys], indent=1).encode())
+            request.finish()
+
+        def failed(f: Any) -> None:
+            log.err(f, "lpdeploy cowboys")
+            request.setResponseCode(500)
+            request.write(b'{"error": "could not read the cowboys; see the master log"}')
+            request.finish()
+
+        d.addCallbacks(done, failed)
+        return server.NOT_DONE_YET
 
 
 class LpDeployApp:
@@ -91,6 +121,7 @@ class LpDeployApp:
         self.resource = resource.Resource()
         children: dict[bytes, resource.Resource] = {
             b"status.json": StatusResource(self),
+            b"cowboys.json": CowboysResource(self),
             b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
             b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),
         }

@@ -1,0 +1,180 @@
+"""What the sysadmins' side of the flow must remember: cowboys, deployments, freeze, audit.
+
+One interface, two stores: ``DbRegistry`` keeps everything in Buildbot's
+database (``object_state``), so it survives restarts and several masters
+share it; ``InMemoryRegistry`` serves pure tests. Both pass the same
+contract scenarios (``tests/registry_contract.py``).
+
+Writes that two masters could race on are made safe: a new cowboy id is
+claimed with an atomic create (the loser takes the next id), deployments and
+the freeze are last-writer-wins single rows, audit entries never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, replace
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from lpdeploy.errors import LpDeployError
+from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze
+
+REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
+
+
+class UnknownCowboy(LpDeployError):
+    def __init__(self, cowboy_id: int, problem: str = "no such cowboy") -> None:
+        super().__init__(f"cowboy {cowboy_id}: {problem}")
+        self.cowboy_id = cowboy_id
+
+
+class Registry(Protocol):
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy: ...
+    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy: ...
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]: ...
+    async def deployment(self, server: str) -> Deployment | None: ...
+    async def record_deployment(self, dep: Deployment) -> None: ...
+    async def freeze(self) -> Freeze | None: ...
+    async def set_freeze(self, freeze: Freeze | None) -> None: ...
+    async def audit(self, entry: AuditEntry) -> None: ...
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
+
+
+def _cowboy(d: dict[str, Any]) -> Cowboy:
+    d = {k: v for k, v in d.items() if k != "active"}
+    return Cowboy(**d)
+
+
+def _ended(c: Cowboy, state: str, who: str, reason: str, now: float) -> Cowboy:
+    if state not in (RETIRED, REMOVED):
+        raise ValueError(f"cannot end a cowboy as {state!r}")
+    if not c.active:
+        raise UnknownCowboy(c.id, f"already {c.state}")
+    return replace(c, state=state, ended_at=now, ended_by=who, end_reason=reason)
+
+
+class InMemoryRegistry:
+    def __init__(self) -> None:
+        self._cowboys: dict[int, Cowboy] = {}
+        self._deployments: dict[str, Deployment] = {}
+        self._freeze: Freeze | None = None
+        self._audit: list[AuditEntry] = []
+
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
+        c = Cowboy(len(self._cowboys) + 1, server, reason, fixed_by, who, now)
+        self._cowboys[c.id] = c
+        return c
+
+    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+        if cowboy_id not in self._cowboys:
+            raise UnknownCowboy(cowboy_id)
+        c = self._cowboys[cowboy_id] = _ended(self._cowboys[cowboy_id], state, who, reason, now)
+        return c
+
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
+        return [c for _, c in sorted(self._cowboys.items()) if include_ended or c.active]
+
+    async def deployment(self, server: str) -> Deployment | None:
+        return self._deployments.get(server)
+
+    async def record_deployment(self, dep: Deployment) -> None:
+        self._deployments[dep.server] = dep
+
+    async def freeze(self) -> Freeze | None:
+        return self._freeze
+
+    async def set_freeze(self, freeze: Freeze | None) -> None:
+        self._freeze = freeze
+
+    async def audit(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        return list(reversed(self._audit))[:limit]
+
+
+class DbRegistry:
+    """The registry in Buildbot's database."""
+
+    def __init__(self, master: Any) -> None:
+        self.master = master
+        self._objectid: int | None = None
+
+    async def _oid(self) -> int:
+        if self._objectid is None:
+            self._objectid = await self.master.db.state.getObjectId(*REGISTRY_OBJECT)
+        return self._objectid
+
+    async def _get(self, name: str) -> Any:
+        return await self.master.db.state.getState(await self._oid(), name, None)
+
+    async def _set(self, name: str, value: Any) -> None:
+        await self.master.db.state.setState(await self._oid(), name, value)
+
+    async def _rows(self, prefix: str) -> list[tuple[str, Any]]:
+        oid = await self._oid()
+
+        def thd(conn: Any) -> list[tuple[str, Any]]:
+            tbl = self.master.db.model.object_state
+            q = sa.select(tbl.c.name, tbl.c.value_json).where(
+                tbl.c.objectid == oid, tbl.c.name.like(prefix + "%"))
+            return [(r.name, json.loads(r.value_json)) for r in conn.execute(q)]
+
+        return await self.master.db.pool.do(thd)
+
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
+        oid = await self._oid()
+        next_id = 1 + max((int(n.split("/")[1]) for n, _ in await self._rows("cowboy/")), default=0)
+        while True:
+            c = Cowboy(next_id, server, reason, fixed_by, who, now)
+            token = secrets.token_hex(8)
+            stored = await self.master.db.state.atomicCreateState(
+                oid, f"cowboy/{next_id:08d}", lambda c=c, token=token: {**c.as_json(), "token": token})
+            if stored.get("token") == token:
+                return c
+            next_id += 1  # another master took this id first
+
+    async def _cowboy_row(self, cowboy_id: int) -> Cowboy:
+        found = await self._get(f"cowboy/{cowboy_id:08d}")
+        if found is None:
+            raise UnknownCowboy(cowboy_id)
+        found.pop("token", None)
+        return _cowboy(found)
+
+    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+        c = _ended(await self._cowboy_row(cowboy_id), state, who, reason, now)
+        await self._set(f"cowboy/{cowboy_id:08d}", c.as_json())
+        return c
+
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
+        found = []
+        for _, value in sorted(await self._rows("cowboy/")):
+            value.pop("token", None)
+            c = _cowboy(value)
+            if include_ended or c.active:
+                found.append(c)
+        return found
+
+    async def deployment(self, server: str) -> Deployment | None:
+        found = await self._get(f"deployed/{server}")
+        return Deployment(**found) if found else None
+
+    async def record_deployment(self, dep: Deployment) -> None:
+        await self._set(f"deployed/{dep.server}", asdict(dep))
+
+    async def freeze(self) -> Freeze | None:
+        found = await self._get("freeze")
+        return Freeze(**found) if found else None
+
+    async def set_freeze(self, freeze: Freeze | None) -> None:
+        await self._set("freeze", asdict(freeze) if freeze else {})
+
+    async def audit(self, entry: AuditEntry) -> None:
+        await self._set(f"audit/{entry.at:020.6f}/{secrets.token_hex(4)}", asdict(entry))
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        rows = sorted(await self._rows("audit/"), reverse=True)[:limit]
+        return [AuditEntry(**v) for _, v in rows]
