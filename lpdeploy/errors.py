@@ -32,7 +32,8 @@ class GitError(LpDeployError):
 
     def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
-        super().__init__(f"git {' '.join(argv[1:3])} failed ({returncode}): {last}")
+        words = [a for a in argv[1:] if not a.startswith("--git-dir=")][:2]
+        super().__init__(f"git {' '.join(words)} failed ({returncode}): {last}")
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr

@@ -100,13 +100,21 @@ class Mirror:
         return self.heads()
 
     def fetch_revision(self, sha: str) -> None:
-        """Make sure one commit (on any upstream ref) is present in the mirror."""
+        """Make sure one commit, on any upstream ref, is present in the mirror.
+
+        Fetching by id works where the upstream allows it; otherwise every
+        upstream ref is fetched into ``refs/upstream/*`` and looked at again.
+        """
         validate_revision(sha)
+        if self.has(sha):
+            return
+        self.ensure()
+        self.git("fetch", "--quiet", "--no-tags", "--end-of-options", self.url, sha, check=False)
         if not self.has(sha):
-            self.ensure()
-            self.git("fetch", "--quiet", "--no-tags", "--end-of-options", self.url, sha)
-            if not self.has(sha):
-                raise UnknownRevision(["git", "fetch", sha], 1, f"{sha} is not in the upstream")
+            self.git("fetch", "--quiet", "--no-tags", "--end-of-options", self.url,
+                     "+refs/*:refs/upstream/*", check=False)
+        if not self.has(sha):
+            raise UnknownRevision(["git", "fetch", sha], 1, f"{sha} is not in the upstream repository")
 
     def heads(self) -> dict[str, str]:
         out = self.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/").stdout

@@ -259,6 +259,8 @@ def _repo_url(url: str, base: Path | None) -> str:
         raise SettingsError("repository.url", f"{url!r}: use a file://, ssh:// or https:// URL")
     if url.startswith("-") or any(c.isspace() for c in url):
         raise SettingsError("repository.url", f"{url!r}: must not start with '-' or contain spaces")
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise SettingsError("repository.url", f"{url!r}: a file:// URL takes no host; use file:///absolute/path")
     if parts.scheme == "file" and not parts.path.startswith("/"):
         raise SettingsError("repository.url", f"{url!r}: a file:// URL needs an absolute path")
     return url

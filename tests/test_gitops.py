@@ -1,0 +1,366 @@
+"""gitops against real git repositories: a bare upstream, a work clone, a mirror."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lpdeploy import gitops
+from lpdeploy.errors import GitError, InvalidInput, StaleBranch, UnknownRevision
+from lpdeploy.gitops import Commit, Mirror, Move, branch_names, ls_remote
+
+AUTHOR = ("-c", "user.name=Dev Eloper", "-c", "user.email=dev@example.org")
+ABSENT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(monkeypatch, tmp_path):
+    """No user or system git configuration may change what these tests see."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *AUTHOR, *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+class Repo:
+    """A bare upstream and a work clone that commits and pushes to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.upstream = root / "upstream.git"
+        self.work = root / "work"
+        self.url = self.upstream.as_uri()
+        subprocess.run(["git", "init", "--quiet", "--bare", str(self.upstream)], check=True)
+        subprocess.run(["git", "init", "--quiet", "-b", "main", str(self.work)], check=True)
+
+    def commit(self, message: str, **files: str) -> str:
+        for name, content in files.items():
+            (self.work / name).write_text(content)
+        git("add", "--all", cwd=self.work)
+        git("commit", "--quiet", "--allow-empty", "-m", message, cwd=self.work)
+        return self.head()
+
+    def head(self) -> str:
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def push(self, sha: str, branch: str) -> None:
+        git("push", "--quiet", "--force", str(self.upstream), f"{sha}:refs/heads/{branch}", cwd=self.work)
+
+    def upstream_heads(self) -> dict[str, str]:
+        out = git("for-each-ref", "--format=%(objectname) %(refname:lstrip=2)", "refs/heads/",
+                  cwd=self.upstream)
+        return dict(reversed(line.split(" ", 1)) for line in out.splitlines())
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    return Repo(tmp_path)
+
+
+@pytest.fixture
+def history(repo):
+    """devel: A - B - revert(B); stable at A."""
+    a = repo.commit("A: add app", **{"app.py": "print('a')\n"})
+    b = repo.commit("B: change app", **{"app.py": "print('b')\n"})
+    git("revert", "--no-edit", "HEAD", cwd=repo.work)
+    r = repo.head()
+    repo.push(r, "devel")
+    repo.push(a, "stable")
+    return {"A": a, "B": b, "R": r}
+
+
+@pytest.fixture
+def mirror(tmp_path, repo) -> Mirror:
+    return Mirror(tmp_path / "master" / "mirror.git", repo.url)
+
+
+# --- reading the upstream ------------------------------------------------------
+
+
+def test_ls_remote_returns_the_upstream_heads(repo, history):
+    repo.push(history["B"], "security/fix-1")
+    assert ls_remote(repo.url) == {
+        "devel": history["R"], "stable": history["A"], "security/fix-1": history["B"]
+    }
+
+
+def test_ls_remote_of_an_empty_upstream_is_empty(repo):
+    assert ls_remote(repo.url) == {}
+
+
+def test_ls_remote_ignores_tags(repo, history):
+    git("tag", "v1", history["A"], cwd=repo.work)
+    git("push", "--quiet", str(repo.upstream), "refs/tags/v1", cwd=repo.work)
+    assert set(ls_remote(repo.url)) == {"devel", "stable"}
+
+
+def test_ls_remote_of_a_missing_repository_is_a_git_error(tmp_path):
+    with pytest.raises(GitError) as e:
+        ls_remote((tmp_path / "missing.git").as_uri())
+    assert e.value.argv[0] == "git"
+    assert e.value.returncode != 0
+
+
+def test_mirror_fetch_creates_the_mirror_and_returns_the_heads(mirror, history):
+    assert not mirror.path.exists()
+    assert mirror.fetch() == {"devel": history["R"], "stable": history["A"]}
+    assert (mirror.path / "HEAD").exists()
+    assert mirror.heads() == {"devel": history["R"], "stable": history["A"]}
+
+
+def test_mirror_fetch_follows_moves_and_deletions_upstream(repo, mirror, history):
+    repo.push(history["B"], "security/fix-1")
+    mirror.fetch()
+    repo.push(history["R"], "stable")
+    git("push", "--quiet", str(repo.upstream), ":refs/heads/security/fix-1", cwd=repo.work)
+    assert mirror.fetch() == {"devel": history["R"], "stable": history["R"]}
+
+
+def test_tree_of_gives_the_commit_tree(repo, mirror, history):
+    mirror.fetch()
+    assert mirror.tree_of(history["B"]) == git("rev-parse", history["B"] + "^{tree}", cwd=repo.work)
+
+
+def test_a_revert_to_an_earlier_state_has_the_same_tree(mirror, history):
+    mirror.fetch()
+    assert history["R"] != history["A"]
+    assert mirror.tree_of(history["R"]) == mirror.tree_of(history["A"])
+    assert mirror.tree_of(history["B"]) != mirror.tree_of(history["A"])
+
+
+def test_tree_of_an_unknown_revision_raises_unknown_revision(mirror, history):
+    mirror.fetch()
+    with pytest.raises(UnknownRevision):
+        mirror.tree_of(ABSENT)
+
+
+def test_tree_of_refuses_a_non_revision(mirror, history):
+    mirror.fetch()
+    with pytest.raises(InvalidInput):
+        mirror.tree_of("devel")
+
+
+def test_is_ancestor_answers_ancestry(mirror, history):
+    mirror.fetch()
+    assert mirror.is_ancestor(history["A"], history["R"]) is True
+    assert mirror.is_ancestor(history["R"], history["A"]) is False
+    assert mirror.is_ancestor(history["A"], history["A"]) is True
+
+
+def test_is_ancestor_of_an_unknown_revision_is_an_error_not_a_no(mirror, history):
+    mirror.fetch()
+    with pytest.raises(GitError):
+        mirror.is_ancestor(ABSENT, history["R"])
+
+
+def test_commit_reads_one_commit(mirror, history):
+    mirror.fetch()
+    c = mirror.commit(history["B"])
+    assert c.sha == history["B"]
+    assert c.tree == mirror.tree_of(history["B"])
+    assert c.author == "Dev Eloper <dev@example.org>"
+    assert c.subject == "B: change app"
+    assert isinstance(c.timestamp, int) and c.timestamp > 1_600_000_000
+
+
+def test_commit_of_an_unknown_revision_raises_unknown_revision(mirror, history):
+    mirror.fetch()
+    with pytest.raises(UnknownRevision):
+        mirror.commit(ABSENT)
+
+
+def test_has_tells_whether_the_mirror_holds_a_commit(mirror, history):
+    mirror.fetch()
+    assert mirror.has(history["A"]) is True
+    assert mirror.has(ABSENT) is False
+
+
+def test_commits_between_lists_what_the_tip_adds_newest_first(mirror, history):
+    mirror.fetch()
+    between = mirror.commits_between(history["A"], history["R"])
+    assert [c.sha for c in between] == [history["R"], history["B"]]
+    assert all(isinstance(c, Commit) for c in between)
+    assert between[1].subject == "B: change app"
+    assert between[0].subject.startswith('Revert "B: change app"')
+
+
+def test_commits_between_without_a_base_lists_the_whole_history(mirror, history):
+    mirror.fetch()
+    assert [c.sha for c in mirror.commits_between(None, history["R"])] == [
+        history["R"], history["B"], history["A"]
+    ]
+
+
+def test_commits_between_respects_the_limit(mirror, history):
+    mirror.fetch()
+    assert [c.sha for c in mirror.commits_between(None, history["R"], limit=1)] == [history["R"]]
+
+
+def test_commits_between_a_tip_and_itself_is_empty(mirror, history):
+    mirror.fetch()
+    assert mirror.commits_between(history["R"], history["R"]) == []
+
+
+def test_fetch_revision_brings_a_commit_on_an_upstream_branch(repo, mirror, history):
+    mirror.ensure()
+    assert not mirror.has(history["B"])
+    mirror.fetch_revision(history["R"])
+    assert mirror.has(history["R"])
+    assert mirror.has(history["B"])  # and its history
+
+
+def test_fetch_revision_of_a_sha_not_in_the_upstream_raises_unknown_revision(mirror, history):
+    mirror.fetch()
+    with pytest.raises(UnknownRevision):
+        mirror.fetch_revision(ABSENT)
+
+
+def test_branch_names_skips_names_that_must_never_reach_git():
+    heads = {"devel": ABSENT, "-evil": ABSENT, "a..b": ABSENT, "security/fix-1": ABSENT}
+    assert branch_names(heads) == ["devel", "security/fix-1"]
+
+
+# --- moving upstream branches: compare-and-swap ---------------------------------
+
+
+def test_push_with_the_expected_tip_moves_the_branch(repo, mirror, history):
+    mirror.fetch()
+    mirror.push([Move("stable", expected=history["A"], new=history["R"])])
+    assert repo.upstream_heads()["stable"] == history["R"]
+    assert mirror.heads()["stable"] == history["R"]  # the mirror follows what we wrote
+    assert repo.upstream_heads()["devel"] == history["R"]
+
+
+def test_push_with_a_stale_expected_tip_is_refused_and_the_branch_stays(repo, mirror, history):
+    mirror.fetch()
+    repo.push(history["B"], "stable")  # someone moved stable under us
+    with pytest.raises(StaleBranch):
+        mirror.push([Move("stable", expected=history["A"], new=history["R"])])
+    assert repo.upstream_heads()["stable"] == history["B"]
+
+
+def test_an_atomic_push_with_one_stale_lease_moves_neither_branch(repo, mirror, history):
+    repo.push(history["A"], "production-devel")
+    repo.push(history["A"], "production-stable")
+    mirror.fetch()
+    repo.push(history["B"], "production-stable")  # moved under us
+    with pytest.raises(StaleBranch):
+        mirror.push([
+            Move("production-devel", expected=history["A"], new=history["R"]),
+            Move("production-stable", expected=history["A"], new=history["R"]),
+        ])
+    heads = repo.upstream_heads()
+    assert heads["production-devel"] == history["A"]
+    assert heads["production-stable"] == history["B"]
+    assert mirror.heads()["production-devel"] == history["A"]
+
+
+def test_an_atomic_push_with_good_leases_moves_both_branches(repo, mirror, history):
+    repo.push(history["A"], "production-devel")
+    repo.push(history["A"], "production-stable")
+    mirror.fetch()
+    mirror.push([
+        Move("production-devel", expected=history["A"], new=history["R"]),
+        Move("production-stable", expected=history["A"], new=history["R"]),
+    ])
+    heads = repo.upstream_heads()
+    assert heads["production-devel"] == heads["production-stable"] == history["R"]
+
+
+def test_push_expecting_no_branch_creates_it(repo, mirror, history):
+    mirror.fetch()
+    mirror.push([Move("production-stable", expected=None, new=history["A"])])
+    assert repo.upstream_heads()["production-stable"] == history["A"]
+
+
+def test_push_expecting_no_branch_fails_if_it_exists(repo, mirror, history):
+    mirror.fetch()
+    with pytest.raises(StaleBranch):
+        mirror.push([Move("stable", expected=None, new=history["R"])])
+    assert repo.upstream_heads()["stable"] == history["A"]
+
+
+def test_push_of_nothing_does_nothing(repo, mirror, history):
+    before = repo.upstream_heads()
+    mirror.push([])
+    assert repo.upstream_heads() == before
+
+
+def test_push_of_a_commit_the_mirror_lacks_is_a_git_error_and_moves_nothing(repo, mirror, history):
+    mirror.fetch()
+    with pytest.raises(GitError) as e:
+        mirror.push([Move("stable", expected=history["A"], new=ABSENT)])
+    assert not isinstance(e.value, StaleBranch)  # a missing object is not a branch that moved
+    assert repo.upstream_heads()["stable"] == history["A"]
+
+
+# --- input from outside is data, never an option ---------------------------------
+
+
+@pytest.fixture
+def spy_subprocess(monkeypatch):
+    calls: list[list[str]] = []
+    real_run = gitops.subprocess.run
+
+    def spy(argv, *args, **kwargs):
+        calls.append(list(argv))
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(gitops.subprocess, "run", spy)
+    return calls
+
+
+def test_an_option_as_branch_name_is_refused_before_git_runs(tmp_path, repo, mirror, history, spy_subprocess):
+    mirror.fetch()
+    spy_subprocess.clear()
+    pwned = tmp_path / "pwned-branch"
+    with pytest.raises(InvalidInput):
+        mirror.push([Move(f"--upload-pack=touch {pwned}", expected=history["A"], new=history["R"])])
+    assert spy_subprocess == []
+    assert not pwned.exists()
+    assert repo.upstream_heads()["stable"] == history["A"]
+
+
+def test_one_bad_move_stops_the_whole_push_before_git_runs(repo, mirror, history, spy_subprocess):
+    mirror.fetch()
+    spy_subprocess.clear()
+    with pytest.raises(InvalidInput):
+        mirror.push([
+            Move("stable", expected=history["A"], new=history["R"]),
+            Move("production-stable", expected="-f", new=history["R"]),
+        ])
+    assert spy_subprocess == []
+    assert repo.upstream_heads()["stable"] == history["A"]
+
+
+@pytest.mark.parametrize("bad", ["--all", "HEAD", "devel", ABSENT[:12]])
+def test_an_option_or_ref_as_revision_is_refused_before_git_runs(mirror, history, spy_subprocess, bad):
+    mirror.fetch()
+    spy_subprocess.clear()
+    for call in (mirror.tree_of, mirror.commit, mirror.has, mirror.fetch_revision,
+                 lambda r: mirror.is_ancestor(r, history["A"]),
+                 lambda r: mirror.commits_between(r, history["A"])):
+        with pytest.raises(InvalidInput):
+            call(bad)
+    assert spy_subprocess == []
+
+
+def test_an_option_as_upstream_url_is_only_ever_a_repository_name(tmp_path, monkeypatch, repo, history):
+    # run from a clone with an origin: were the "url" read as an option, git would
+    # use origin and run the injected upload-pack command
+    git("remote", "add", "origin", str(repo.upstream), cwd=repo.work)
+    monkeypatch.chdir(repo.work)
+    pwned = tmp_path / "pwned-url"
+    with pytest.raises(GitError):
+        ls_remote(f"--upload-pack=touch {pwned}")
+    with pytest.raises(GitError):
+        Mirror(tmp_path / "m.git", f"--upload-pack=touch {pwned}").fetch()
+    assert not pwned.exists()
