@@ -98,7 +98,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             files=[],
             when_timestamp=commit.timestamp,
             category="push",
-            properties={"lpdeploy_previous_tip": (previous or "", "lpdeploy")},
+            properties={"lpdeploy_previous_tip": previous or ""},
             src="git",
         )
 

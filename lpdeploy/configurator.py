@@ -67,8 +67,8 @@ def configure(c: dict[str, Any], path: Path | None = None) -> Settings | None:
 def _flow_factory(settings: Settings, kind: str, branch: str) -> BuildFactory:
     f = BuildFactory()
     f.addStep(Decide(settings=settings, kind=kind, haltOnFailure=True))
-    f.addStep(Checkout(repourl=settings.repository.url, branch=branch, mode="full", method="fresh",
-                       doStepIf=suite_needed, haltOnFailure=True, logEnviron=False, name="checkout"))
+    f.addStep(Checkout(repourl=settings.repository.url, branch=branch, doStepIf=suite_needed,
+                       haltOnFailure=True))
     f.addStep(RunSuite(settings=settings, doStepIf=suite_needed, haltOnFailure=True))
     f.addStep(MoveBranches(settings=settings, kind=kind, haltOnFailure=True))
     return f
@@ -78,8 +78,7 @@ def _deploy_factory(settings: Settings) -> BuildFactory:
     f = BuildFactory()
     f.addStep(PlanDeploy(settings=settings, haltOnFailure=True))
     f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
-                       mode="full", method="fresh", doStepIf=deploy_needed, haltOnFailure=True,
-                       logEnviron=False, name="checkout"))
+                       doStepIf=deploy_needed, haltOnFailure=True))
     f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
     return f
 

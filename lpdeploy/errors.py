@@ -45,3 +45,7 @@ class UnknownRevision(GitError):
 
 class StaleBranch(GitError):
     """A compare-and-swap push was rejected: the branch moved under us."""
+
+
+class MergeConflict(GitError):
+    """Two commits do not merge cleanly; nothing was written."""

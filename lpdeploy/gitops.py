@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lpdeploy.errors import GitError, InvalidInput, StaleBranch, UnknownRevision
+from lpdeploy.errors import GitError, InvalidInput, MergeConflict, StaleBranch, UnknownRevision
 from lpdeploy.refs import qualified, validate_branch, validate_revision
 
 GIT_TIMEOUT = 600  # seconds: a hung transport must not hang a build forever
@@ -166,6 +166,44 @@ class Mirror:
             commits.append(Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts)))
         return commits
 
+    def merge(self, ours: str, theirs: str, message: str) -> str:
+        """Create (in the mirror only) a merge commit of ``theirs`` into ``ours``; return its sha.
+
+        Uses ``git merge-tree --write-tree``, which needs no work tree; a
+        conflict raises MergeConflict naming the conflicting paths and writes
+        no commit.
+        """
+        validate_revision(ours)
+        validate_revision(theirs)
+        proc = self.git("merge-tree", "--write-tree", "--name-only", "--no-messages",
+                        "--end-of-options", ours, theirs, check=False)
+        if proc.returncode == 1:
+            paths = proc.stdout.splitlines()[1:]
+            raise MergeConflict(["git", "merge-tree", ours, theirs], 1,
+                                "conflict in " + (", ".join(paths[:10]) or "unknown paths"))
+        if proc.returncode != 0:
+            raise GitError(["git", "merge-tree", ours, theirs], proc.returncode, proc.stderr)
+        tree = proc.stdout.splitlines()[0].strip()
+        env_id = ["-c", "user.name=lpdeploy", "-c", "user.email=lpdeploy@localhost"]
+        out = run_git([*env_id, "commit-tree", tree, "-p", ours, "-p", theirs, "-m", message],
+                      git_dir=self.path)
+        return out.stdout.strip()
+
+    def push_new_ref(self, ref: str, sha: str) -> None:
+        """Publish ``sha`` under a hidden ref (``refs/lpdeploy/...``) so that workers can fetch it.
+
+        The ref is create-only (an empty lease): a candidate ref names its sha,
+        so an existing one already holds exactly this commit.
+        """
+        validate_revision(sha)
+        if not ref.startswith("refs/lpdeploy/") or ".." in ref or ref.endswith("/"):
+            raise InvalidInput("scratch ref", ref, "must be under refs/lpdeploy/")
+        self.git("update-ref", "--end-of-options", ref, sha)
+        proc = self.git("push", "--quiet", "--porcelain", f"--force-with-lease={ref}:", "--end-of-options",
+                        self.url, f"{sha}:{ref}", check=False)
+        if proc.returncode != 0 and "stale info" not in proc.stdout + proc.stderr:
+            raise GitError(["git", "push", ref], proc.returncode, proc.stdout + proc.stderr)
+
     def push(self, moves: list[Move]) -> None:
         """Move upstream branches atomically, each as a compare-and-swap.
 
@@ -194,6 +232,27 @@ class Mirror:
             raise GitError(["git", *argv], proc.returncode, text)
         for m in moves:  # keep the mirror in step with what we just wrote
             self.git("update-ref", "--end-of-options", qualified(m.branch), m.new)
+
+
+def checkout_commands(url: str, ref: str, sha: str) -> list[list[str]]:
+    """The argv lists a worker runs to check out exactly ``sha`` (fetched via ``ref``), quietly.
+
+    Quiet on purpose: ``git checkout`` would print the commit's subject, and an
+    embargoed subject must not reach a build log. Every outside value comes
+    after ``--end-of-options``.
+    """
+    validate_revision(sha)
+    if not (ref.startswith("refs/heads/") or ref.startswith("refs/lpdeploy/")):
+        raise InvalidInput("ref", ref, "must be fully qualified (refs/heads/... or refs/lpdeploy/...)")
+    return [
+        ["git", "init", "--quiet", "."],
+        ["git", "fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{ref}:refs/lpdeploy-build"],
+        # update-ref takes --end-of-options where checkout --detach does not (git 2.39)
+        ["git", "update-ref", "--no-deref", "--end-of-options", "HEAD", sha],
+        ["git", "reset", "--hard", "--quiet"],
+        ["git", "clean", "--quiet", "-d", "--force", "-x"],
+        ["git", "rev-parse", "--verify", "HEAD"],
+    ]
 
 
 def branch_names(heads: dict[str, str]) -> list[str]:

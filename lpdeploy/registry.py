@@ -12,6 +12,7 @@ the freeze are last-writer-wins single rows, audit entries never collide.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 from dataclasses import asdict, replace
@@ -23,6 +24,7 @@ from lpdeploy.errors import LpDeployError
 from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze
 
 REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
+_AUDIT_SEQUENCE = itertools.count()  # orders audit entries recorded within one second
 
 
 class UnknownCowboy(LpDeployError):
@@ -173,7 +175,9 @@ class DbRegistry:
         await self._set("freeze", asdict(freeze) if freeze else {})
 
     async def audit(self, entry: AuditEntry) -> None:
-        await self._set(f"audit/{entry.at:020.6f}/{secrets.token_hex(4)}", asdict(entry))
+        # time, then the order of recording in this process, then a token against other masters
+        name = f"audit/{entry.at:020.6f}/{next(_AUDIT_SEQUENCE):012d}/{secrets.token_hex(4)}"
+        await self._set(name, asdict(entry))
 
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         rows = sorted(await self._rows("audit/"), reverse=True)[:limit]

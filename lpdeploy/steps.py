@@ -21,14 +21,13 @@ from typing import Any
 
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
-from buildbot.steps.source.git import Git
 
 from lpdeploy import policy
 from lpdeploy.errors import GitError, InvalidInput, StaleBranch
-from lpdeploy.gitops import Move
+from lpdeploy.gitops import Move, checkout_commands
 from lpdeploy.ledger import DbLedger
 from lpdeploy.model import Action, Decision, Result, TestRecord
-from lpdeploy.refs import short, validate_revision
+from lpdeploy.refs import qualified, short, validate_revision
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
@@ -177,12 +176,42 @@ class Decide(FlowStep):
             return False
 
 
-class Checkout(Git):
-    """Check out exactly the decided revision (not the build's source stamp, which is a hint)."""
+class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
+    """Check out exactly the decided revision on the worker, quietly.
 
-    async def run(self) -> int:  # type: ignore[override]
+    Not Buildbot's ``Git`` step: that one passes branch and revision without
+    ``--end-of-options`` and lets ``git checkout`` print the commit subject
+    into the log, where an embargoed subject must never appear. The argv
+    lists come from ``gitops.checkout_commands``.
+    """
+
+    name = "checkout"
+    description = ["checking out"]
+    renderables = ["branch"]
+
+    def __init__(self, repourl: str, branch: Any, **kwargs: Any) -> None:
+        self.repourl = repourl
+        self.branch = branch
+        kwargs.setdefault("logEnviron", False)
+        kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
+        super().__init__(**kwargs)
+
+    async def run(self) -> int:
         revision = validate_revision(self.getProperty("lpdeploy_revision"))
-        return await self.run_vc(self.branch, revision, None)
+        branch = str(self.branch)
+        ref = branch if branch.startswith("refs/") else qualified(branch)
+        commands = checkout_commands(self.repourl, ref, revision)
+        for i, argv in enumerate(commands):
+            last = i == len(commands) - 1
+            cmd = await self.makeRemoteShellCommand(command=argv, collectStdout=last)
+            await self.runCommand(cmd)
+            if cmd.didFail():
+                self.descriptionDone = [f"checkout of {short(revision)} failed"]
+                return results.FAILURE
+        got = cmd.stdout.strip()
+        self.setProperty("got_revision", got, "Checkout")
+        self.descriptionDone = [f"checked out {short(got)}"]
+        return results.SUCCESS
 
 
 class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):

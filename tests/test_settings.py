@@ -130,7 +130,7 @@ def test_the_demo_site_file_loads(tmp_path):
     assert s.repository.url.startswith("file:///")
     assert s.suite.command == ("sh", "run-tests.sh")
     assert s.auth.users_with("security") == ("alice",)
-    assert [srv.name for srv in s.servers] == ["app1"]
+    assert [srv.name for srv in s.servers] == ["app1", "app2", "qastaging"]
 
 
 def test_missing_tables_take_the_defaults(tmp_path):

@@ -1,0 +1,245 @@
+"""The registry contract: scenarios every ``Registry`` implementation must pass.
+
+Each scenario is a plain ``async`` function taking a fresh, empty registry and
+asserting on it; it does not care how it is awaited. ``test_registry.py`` runs
+them against ``InMemoryRegistry`` and ``test_db_registry.py`` against
+``DbRegistry`` on a real Buildbot database (``tests/`` has no ``__init__.py``,
+so pytest puts it on ``sys.path`` and the module imports by its bare name)::
+
+    from registry_contract import SCENARIOS
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lpdeploy.errors import LpDeployError
+from lpdeploy.model import ACTIVE, REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze
+from lpdeploy.registry import UnknownCowboy
+
+T0 = 1_700_000_000.25
+FIX = "f" * 40
+REV_A = "a" * 40
+REV_B = "b" * 40
+AS_JSON_KEYS = {"id", "server", "reason", "fixed_by", "created_by", "created_at", "active"}
+
+
+async def _add_three(registry: Any) -> list[Cowboy]:
+    return [
+        await registry.add_cowboy("app1", "hot-patched the login form", None, "bob", T0),
+        await registry.add_cowboy("app2", "cache tweak", FIX, "alice", T0 + 1),
+        await registry.add_cowboy("app1", "logging turned up", None, "carol", T0 + 2.5),
+    ]
+
+
+async def _expect_unknown(awaitable: Awaitable[Any], cowboy_id: int) -> UnknownCowboy:
+    try:
+        await awaitable
+    except UnknownCowboy as e:
+        assert e.cowboy_id == cowboy_id
+        return e
+    raise AssertionError(f"ending cowboy {cowboy_id} did not raise UnknownCowboy")
+
+
+# --- cowboys ------------------------------------------------------------------
+
+
+async def a_new_registry_has_no_cowboys(registry: Any) -> None:
+    assert await registry.cowboys() == []
+    assert await registry.cowboys(include_ended=True) == []
+
+
+async def cowboy_ids_start_at_one_and_increase(registry: Any) -> None:
+    added = await _add_three(registry)
+    assert [c.id for c in added] == [1, 2, 3]
+
+
+async def an_added_cowboy_holds_what_was_given(registry: Any) -> None:
+    c = await registry.add_cowboy("app2", "cache tweak", FIX, "alice", T0)
+    assert c == Cowboy(1, "app2", "cache tweak", FIX, "alice", T0)
+    assert c.state == ACTIVE and c.active
+    assert c.ended_at is None and c.ended_by is None and c.end_reason is None
+
+
+async def active_cowboys_are_listed_in_id_order(registry: Any) -> None:
+    added = await _add_three(registry)
+    assert await registry.cowboys() == added
+    assert await registry.cowboys(include_ended=True) == added
+
+
+async def a_retired_cowboy_leaves_the_active_list(registry: Any) -> None:
+    c1, c2, c3 = await _add_three(registry)
+    ended = await registry.end_cowboy(c2.id, RETIRED, "deployer", "its fix is deployed", T0 + 100)
+    assert ended.id == c2.id and ended.server == c2.server and ended.reason == c2.reason
+    assert ended.state == RETIRED and not ended.active
+    assert ended.ended_at == T0 + 100
+    assert ended.ended_by == "deployer"
+    assert ended.end_reason == "its fix is deployed"
+    assert await registry.cowboys() == [c1, c3]
+    assert await registry.cowboys(include_ended=True) == [c1, ended, c3]
+
+
+async def a_removed_cowboy_is_kept_with_its_end(registry: Any) -> None:
+    (c1, *_) = await _add_three(registry)
+    ended = await registry.end_cowboy(c1.id, REMOVED, "alice", "patch reverted by hand", T0 + 5)
+    assert ended.state == REMOVED and not ended.active
+    assert (ended.ended_at, ended.ended_by, ended.end_reason) == (T0 + 5, "alice", "patch reverted by hand")
+    assert [c.id for c in await registry.cowboys()] == [2, 3]
+    listed = await registry.cowboys(include_ended=True)
+    assert listed[0] == ended
+
+
+async def ending_a_cowboy_twice_raises_unknown_cowboy(registry: Any) -> None:
+    c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+    first = await registry.end_cowboy(c.id, RETIRED, "deployer", "fix deployed", T0 + 1)
+    await _expect_unknown(registry.end_cowboy(c.id, REMOVED, "alice", "again", T0 + 2), c.id)
+    # the first end stands
+    assert await registry.cowboys(include_ended=True) == [first]
+
+
+async def ending_an_unknown_cowboy_raises_unknown_cowboy(registry: Any) -> None:
+    await _expect_unknown(registry.end_cowboy(1, REMOVED, "alice", "typo", T0), 1)
+    await _add_three(registry)
+    await _expect_unknown(registry.end_cowboy(99, RETIRED, "alice", "typo", T0), 99)
+    assert len(await registry.cowboys()) == 3
+
+
+async def a_cowboy_cannot_be_ended_as_active(registry: Any) -> None:
+    c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+    try:
+        await registry.end_cowboy(c.id, ACTIVE, "alice", "?", T0 + 1)
+    except (ValueError, LpDeployError):
+        pass
+    else:
+        raise AssertionError("ending a cowboy as 'active' was accepted")
+    assert await registry.cowboys() == [c]
+
+
+async def ids_are_never_reused_after_an_end(registry: Any) -> None:
+    *_, c3 = await _add_three(registry)
+    await registry.end_cowboy(c3.id, REMOVED, "alice", "gone", T0 + 10)
+    c4 = await registry.add_cowboy("app3", "another patch", None, "bob", T0 + 11)
+    assert c4.id == 4
+    assert [c.id for c in await registry.cowboys()] == [1, 2, 4]
+
+
+async def a_cowboy_as_json_holds_its_fields_and_whether_it_is_active(registry: Any) -> None:
+    c = await registry.add_cowboy("app2", "cache tweak", FIX, "alice", T0)
+    data = c.as_json()
+    assert AS_JSON_KEYS <= set(data)
+    assert data["id"] == 1 and data["server"] == "app2" and data["reason"] == "cache tweak"
+    assert data["fixed_by"] == FIX and data["created_by"] == "alice" and data["created_at"] == T0
+    assert data["active"] is True
+    assert json.loads(json.dumps(data)) == data
+    ended = await registry.end_cowboy(c.id, RETIRED, "deployer", "fixed", T0 + 1)
+    assert ended.as_json()["active"] is False
+    (listed,) = await registry.cowboys(include_ended=True)
+    assert listed.as_json() == ended.as_json()
+
+
+# --- deployments and the freeze ---------------------------------------------------
+
+
+async def a_server_has_no_deployment_until_one_is_recorded(registry: Any) -> None:
+    assert await registry.deployment("app1") is None
+    dep = Deployment("app1", REV_A, T0, "alice", "http://localhost:8010/#/builders/3/builds/1")
+    await registry.record_deployment(dep)
+    assert await registry.deployment("app1") == dep
+    assert await registry.deployment("app2") is None
+
+
+async def the_latest_deployment_of_a_server_wins(registry: Any) -> None:
+    await registry.record_deployment(Deployment("app1", REV_A, T0, "alice"))
+    other = Deployment("app2", REV_A, T0 + 1, "bob")
+    await registry.record_deployment(other)
+    latest = Deployment("app1", REV_B, T0 + 60, "carol", "http://localhost:8010/#/builders/3/builds/2")
+    await registry.record_deployment(latest)
+    assert await registry.deployment("app1") == latest
+    assert await registry.deployment("app2") == other
+
+
+async def the_freeze_is_set_read_and_thawed(registry: Any) -> None:
+    assert await registry.freeze() is None
+    freeze = Freeze("release week", "alice", T0)
+    await registry.set_freeze(freeze)
+    assert await registry.freeze() == freeze
+    await registry.set_freeze(None)
+    assert await registry.freeze() is None
+
+
+async def a_new_freeze_replaces_the_old_one(registry: Any) -> None:
+    await registry.set_freeze(Freeze("release week", "alice", T0))
+    newer = Freeze("incident 42", "bob", T0 + 30)
+    await registry.set_freeze(newer)
+    assert await registry.freeze() == newer
+
+
+async def thawing_when_not_frozen_leaves_it_unfrozen(registry: Any) -> None:
+    await registry.set_freeze(None)
+    assert await registry.freeze() is None
+
+
+# --- audit ------------------------------------------------------------------------
+
+
+async def a_new_registry_has_an_empty_audit_log(registry: Any) -> None:
+    assert await registry.audit_log() == []
+
+
+async def audit_entries_come_back_newest_first_with_their_details(registry: Any) -> None:
+    c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+    entries = [
+        AuditEntry(T0, "bob", "cowboy-add", {"cowboy": c.as_json()}),
+        AuditEntry(T0 + 10, "alice", "freeze", {"reason": "release week"}),
+        AuditEntry(T0 + 20.5, "alice", "deploy", {"server": "app1", "revision": REV_A, "previous": None}),
+    ]
+    for e in entries:
+        await registry.audit(e)
+    log = await registry.audit_log()
+    assert log == entries[::-1]
+    assert log[-1].details["cowboy"]["reason"] == "hot patch"
+    assert log[0].details["previous"] is None
+
+
+async def audit_entries_recorded_at_the_same_time_come_back_newest_first(registry: Any) -> None:
+    # one deploy audits retire, override and deploy with one reading of the clock
+    entries = [AuditEntry(T0, "deployer", f"step-{i}", {"n": i}) for i in range(8)]
+    for e in entries:
+        await registry.audit(e)
+    assert [e.action for e in await registry.audit_log()] == [e.action for e in reversed(entries)]
+
+
+async def the_audit_log_limit_keeps_the_newest(registry: Any) -> None:
+    entries = [AuditEntry(T0 + i, "alice", "thaw", {"was": None}) for i in range(5)]
+    for e in entries:
+        await registry.audit(e)
+    assert await registry.audit_log(limit=2) == [entries[4], entries[3]]
+    assert len(await registry.audit_log()) == 5
+
+
+Scenario = Callable[[Any], Awaitable[None]]
+
+SCENARIOS: list[Scenario] = [
+    a_new_registry_has_no_cowboys,
+    cowboy_ids_start_at_one_and_increase,
+    an_added_cowboy_holds_what_was_given,
+    active_cowboys_are_listed_in_id_order,
+    a_retired_cowboy_leaves_the_active_list,
+    a_removed_cowboy_is_kept_with_its_end,
+    ending_a_cowboy_twice_raises_unknown_cowboy,
+    ending_an_unknown_cowboy_raises_unknown_cowboy,
+    a_cowboy_cannot_be_ended_as_active,
+    ids_are_never_reused_after_an_end,
+    a_cowboy_as_json_holds_its_fields_and_whether_it_is_active,
+    a_server_has_no_deployment_until_one_is_recorded,
+    the_latest_deployment_of_a_server_wins,
+    the_freeze_is_set_read_and_thawed,
+    a_new_freeze_replaces_the_old_one,
+    thawing_when_not_frozen_leaves_it_unfrozen,
+    a_new_registry_has_an_empty_audit_log,
+    audit_entries_come_back_newest_first_with_their_details,
+    audit_entries_recorded_at_the_same_time_come_back_newest_first,
+    the_audit_log_limit_keeps_the_newest,
+]

@@ -1,0 +1,318 @@
+"""The gate scheduler and the promotion timer in Buildbot's scheduler harness.
+
+``SchedulerMixin`` gives a fake master with Buildbot's real database (SQLite)
+and the real data API behind ``addBuildset``; buildsets and build requests
+land in real tables, so "exactly one buildset" is counted in the database and
+"a gate request is already queued" is a real unclaimed request row. The
+upstream is a real bare git repository; changes are real change rows
+delivered through the (fake) message queue to the scheduler's real consumer.
+
+Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
+synchronous stand-in (``NonThreadPool``), and ``upstream.py`` looks it up at
+call time, so real git runs synchronously in the test thread; no
+monkeypatching is needed. ``make_master`` is wrapped to give the master a
+fresh temporary basedir (it defaults to ``./basedir`` and deletes it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+
+from buildbot.test import fakedb
+from buildbot.test.fake import fakemaster
+from buildbot.test.reactor import TestReactorMixin
+from buildbot.test.util.scheduler import SchedulerMixin
+from buildbot.util.twisted import async_to_deferred
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from lpdeploy.ledger import DbLedger
+from lpdeploy.model import Result, TestRecord
+from lpdeploy.schedulers import RECONCILE_INTERVAL, CronPromotion, GateScheduler
+from lpdeploy.settings import parse_settings
+
+GATE_BUILDER = "lpdeploy-gate"
+PROMOTE_BUILDER = "lpdeploy-promote"
+GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
+OBJECTID, SCHEDULERID = 61, 62
+
+
+class GitUpstream:
+    """A real bare upstream and a scratch clone that makes commits and pushes them."""
+
+    def __init__(self, base: str) -> None:
+        self.bare = os.path.join(base, "upstream.git")
+        self.work = os.path.join(base, "work")
+        self.url = "file://" + self.bare
+        self._n = 0
+        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
+        subprocess.run(["git", "init", "--quiet", self.work], check=True)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def commit(self, subject: str, parent: str | None = None) -> str:
+        self._n += 1
+        if parent is None:
+            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
+        else:
+            self.git("checkout", "--quiet", "--detach", parent)
+        with open(os.path.join(self.work, "app.txt"), "w") as f:
+            f.write(f"{subject} #{self._n}\n")
+        self.git("add", "app.txt")
+        self.git("commit", "--quiet", "-m", subject)
+        return self.git("rev-parse", "HEAD")
+
+    def push(self, branch: str, sha: str) -> None:
+        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
+
+    def tree(self, sha: str) -> str:
+        return self.git("rev-parse", f"{sha}^{{tree}}")
+
+
+class SchedulerCase(SchedulerMixin, TestReactorMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.setup_test_reactor()
+        base = tempfile.mkdtemp(prefix="lpdeploy-sched-")
+        self.addCleanup(shutil.rmtree, base, True)
+        self.patch(fakemaster, "make_master",
+                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
+        self.repo = GitUpstream(base)
+        self.settings = parse_settings({"repository": {"url": self.repo.url}})
+        yield self.setUpScheduler()
+
+
+class GateSchedulerTests(SchedulerCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.base = self.repo.commit("Initial release", None)
+        self.d1 = self.repo.commit("Add search", self.base)
+        self.repo.push("stable", self.base)
+        self.repo.push("devel", self.d1)
+
+    @async_to_deferred
+    async def start(self, rows=None):
+        """Attach and activate the gate scheduler; ``rows`` (given the gate builder id) go in first."""
+        sched = GateScheduler(name="lpdeploy-gate", builderNames=[GATE_BUILDER], settings=self.settings)
+        await self.attachScheduler(sched, OBJECTID, SCHEDULERID, createBuilderDB=True)
+        builderid = await self.master.data.updates.findBuilderId(GATE_BUILDER)
+        await self.master.db.insert_test_data(list(rows(builderid)) if rows else [])
+        await sched.configureService()
+        await sched.activate()
+        # stop the periodic reconciliation before the test reactor checks for leftover calls
+        self.addCleanup(sched.deactivate)
+        return sched
+
+    async def record(self, sha, result=Result.PASSED):
+        await DbLedger(self.master).record(TestRecord(
+            tree=self.repo.tree(sha), commit=sha, suite=self.settings.suite.identity, result=result,
+            build_url="http://localhost:8010/#/builders/1/builds/3", build_number=3,
+            finished_at=1_700_000_000.0))
+
+    async def buildsets(self):
+        """[(builder names, [(branch, revision, repository)])] of every buildset in the database."""
+        builders = {b.id: b.name for b in await self.master.db.builders.getBuilders()}
+        out = []
+        for bs in await self.master.db.buildsets.getBuildsets():
+            brs = await self.master.db.buildrequests.getBuildRequests(bsid=bs.bsid)
+            stamps = [await self.master.db.sourcestamps.getSourceStamp(ssid) for ssid in bs.sourcestamps]
+            out.append((sorted(builders[br.builderid] for br in brs),
+                        [(s.branch, s.revision, s.repository) for s in stamps]))
+        return out
+
+    async def deliver_change(self, branch, revision):
+        """A change row as the poller would add it, delivered to the scheduler's consumer."""
+        changeid = await self.master.db.changes.addChange(
+            author="Test Developer <dev@example.invalid>", committer="Test Developer <dev@example.invalid>",
+            comments="pushed", revision=revision,
+            branch=branch, repository=self.repo.url, codebase="", project="", files=[])
+        msg = await self.master.data.get(("changes", changeid))
+        self.master.mq.callConsumer(("changes", str(changeid), "new"), msg)
+        await self.master.mq.wait_consumed()
+
+    @async_to_deferred
+    async def test_activate_with_an_untested_devel_tip_queues_exactly_one_gate_build(self):
+        await self.start()
+        self.assertEqual(await self.buildsets(), [([GATE_BUILDER], [("devel", self.d1, self.repo.url)])])
+
+    @async_to_deferred
+    async def test_activate_when_the_devel_tip_is_tested_and_on_stable_queues_nothing(self):
+        await self.record(self.d1)
+        self.repo.push("stable", self.d1)
+        await self.start()
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_activate_when_the_devel_tip_is_tested_but_not_on_stable_queues_a_gate_build(self):
+        # the pass was recorded but the move never happened (say, a crash): the gate owes a build
+        await self.record(self.d1)
+        await self.start()
+        self.assertEqual(await self.buildsets(), [([GATE_BUILDER], [("devel", self.d1, self.repo.url)])])
+
+    @async_to_deferred
+    async def test_activate_with_a_failed_devel_tip_waits_for_a_new_push(self):
+        await self.record(self.d1, Result.FAILED)
+        await self.start()
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_activate_without_a_devel_branch_queues_nothing(self):
+        self.repo.git("push", "--quiet", self.repo.bare, ":refs/heads/devel")
+        await self.start()
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_a_change_on_devel_queues_one_gate_build_for_its_revision(self):
+        await self.record(self.d1)
+        self.repo.push("stable", self.d1)
+        await self.start()
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.assertEqual(await self.buildsets(), [([GATE_BUILDER], [("devel", d2, self.repo.url)])])
+
+    @async_to_deferred
+    async def test_a_change_on_stable_queues_nothing_and_the_periodic_check_catches_devel(self):
+        await self.record(self.d1)
+        self.repo.push("stable", self.d1)
+        await self.start()
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("stable", self.d1)
+        self.assertEqual(await self.buildsets(), [])
+        # the devel event was lost; the tips are the truth and the periodic check finds d2
+        self.reactor.advance(RECONCILE_INTERVAL)
+        self.assertEqual(await self.buildsets(), [([GATE_BUILDER], [("devel", d2, self.repo.url)])])
+
+    @async_to_deferred
+    async def test_a_change_while_a_gate_request_is_queued_adds_no_second_buildset(self):
+        await self.start()
+        self.assertEqual(len(await self.buildsets()), 1)
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.reactor.advance(RECONCILE_INTERVAL)
+        # the queued request gates the newest devel tip when it starts: d2 is batched into it
+        self.assertEqual(await self.buildsets(), [([GATE_BUILDER], [("devel", self.d1, self.repo.url)])])
+
+    def earlier_request(self, builderid, complete=0, claimed=False):
+        """A gate request from before the start, as Buildbot stores one (with its source stamp)."""
+        rows = [
+            fakedb.SourceStamp(id=800, branch="devel", revision=self.base, repository=self.repo.url,
+                               project=""),
+            fakedb.Buildset(id=900, complete=complete),
+            fakedb.BuildsetSourceStamp(buildsetid=900, sourcestampid=800),
+            fakedb.BuildRequest(id=901, buildsetid=900, builderid=builderid, complete=complete,
+                                results=2 if complete else -1),
+        ]
+        if claimed:
+            rows.append(fakedb.BuildRequestClaim(brid=901, masterid=fakedb.FakeDBConnector.MASTER_ID,
+                                                 claimed_at=12345678))
+        return rows
+
+    async def gate_buildsets(self):
+        return [bs.bsid for bs in await self.master.db.buildsets.getBuildsets()]
+
+    @async_to_deferred
+    async def test_the_earlier_request_fixture_is_seen_as_queued(self):
+        # guards the three tests below: Buildbot must see the fixture as an unclaimed request
+        await self.start(self.earlier_request)
+        builderid = await self.master.data.updates.findBuilderId(GATE_BUILDER)
+        queued = await self.master.db.buildrequests.getBuildRequests(
+            builderid=builderid, complete=False, claimed=False)
+        self.assertEqual([br.buildrequestid for br in queued], [901])
+
+    @async_to_deferred
+    async def test_an_unclaimed_gate_request_from_before_the_start_prevents_a_new_one(self):
+        await self.start(self.earlier_request)
+        self.assertEqual(await self.gate_buildsets(), [900])
+
+    @async_to_deferred
+    async def test_a_claimed_gate_request_does_not_prevent_queueing_the_newer_tip(self):
+        # a running gate build may test an older tip; the current tip still needs its own request
+        await self.start(lambda builderid: self.earlier_request(builderid, claimed=True))
+        self.assertEqual(len(await self.gate_buildsets()), 2)
+
+    @async_to_deferred
+    async def test_a_completed_gate_request_does_not_count_as_queued(self):
+        await self.start(lambda builderid: self.earlier_request(builderid, complete=1))
+        self.assertEqual(len(await self.gate_buildsets()), 2)
+
+    @async_to_deferred
+    async def test_a_request_on_another_builder_does_not_count_as_queued(self):
+        await self.start(lambda builderid: [
+            fakedb.Builder(id=builderid + 50, name=PROMOTE_BUILDER),
+            *self.earlier_request(builderid + 50),
+        ])
+        self.assertEqual(len(await self.gate_buildsets()), 2)
+
+    @async_to_deferred
+    async def test_the_buildset_reason_says_why(self):
+        await self.start()
+        (bs,) = await self.master.db.buildsets.getBuildsets()
+        self.assertIn("periodic check", bs.reason)
+        self.assertIn(f"devel tip {self.d1[:12]} is not gated yet", bs.reason)
+
+
+class CronPromotionTests(SchedulerCase):
+    async def make(self, cron="0 6 * * *"):
+        sched = CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron=cron)
+        await self.attachScheduler(sched, OBJECTID, SCHEDULERID, createBuilderDB=True)
+        await sched.configureService()
+        return sched
+
+    @staticmethod
+    def local(*args):
+        return datetime.datetime(*args).timestamp()  # naive = the master's local time
+
+    @async_to_deferred
+    async def test_next_build_time_is_the_next_cron_instant(self):
+        sched = await self.make()
+        cases = [
+            (self.local(2025, 3, 12, 5, 59, 30), self.local(2025, 3, 12, 6, 0)),
+            (self.local(2025, 3, 12, 6, 0), self.local(2025, 3, 13, 6, 0)),  # strictly after
+            (self.local(2025, 3, 12, 6, 0, 1), self.local(2025, 3, 13, 6, 0)),
+            (self.local(2025, 3, 31, 23, 0), self.local(2025, 4, 1, 6, 0)),
+        ]
+        for last, expected in cases:
+            self.assertEqual(await sched.getNextBuildTime(last), expected, f"after {last}")
+
+    @async_to_deferred
+    async def test_weekday_schedules_skip_the_weekend(self):
+        sched = await self.make("30 7 * * 1-5")
+        friday_after = self.local(2025, 3, 14, 8, 0)
+        self.assertEqual(await sched.getNextBuildTime(friday_after), self.local(2025, 3, 17, 7, 30))
+
+    @async_to_deferred
+    async def test_never_actuated_counts_from_now(self):
+        sched = await self.make()
+        self.reactor.advance(self.local(2025, 3, 12, 5, 0))
+        self.assertEqual(await sched.getNextBuildTime(None), self.local(2025, 3, 12, 6, 0))
+
+    @async_to_deferred
+    async def test_at_the_cron_instant_a_promote_buildset_is_added(self):
+        sched = await self.make()
+        self.reactor.advance(self.local(2025, 3, 12, 5, 0))
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.assertEqual(await self.master.db.buildsets.getBuildsets(), [])
+        self.reactor.advance(self.local(2025, 3, 12, 6, 0) - self.reactor.seconds())
+        (bs,) = await self.master.db.buildsets.getBuildsets()
+        self.assertEqual(bs.reason, "scheduled promotion (promotion-schedule)")
+        (br,) = await self.master.db.buildrequests.getBuildRequests(bsid=bs.bsid)
+        builders = {b.id: b.name for b in await self.master.db.builders.getBuilders()}
+        self.assertEqual(builders[br.builderid], PROMOTE_BUILDER)
+
+    def test_an_invalid_cron_expression_is_a_config_error(self):
+        from buildbot.config.errors import ConfigErrors
+
+        with self.assertRaises(ConfigErrors):
+            CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron="every morning")

@@ -1,0 +1,413 @@
+"""The gate and promote steps in Buildbot's step harness, on a real upstream and a real database.
+
+``TestBuildStepMixin`` runs each step in a fake build on a fake worker; its
+master has Buildbot's real database (SQLite), so ``DbLedger`` is the real one.
+The steps read and move branches in a real bare git repository through
+``lpdeploy.upstream``, whose mirror lives in a real temporary master basedir.
+
+Threads: ``upstream.py`` runs git through ``threads.deferToThread``.
+``TestReactorMixin.setup_test_reactor`` replaces ``threads.deferToThread`` (and
+the thread pools) with ``NonThreadPool``, which calls the function at once in
+the calling thread; since ``upstream.py`` looks ``threads.deferToThread`` up
+at call time, real git runs synchronously here, no monkeypatching needed
+(``test_git_runs_without_a_thread_pool`` pins that assumption).
+
+Workarounds: ``make_master`` defaults to ``basedir='basedir'`` relative to the
+working directory (and deletes it at shutdown), so these tests wrap it to give
+each master a fresh temporary basedir. Buildbot's ``FakeBuild`` has no
+``getBuilderId``; ``RunSuite`` needs one, so the tests give it the builder id
+the harness inserted (100).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+
+from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from buildbot.test.fake import fakemaster
+from buildbot.test.reactor import TestReactorMixin
+from buildbot.test.steps import ExpectShell, TestBuildStepMixin
+from buildbot.util.twisted import async_to_deferred
+from twisted.internet import defer, threads
+from twisted.trial import unittest
+
+from lpdeploy.ledger import DbLedger
+from lpdeploy.model import Result, TestRecord
+from lpdeploy.settings import parse_settings
+from lpdeploy.steps import GATE, PROMOTE, Decide, MoveBranches, RunSuite
+
+GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
+BUILD_NUMBER = 13  # FakeBuild.number
+_REAL_DEFER_TO_THREAD = threads.deferToThread
+
+
+class GitUpstream:
+    """A real bare upstream and a scratch clone that makes commits and pushes them."""
+
+    def __init__(self, base: str) -> None:
+        self.bare = os.path.join(base, "upstream.git")
+        self.work = os.path.join(base, "work")
+        self.url = "file://" + self.bare
+        self._n = 0
+        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
+        subprocess.run(["git", "init", "--quiet", self.work], check=True)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def commit(self, subject: str, parent: str | None = None, content: str | None = None) -> str:
+        """A new commit on ``parent`` (None: a root commit) whose app.txt holds ``content``."""
+        self._n += 1
+        if parent is None:
+            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
+            self.git("rm", "-r", "--quiet", "--cached", "--ignore-unmatch", ".")
+        else:
+            self.git("checkout", "--quiet", "--detach", parent)
+        with open(os.path.join(self.work, "app.txt"), "w") as f:
+            f.write(content if content is not None else f"{subject} #{self._n}\n")
+        self.git("add", "app.txt")
+        self.git("commit", "--quiet", "-m", subject)
+        return self.git("rev-parse", "HEAD")
+
+    def push(self, branch: str, sha: str) -> None:
+        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
+
+    def tip(self, branch: str) -> str | None:
+        out = subprocess.run(["git", f"--git-dir={self.bare}", "rev-parse", "--verify", "--quiet",
+                              f"refs/heads/{branch}"], capture_output=True, text=True)
+        return out.stdout.strip() or None
+
+    def tree(self, sha: str) -> str:
+        return self.git("rev-parse", f"{sha}^{{tree}}")
+
+    def content(self, sha: str) -> str:
+        return self.git("show", f"{sha}:app.txt") + "\n"
+
+
+class StepCase(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
+    SUITE_COMMAND = ["./run-suite", "--all", "--no-color"]
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.setup_test_reactor()
+        base = tempfile.mkdtemp(prefix="lpdeploy-steps-")
+        self.addCleanup(shutil.rmtree, base, True)
+        self.patch(fakemaster, "make_master",
+                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
+        self.repo = GitUpstream(base)
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "suite": {"command": self.SUITE_COMMAND, "timeout": 77, "max_time": 999},
+        })
+        self.suite = self.settings.suite.identity
+        yield self.setup_test_build_step()
+
+    def setup_flow_step(self, step, **props):
+        step = self.setup_step(step)
+        self.build.getBuilderId = lambda: defer.succeed(100)  # FakeBuild lacks it
+        for name, value in props.items():
+            self.build.setProperty(name, value, "test")
+        return step
+
+    def prop(self, name):
+        return self.build.getProperties().getProperty(name)
+
+    def decision_log(self, index=0):
+        return self.get_nth_step(index).logs["decision"].stdout
+
+    async def record(self, sha, result=Result.PASSED, build_number=5, tree=None):
+        rec = TestRecord(tree=tree or self.repo.tree(sha), commit=sha, suite=self.suite, result=result,
+                         build_url=f"http://localhost:8010/#/builders/1/builds/{build_number}",
+                         build_number=build_number, finished_at=1_700_000_000.0, duration=3600.0)
+        return await DbLedger(self.master).record(rec)
+
+    async def ledger(self, sha):
+        return await DbLedger(self.master).lookup(self.suite, self.repo.tree(sha))
+
+    def flow_history(self):
+        """base ← s1 (stable, production-*) ← d1 ← d2 (devel)."""
+        self.base = self.repo.commit("Initial release", None)
+        self.s1 = self.repo.commit("Stable fix", self.base)
+        self.d1 = self.repo.commit("Add search", self.s1)
+        self.d2 = self.repo.commit("Faster search", self.d1)
+        for b in ("stable", "production-devel", "production-stable"):
+            self.repo.push(b, self.s1)
+        self.repo.push("devel", self.d2)
+
+
+class HarnessAssumptions(StepCase):
+    def test_git_runs_without_a_thread_pool(self):
+        # real git through upstream.py's threads.deferToThread completes synchronously
+        self.assertIsNot(threads.deferToThread, _REAL_DEFER_TO_THREAD)
+        d = threads.deferToThread(lambda: 42)
+        self.assertEqual(self.successResultOf(d), 42)
+
+    def test_master_basedir_is_a_fresh_temporary_directory(self):
+        self.assertTrue(os.path.isabs(self.master.basedir))
+        self.assertTrue(self.master.basedir.startswith(tempfile.gettempdir()))
+
+
+class DecideGate(StepCase):
+    @async_to_deferred
+    async def test_untested_devel_tip_needs_the_suite(self):
+        self.flow_history()
+        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_run_suite", True, "lpdeploy")
+        self.expect_property("lpdeploy_revision", self.d2, "lpdeploy")
+        self.expect_property("lpdeploy_tree", self.repo.tree(self.d2), "lpdeploy")
+        self.expect_property("lpdeploy_suite", self.suite, "lpdeploy")
+        await self.run_step()
+        log = self.decision_log()
+        self.assertIn(f"gating devel at {self.d2[:12]}", log)
+        self.assertIn("has not passed the suite yet; running it", log)
+
+    @async_to_deferred
+    async def test_tested_devel_tip_skips_the_suite_and_names_the_earlier_build(self):
+        self.flow_history()
+        await self.record(self.d2, build_number=42)
+        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_run_suite", False, "lpdeploy")
+        self.expect_property("lpdeploy_revision", self.d2)
+        await self.run_step()
+        log = self.decision_log()
+        self.assertIn("already passed the suite in build #42", log)
+        self.assertIn("not running it again", log)
+
+    @async_to_deferred
+    async def test_a_revert_to_a_tested_tree_is_not_tested_again(self):
+        # the ledger is keyed by tree: a new commit with an already tested tree is tested
+        self.flow_history()
+        await self.record(self.d1, build_number=40)
+        revert = self.repo.commit("Revert \"Faster search\"", self.d2,
+                                  content=self.repo.content(self.d1))
+        self.assertEqual(self.repo.tree(revert), self.repo.tree(self.d1))
+        self.repo.push("devel", revert)
+        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_run_suite", False)
+        self.expect_property("lpdeploy_revision", revert)
+        await self.run_step()
+        self.assertIn("build #40", self.decision_log())
+
+    @async_to_deferred
+    async def test_a_failed_tree_is_tested_again(self):
+        self.flow_history()
+        await self.record(self.d2, result=Result.FAILED, build_number=41)
+        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_run_suite", True)
+        await self.run_step()
+        self.assertIn("failed the suite in build #41", self.decision_log())
+
+    @async_to_deferred
+    async def test_missing_devel_branch_is_refused(self):
+        base = self.repo.commit("Initial release", None)
+        self.repo.push("stable", base)
+        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_run_suite")
+        self.expect_no_property("lpdeploy_revision")
+        await self.run_step()
+        self.assertIn("branch devel does not exist upstream", self.decision_log())
+        self.assertIn("devel does not exist", self.prop("lpdeploy_reason"))
+
+
+class DecidePromote(StepCase):
+    @async_to_deferred
+    async def test_target_revision_not_on_stable_is_refused_naming_it(self):
+        self.flow_history()
+        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE), target_revision=self.d2)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_run_suite")
+        await self.run_step()
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn(self.d2[:12], reason)
+        self.assertIn("is not on stable", reason)
+        self.assertIn(self.d2[:12], self.decision_log())
+        self.assertEqual(self.repo.tip("production-stable"), self.s1)
+
+    @async_to_deferred
+    async def test_production_already_at_the_stable_tip_is_nothing_to_do(self):
+        self.flow_history()
+        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "nothing", "lpdeploy")
+        self.expect_property("lpdeploy_run_suite", False)
+        self.expect_property("lpdeploy_revision", self.s1)
+        await self.run_step()
+        self.assertIn("nothing to do", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_tested_stable_tip_ahead_of_production_is_promoted_without_the_suite(self):
+        self.flow_history()
+        self.repo.push("stable", self.d1)
+        await self.record(self.d1, build_number=21)
+        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_run_suite", False)
+        self.expect_property("lpdeploy_revision", self.d1)
+        self.expect_no_property("lpdeploy_outcome")
+        await self.run_step()
+        self.assertIn("build #21", self.decision_log())
+
+
+class RunSuiteStep(StepCase):
+    def expect_suite(self, rc):
+        self.expect_commands(
+            ExpectShell(workdir="wkdir", command=self.SUITE_COMMAND, timeout=77, max_time=999,
+                        log_environ=False).exit(rc)
+        )
+
+    def decided(self, sha, got=None):
+        return {"lpdeploy_revision": sha, "lpdeploy_tree": self.repo.tree(sha),
+                "got_revision": got if got is not None else sha}
+
+    @async_to_deferred
+    async def test_exit_0_passes_and_records_a_pass(self):
+        self.flow_history()
+        self.setup_flow_step(RunSuite(settings=self.settings), **self.decided(self.d2))
+        self.expect_suite(0)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_no_property("lpdeploy_outcome")
+        await self.run_step()
+        rec = await self.ledger(self.d2)
+        self.assertIsNotNone(rec)
+        self.assertEqual(rec.result, Result.PASSED)
+        self.assertEqual(rec.commit, self.d2)
+        self.assertEqual(rec.suite, self.suite)
+        self.assertEqual(rec.build_number, BUILD_NUMBER)
+        self.assertTrue(rec.build_url.endswith(f"#/builders/100/builds/{BUILD_NUMBER}"))
+
+    @async_to_deferred
+    async def test_exit_1_fails_records_a_failure_and_says_failed(self):
+        self.flow_history()
+        self.setup_flow_step(RunSuite(settings=self.settings), **self.decided(self.d2))
+        self.expect_suite(1)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_step()
+        rec = await self.ledger(self.d2)
+        self.assertIsNotNone(rec)
+        self.assertEqual(rec.result, Result.FAILED)
+        self.assertEqual(rec.build_number, BUILD_NUMBER)
+        self.assertIn("exit code 1", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_checkout_at_another_revision_is_an_exception_and_records_nothing(self):
+        self.flow_history()
+        self.setup_flow_step(RunSuite(settings=self.settings), **self.decided(self.d2, got=self.d1))
+        # no ExpectShell: the suite must not run at all
+        self.expect_outcome(result=EXCEPTION)
+        self.expect_property("lpdeploy_outcome", "failed")
+        await self.run_step()
+        self.assertIsNone(await self.ledger(self.d2))
+        self.assertIsNone(await self.ledger(self.d1))
+        self.assertIn(self.d1, self.decision_log())
+
+
+class MoveBranchesGate(StepCase):
+    def decided(self, sha):
+        return {"lpdeploy_revision": sha, "lpdeploy_tree": self.repo.tree(sha)}
+
+    @async_to_deferred
+    async def test_tested_revision_ahead_of_stable_moves_stable_to_exactly_it(self):
+        self.flow_history()
+        await self.record(self.d2, build_number=30)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.d2)
+        # the gate moves stable only
+        self.assertEqual(self.repo.tip("production-stable"), self.s1)
+        self.assertEqual(self.repo.tip("production-devel"), self.s1)
+        self.assertEqual(self.repo.tip("devel"), self.d2)
+        self.assertIn("moving stable", self.decision_log())
+
+    @async_to_deferred
+    async def test_tested_older_devel_commit_moves_stable_to_it_not_to_the_tip(self):
+        self.flow_history()
+        await self.record(self.d1, build_number=31)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d1))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "moved")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.d1)
+
+    @async_to_deferred
+    async def test_untested_revision_is_refused_and_stable_stays(self):
+        self.flow_history()
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.s1)
+        self.assertIn("has not passed the suite", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_failed_revision_is_refused_and_stable_stays(self):
+        self.flow_history()
+        await self.record(self.d2, result=Result.FAILED)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.s1)
+
+    @async_to_deferred
+    async def test_diverged_stable_is_refused_as_not_a_fast_forward(self):
+        self.flow_history()
+        hotfix = self.repo.commit("Hotfix straight on stable", self.s1)
+        self.repo.push("stable", hotfix)
+        await self.record(self.d2)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), hotfix)
+        self.assertIn("not a fast-forward", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_stable_already_holding_the_revision_is_nothing_to_do(self):
+        self.flow_history()
+        self.repo.push("stable", self.d2)
+        await self.record(self.d1)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d1))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "nothing")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.d2)
+
+    @async_to_deferred
+    async def test_decided_nothing_is_skipped_without_reading_the_upstream(self):
+        self.flow_history()
+        props = {**self.decided(self.d2), "lpdeploy_outcome": "nothing"}
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **props)
+        self.expect_outcome(result=SKIPPED)
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.s1)
+
+
+class MoveBranchesPromote(StepCase):
+    @async_to_deferred
+    async def test_promote_moves_both_production_branches(self):
+        self.flow_history()
+        self.repo.push("stable", self.d1)
+        await self.record(self.d1)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=PROMOTE),
+                             lpdeploy_revision=self.d1, lpdeploy_tree=self.repo.tree(self.d1))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "moved")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("production-devel"), self.d1)
+        self.assertEqual(self.repo.tip("production-stable"), self.d1)
+        self.assertEqual(self.repo.tip("stable"), self.d1)
