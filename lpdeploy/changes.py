@@ -10,6 +10,11 @@ was down included.
 A crash between reporting a change and saving the new tip would report it
 again on restart; before reporting, the poller checks whether the newest
 change it recorded for that branch already names that tip.
+
+Security branches are not reported at all (a change record is readable by
+everyone); the security scheduler watches them itself. A flow branch whose
+new tip is an embargoed commit (production after a security promotion) is
+reported with no commit text.
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ from buildbot.util.state import StateMixin
 from twisted.internet import defer
 from twisted.python import log
 
+from lpdeploy.embargo import EMBARGOED, embargoed_commits
 from lpdeploy.errors import LpDeployError
 from lpdeploy.gitops import branch_names
-from lpdeploy.refs import branch_matches, short
+from lpdeploy.refs import short
+from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
-
-EMBARGOED = "embargoed"
 
 
 class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
@@ -50,8 +55,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
         return f"lpdeploy FlowPoller watching {self.settings.repository.url}"
 
     def watched(self, branch: str) -> bool:
-        b = self.settings.branches
-        return branch in b.flow or branch_matches(branch, b.security)
+        return branch in self.settings.branches.flow
 
     def poll(self) -> defer.Deferred[None]:
         """Called by Buildbot every ``poll_interval`` seconds (and once at start)."""
@@ -70,11 +74,12 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             # first poll ever: nothing to compare with; the schedulers reconcile from the tips
             await self.setState("tips", current)
             return
-        for branch, sha in sorted(current.items()):
-            if known.get(branch) == sha:
-                continue
+        moved = {b: sha for b, sha in current.items() if known.get(b) != sha}
+        embargoed = (await embargoed_commits(upstream, DbRegistry(self.master), self.settings, tips)
+                     if moved else set())
+        for branch, sha in sorted(moved.items()):
             if not await self._already_reported(branch, sha):
-                await self._report(upstream, branch, sha, known.get(branch))
+                await self._report(upstream, branch, sha, known.get(branch), sha in embargoed)
             known[branch] = sha
             await self.setState("tips", known)
         gone = [b for b in known if b not in current]
@@ -83,9 +88,9 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
                 del known[b]
             await self.setState("tips", known)
 
-    async def _report(self, upstream: Upstream, branch: str, sha: str, previous: str | None) -> None:
+    async def _report(self, upstream: Upstream, branch: str, sha: str, previous: str | None,
+                      embargoed: bool) -> None:
         commit = await upstream.commit(sha)
-        embargoed = branch_matches(branch, self.settings.branches.security)
         await self.master.data.updates.addChange(
             author=EMBARGOED if embargoed else commit.author,
             committer=EMBARGOED if embargoed else commit.author,

@@ -24,6 +24,7 @@ DEFAULT_URL = "http://localhost:8010/"
 DEFAULT_WAIT = 24 * 3600
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 OK_OUTCOMES = ("moved", "nothing", "deployed", "done")
+SECURITY_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
 
 
 class UsageError(Exception):
@@ -125,6 +126,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             mark = "untested"
         print(f"  {b['name']:<20} {short(b['tip'])}  {mark:<20}  {b.get('subject') or ''}")
+    security = status.get("security")
+    if security:
+        for f in security["fixes"]:
+            where = "on production, not yet on stable" if f["branch"] in security["on_production_not_on_stable"] \
+                else ""
+            note = f" ({f['note']})" if f["note"] else ""
+            print(f"  security {f['branch']:<20} {f['state']:<12} {short(f['fix_commit'])}  {where}{note}")
     for s in status.get("servers", []):
         deployed = short(s["deployed"]) if s["deployed"] else "(never deployed)"
         behind = "" if s["behind"] is None else f"  {s['behind']} behind production-stable"
@@ -214,6 +222,36 @@ def cmd_thaw(args: argparse.Namespace) -> int:
     return _report(_force(args, "thaw", {"reason": "lpdeploy thaw"})[1])
 
 
+def _security_branch(name: str) -> str:
+    if not SECURITY_BRANCH.fullmatch(name) or ".." in name:
+        raise UsageError(f"invalid security branch {name!r}: a branch name such as security/fix-1, "
+                         "not an option")
+    return name
+
+
+def cmd_security_build(args: argparse.Namespace) -> int:
+    params = {"security_branch": _security_branch(args.branch)}
+    return _report(_force(args, "security-build", params)[1])
+
+
+def cmd_merge_back(args: argparse.Namespace) -> int:
+    params = {"security_branch": _security_branch(args.branch)}
+    return _report(_force(args, "merge-back", params)[1])
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    client = _client(args)
+    client.login()
+    entries = client.get("plugins/lpdeploy/audit.json")
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries[: args.limit]:
+        details = " ".join(f"{k}={v}" for k, v in e["details"].items() if not isinstance(v, dict))
+        print(f"{_when(e['at'])} {e['who']} {e['action']} {details}")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------
 
 
@@ -298,6 +336,27 @@ def parser() -> argparse.ArgumentParser:
     th = sub.add_parser("thaw", help="end a freeze (role losa)", description="End the freeze.")
     _waiting(th)
     th.set_defaults(func=cmd_thaw)
+
+    sb = sub.add_parser(
+        "security-build", help="test a security branch and promote it to production (role security)",
+        description="Run the full suite on BRANCH (merged onto production-stable when it is not based on it) "
+                    "and, on a pass, fast-forward both production branches to exactly the tested commit.")
+    sb.add_argument("branch", metavar="BRANCH", help="an existing branch matching the security pattern")
+    _waiting(sb)
+    sb.set_defaults(func=cmd_security_build)
+    mb = sub.add_parser(
+        "merge-back", help="merge a released security fix back into devel now (role security)",
+        description="Merge what reached production for BRANCH into devel and push the merge; it then "
+                    "goes through the normal gate. A conflict pushes nothing and leaves the fix pending.")
+    mb.add_argument("branch", metavar="BRANCH", help="the security branch")
+    _waiting(mb)
+    mb.set_defaults(func=cmd_merge_back)
+    au = sub.add_parser("audit", help="who did what, when (role security or losa)",
+                        description="The audit trail: forced security builds, promotions, merge-backs, "
+                                    "deploys, overrides, cowboys, freezes; newest first.")
+    au.add_argument("--json", action="store_true", help="print JSON")
+    au.add_argument("--limit", type=int, default=50, help="at most this many entries (default: %(default)s)")
+    au.set_defaults(func=cmd_audit)
     return p
 
 

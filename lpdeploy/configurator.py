@@ -8,6 +8,7 @@ key, which ``buildbot checkconfig`` prints without a traceback.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from lpdeploy.authz import BcryptHtpasswdAuth, make_authz
 from lpdeploy.changes import FlowPoller
 from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.errors import SettingsError
-from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler
+from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
+from lpdeploy.security_steps import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.settings import Settings, load_settings
 from lpdeploy.steps import GATE, PROMOTE, Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.www import SiteService
@@ -40,6 +42,8 @@ GATE_BUILDER = "lpdeploy-gate"
 PROMOTE_BUILDER = "lpdeploy-promote"
 DEPLOY_BUILDER = "lpdeploy-deploy"
 ADMIN_BUILDER = "lpdeploy-admin"
+SECURITY_BUILDER = "lpdeploy-security"
+MERGE_BACK_BUILDER = "lpdeploy-merge-back"
 PROMOTE_SCHEDULER = "promote"
 FULL_SHA_OR_EMPTY = r"^(?:[0-9a-f]{40})?\Z"
 SERVER_LIST = r"^[A-Za-z0-9._, -]{0,1000}\Z"
@@ -98,6 +102,45 @@ def _fixed_codebase(settings: Settings, branch: str) -> CodebaseParameter:
         repository=FixedParameter(name="repository", default=settings.repository.url),
         project=FixedParameter(name="project", default=""),
     )
+
+
+def _security_factory(settings: Settings) -> BuildFactory:
+    f = BuildFactory()
+    f.addStep(PrepareSecurity(settings=settings, haltOnFailure=True))
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+                       haltOnFailure=True))
+    f.addStep(RunSuite(settings=settings, haltOnFailure=True))
+    f.addStep(PromoteSecurity(settings=settings))
+    return f
+
+
+def _merge_back_factory(settings: Settings) -> BuildFactory:
+    f = BuildFactory()
+    f.addStep(MergeBack(settings=settings, haltOnFailure=True))
+    return f
+
+
+def pattern_regex(pattern: str) -> str:
+    """A form regex accepting exactly the branch names the security glob matches."""
+    return "^" + "".join("[A-Za-z0-9._+-]+" if c == "*" else re.escape(c) for c in pattern) + r"\Z"
+
+
+def _security_schedulers(settings: Settings) -> list[Any]:
+    pattern = settings.branches.security
+    branch = StringParameter(name="security_branch", label=f"Security branch ({pattern}, must exist)",
+                             default="", size=50, regex=pattern_regex(pattern), required=True)
+    fixed_reason = FixedParameter(name="reason", default="forced security build")
+    return [
+        ForceScheduler(name="security-build", builderNames=[SECURITY_BUILDER], label="Security build",
+                       buttonName="Test and promote the fix", reason=fixed_reason,
+                       codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+        ForceScheduler(name="merge-back", builderNames=[MERGE_BACK_BUILDER], label="Merge a fix back",
+                       buttonName="Merge back into devel",
+                       reason=FixedParameter(name="reason", default="merge-back"),
+                       codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+        SecurityScheduler(name="lpdeploy-security", builderNames=[SECURITY_BUILDER], settings=settings,
+                          merge_back_builder=MERGE_BACK_BUILDER),
+    ]
 
 
 def _text(name: str, label: str, regex: str = ONE_LINE, required: bool = False, size: int = 60) -> StringParameter:
@@ -173,6 +216,12 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         BuilderConfig(name=ADMIN_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_admin_factory(settings),
                       description="cowboys and freeze: the losa's bookkeeping"),
+        BuilderConfig(name=SECURITY_BUILDER, workernames=workers, collapseRequests=False,
+                      factory=_security_factory(settings),
+                      description="security fixes: full suite, then straight to production (embargoed)"),
+        BuilderConfig(name=MERGE_BACK_BUILDER, workernames=workers, collapseRequests=False,
+                      factory=_merge_back_factory(settings),
+                      description="merge released security fixes back into devel (embargoed)"),
     ]
     c["schedulers"] = [
         GateScheduler(name="lpdeploy-gate", builderNames=[GATE_BUILDER], settings=settings),
@@ -195,7 +244,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
             )],
         ),
     ]
-    c["schedulers"] += _deploy_schedulers(settings)
+    c["schedulers"] += _deploy_schedulers(settings) + _security_schedulers(settings)
     if settings.promotion.schedule:
         c["schedulers"].append(CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER],
                                              cron=settings.promotion.schedule))
@@ -205,5 +254,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         "plugins": {"lpdeploy": {}},
         "auth": auth,
         "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa",
-                                       DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa"}),
+                                       DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa",
+                                       SECURITY_BUILDER: "security", MERGE_BACK_BUILDER: "security"},
+                            embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER)),
     }

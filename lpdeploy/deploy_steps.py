@@ -18,6 +18,7 @@ from typing import Any
 from buildbot.process import buildstep, results
 
 from lpdeploy import policy
+from lpdeploy.embargo import EMBARGOED, embargoed_commits
 from lpdeploy.errors import GitError, InvalidInput
 from lpdeploy.model import RETIRED, Action, AuditEntry, Deployment
 from lpdeploy.refs import short, validate_revision
@@ -215,16 +216,22 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             "server": server.name, "revision": revision,
             "previous": previous.revision if previous else None}))
         try:
+            embargoed = await embargoed_commits(self.upstream, registry, self.settings, await self.upstream.fetch())
             report = await deployment_report(self.upstream, server.name,
-                                             previous.revision if previous else None, revision)
+                                             previous.revision if previous else None, revision, embargoed)
         except GitError as e:  # the deploy happened; only its report is missing
             report = f"no deployment report for {server.name}: {e}\n"
         await self.addCompleteLog(f"report {server.name}", report)
         return {"status": "deployed", "reason": plan["reason"], "revision": revision}
 
 
-async def deployment_report(upstream: Upstream, server: str, before: str | None, after: str) -> str:
-    """The commits between what ``server`` ran and what it runs now (subject, author)."""
+async def deployment_report(upstream: Upstream, server: str, before: str | None, after: str,
+                            embargoed: set[str] | frozenset[str] = frozenset()) -> str:
+    """The commits between what ``server`` ran and what it runs now (subject, author).
+
+    Build logs are readable by users without the security role, so an
+    embargoed commit appears as its short sha and the word "embargoed" only.
+    """
     lines = [f"deployment report for {server}: {short(before) if before else '(nothing)'} → {short(after)}"]
     if before is None:
         commits = await upstream.commits_between(None, after, limit=50)
@@ -235,5 +242,6 @@ async def deployment_report(upstream: Upstream, server: str, before: str | None,
     else:
         commits = await upstream.commits_between(before, after)
         lines.append(f"{len(commits)} new commit(s):")
-    lines += [f"  {short(c.sha)} {c.subject} ({c.author})" for c in commits]
+    lines += [f"  {short(c.sha)} {EMBARGOED}" if c.sha in embargoed else f"  {short(c.sha)} {c.subject} ({c.author})"
+              for c in commits]
     return "\n".join(lines) + "\n"

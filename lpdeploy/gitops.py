@@ -152,13 +152,16 @@ class Mirror:
         h, tree, author, ts, subject = proc.stdout.rstrip("\n").split("\x00", 4)
         return Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts))
 
-    def commits_between(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
-        """Commits reachable from ``tip`` but not from ``base``, newest first (at most ``limit``)."""
-        validate_revision(tip)
+    def commits_between(self, base: str | list[str] | None, tip: str | list[str],
+                        limit: int = 200) -> list[Commit]:
+        """Commits reachable from ``tip`` (one or several) but from no ``base``, newest first."""
+        tips = [tip] if isinstance(tip, str) else list(tip)
+        bases = [] if base is None else [base] if isinstance(base, str) else list(base)
+        if not tips:
+            return []
         args = ["log", f"--max-count={limit}", "--format=%H%x00%T%x00%an <%ae>%x00%ct%x00%s",
-                "--end-of-options", tip]
-        if base is not None:
-            args.append("^" + validate_revision(base))
+                "--end-of-options", *(validate_revision(t) for t in tips),
+                *("^" + validate_revision(b) for b in bases)]
         out = self.git(*args).stdout
         commits = []
         for line in out.splitlines():

@@ -126,3 +126,34 @@ class AuditEntry:
     who: str
     action: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# the life of a security fix: queued → testing → promoted → merged-back (or failed / conflict)
+QUEUED, TESTING, FAILED, PROMOTED, MERGING, CONFLICT, MERGED_BACK = (
+    "queued", "testing", "failed", "promoted", "merging", "conflict", "merged-back")
+
+
+@dataclass(frozen=True)
+class SecurityFix:
+    """The latest run of one security branch, and where its fix stands."""
+
+    branch: str
+    fix_commit: str  # the security branch tip that was (or is being) tested
+    state: str
+    by: str
+    updated_at: float
+    candidate: str | None = None  # what was tested and promoted: the fix, or its merge onto production-stable
+    build_url: str = ""
+    merged_back: str | None = None  # the merge commit pushed to devel
+    note: str = ""  # why it failed or conflicted
+    released: str | None = None  # the newest fix commit that reached production; kept across new pushes
+
+    @property
+    def embargoed(self) -> bool:
+        """Until merged back, nothing of the fix is shown to users without the security role."""
+        return self.state != MERGED_BACK
+
+    @property
+    def pending(self) -> bool:
+        """On production, not yet merged back into devel."""
+        return self.state in (PROMOTED, MERGING, CONFLICT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lpdeploy.model import Action, Cowboy, Decision, Freeze, TestRecord
+from lpdeploy.model import PROMOTED, Action, Cowboy, Decision, Freeze, SecurityFix, TestRecord
 from lpdeploy.refs import short
 
 
@@ -216,3 +216,42 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
     if fixed:
         reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
     return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
+
+
+# --- security fixes --------------------------------------------------------
+
+
+def security_candidate(branch: str, fix_tip: str | None, ps_branch: str, ps_tip: str | None,
+                       fix_contains_ps: bool) -> Decision:
+    """What a security build tests: the fix itself if it is based on production-stable, else their merge.
+
+    MOVE with the fix as revision: test it as is. RUN_SUITE without a revision:
+    merge it onto production-stable first and test (and later promote) the merge.
+    """
+    if fix_tip is None:
+        return Decision(Action.REFUSE, f"branch {branch} does not exist upstream")
+    if ps_tip is None:
+        return Decision(Action.REFUSE, f"branch {ps_branch} does not exist upstream")
+    if fix_contains_ps:
+        return Decision(Action.MOVE, f"{branch} at {short(fix_tip)} is based on {ps_branch} at {short(ps_tip)}; "
+                                     "testing it as is (the ledger is not consulted for security fixes)",
+                        revision=fix_tip)
+    return Decision(Action.RUN_SUITE, f"{branch} at {short(fix_tip)} is not based on the {ps_branch} tip "
+                                      f"{short(ps_tip)}; testing their merge")
+
+
+def lost_fix_refusal(target: str, missing: list[SecurityFix], ps_branch: str) -> Decision | None:
+    """Production never loses a security fix: refuse a promotion whose target lacks one."""
+    if not missing:
+        return None
+    names = ", ".join(f"{f.branch} ({short(f.released or f.fix_commit)})" for f in missing)
+    return Decision(Action.REFUSE,
+                    f"refusing to promote {short(target)}: {ps_branch} would lose the security fix {names}; "
+                    "promotion resumes once stable contains it (after the merge-back)", revision=target)
+
+
+def merge_back_due(fix: SecurityFix, servers: list[str], deployed_with_fix: set[str]) -> bool:
+    """Merge back once every configured server runs the fix (or, with no servers, once promoted)."""
+    if fix.state != PROMOTED:
+        return False
+    return all(s in deployed_with_fix for s in servers)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from lpdeploy.errors import LpDeployError
-from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze
+from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze, SecurityFix
 
 REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
 _AUDIT_SEQUENCE = itertools.count()  # orders audit entries recorded within one second
@@ -43,6 +43,9 @@ class Registry(Protocol):
     async def set_freeze(self, freeze: Freeze | None) -> None: ...
     async def audit(self, entry: AuditEntry) -> None: ...
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
+    async def fixes(self) -> list[SecurityFix]: ...
+    async def fix(self, branch: str) -> SecurityFix | None: ...
+    async def save_fix(self, fix: SecurityFix) -> None: ...
 
 
 def _cowboy(d: dict[str, Any]) -> Cowboy:
@@ -64,6 +67,7 @@ class InMemoryRegistry:
         self._deployments: dict[str, Deployment] = {}
         self._freeze: Freeze | None = None
         self._audit: list[AuditEntry] = []
+        self._fixes: dict[str, SecurityFix] = {}
 
     async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
         c = Cowboy(len(self._cowboys) + 1, server, reason, fixed_by, who, now)
@@ -96,6 +100,15 @@ class InMemoryRegistry:
 
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         return list(reversed(self._audit))[:limit]
+
+    async def fixes(self) -> list[SecurityFix]:
+        return [f for _, f in sorted(self._fixes.items())]
+
+    async def fix(self, branch: str) -> SecurityFix | None:
+        return self._fixes.get(branch)
+
+    async def save_fix(self, fix: SecurityFix) -> None:
+        self._fixes[fix.branch] = fix
 
 
 class DbRegistry:
@@ -182,3 +195,13 @@ class DbRegistry:
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         rows = sorted(await self._rows("audit/"), reverse=True)[:limit]
         return [AuditEntry(**v) for _, v in rows]
+
+    async def fixes(self) -> list[SecurityFix]:
+        return [SecurityFix(**v) for _, v in sorted(await self._rows("fix/"))]
+
+    async def fix(self, branch: str) -> SecurityFix | None:
+        found = await self._get(f"fix/{branch}")
+        return SecurityFix(**found) if found else None
+
+    async def save_fix(self, fix: SecurityFix) -> None:
+        await self._set(f"fix/{fix.branch}", asdict(fix))

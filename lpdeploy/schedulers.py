@@ -8,6 +8,7 @@ master ran are not replayed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
@@ -21,8 +22,10 @@ from twisted.python import log
 
 from lpdeploy import policy
 from lpdeploy.errors import LpDeployError
+from lpdeploy.gitops import branch_names
 from lpdeploy.ledger import DbLedger
-from lpdeploy.model import Action
+from lpdeploy.model import MERGING, PROMOTED, QUEUED, Action, SecurityFix
+from lpdeploy.refs import branch_matches
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
@@ -199,3 +202,95 @@ async def _queued(master: Any, builder_names: list[str]) -> bool:
         if await master.db.buildrequests.getBuildRequests(builderid=builderid, complete=False, claimed=False):
             return True
     return False
+
+
+class SecurityScheduler(ReconfigurableBaseScheduler):
+    """Watch the security branches and the fixes on production; queue security and merge-back builds.
+
+    Security branches leave no change records (those are public), so this
+    scheduler reads the tips itself every ``poll_interval``. A new tip on a
+    security branch queues a security build; a fix on production that every
+    server now runs queues its merge-back.
+    """
+
+    def checkConfig(self, builderNames: list[str], settings: Settings, merge_back_builder: str,  # type: ignore[override]
+                    **kwargs: Any) -> None:
+        if not isinstance(settings, Settings):
+            config.error("SecurityScheduler needs lpdeploy Settings")
+        super().checkConfig(builderNames=builderNames, **kwargs)
+
+    @defer.inlineCallbacks
+    def reconfigService(self, builderNames: list[str], settings: Settings, merge_back_builder: str,  # type: ignore[override]
+                        **kwargs: Any):
+        self.settings = settings
+        self.merge_back_builder = merge_back_builder
+        yield super().reconfigService(builderNames=builderNames, **kwargs)
+
+    _timer: task.LoopingCall | None = None
+
+    @defer.inlineCallbacks
+    def activate(self):
+        yield super().activate()
+        if not self.enabled:
+            return
+        self._timer = task.LoopingCall(self._tick)
+        self._timer.clock = self.master.reactor
+        self._timer.start(self.settings.repository.poll_interval, now=True)
+
+    @defer.inlineCallbacks
+    def deactivate(self):
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+        self._timer = None
+        yield super().deactivate()
+
+    def _tick(self) -> defer.Deferred[None]:
+        d = defer.ensureDeferred(self.reconcile())
+        d.addErrback(log.err, f"{self.name}: watching the security branches failed")
+        return d
+
+    async def reconcile(self) -> None:
+        upstream = Upstream.of(self.master, self.settings.repository.url)
+        try:
+            tips = await upstream.fetch()
+        except LpDeployError as e:
+            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
+            return
+        registry = DbRegistry(self.master)
+        pattern = self.settings.branches.security
+        for branch in branch_names(tips.heads):
+            if not branch_matches(branch, pattern):
+                continue
+            tip = tips.heads[branch]
+            fix = await registry.fix(branch)
+            if fix is not None and fix.fix_commit == tip:
+                continue  # this tip is queued, tested, or failed: a new push starts again
+            if await _queued(self.master, self.builderNames):
+                return  # one at a time; the next tick picks the rest up
+            now = self.master.reactor.seconds()
+            await registry.save_fix(
+                SecurityFix(branch, tip, QUEUED, "lpdeploy (push)", now) if fix is None else
+                dataclasses.replace(fix, fix_commit=tip, state=QUEUED, by="lpdeploy (push)", updated_at=now))
+            await self._queue(self.builderNames, branch, "push to a security branch")
+        for fix in await registry.fixes():
+            if fix.state != PROMOTED or fix.candidate is None:
+                continue
+            servers = [s.name for s in self.settings.servers]
+            with_fix = set()
+            for s in servers:
+                dep = await registry.deployment(s)
+                if dep and (dep.revision == fix.candidate or await upstream.is_ancestor(fix.candidate, dep.revision)):
+                    with_fix.add(s)
+            if policy.merge_back_due(fix, servers, with_fix) and not await _queued(
+                    self.master, [self.merge_back_builder]):
+                await registry.save_fix(dataclasses.replace(fix, state=MERGING,
+                                                            updated_at=self.master.reactor.seconds()))
+                await self._queue([self.merge_back_builder], fix.branch, "the fix is on every server")
+
+    async def _queue(self, builders: list[str], branch: str, why: str) -> None:
+        props = Properties()
+        props.setProperty("security_branch", branch, "SecurityScheduler")
+        await self.addBuildsetForSourceStamps(
+            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url, "branch": "",
+                           "revision": None, "project": ""}],
+            reason=why, properties=props, builderNames=builders)

@@ -26,7 +26,7 @@ from lpdeploy import policy
 from lpdeploy.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.gitops import Move, checkout_commands
 from lpdeploy.ledger import DbLedger
-from lpdeploy.model import Action, Decision, Result, TestRecord
+from lpdeploy.model import Action, AuditEntry, Decision, Result, TestRecord
 from lpdeploy.refs import qualified, short, validate_revision
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
@@ -36,6 +36,7 @@ GATE = "gate"
 PROMOTE = "promote"
 DEPLOY = "deploy"
 ADMIN = "admin"
+SECURITY = "security"
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
 
@@ -49,7 +50,7 @@ class FlowStep(buildstep.BuildStep):
     """A step that runs on the master and decides with ``policy``."""
 
     def __init__(self, settings: Settings, kind: str, **kwargs: Any) -> None:
-        if kind not in (GATE, PROMOTE, DEPLOY, ADMIN):
+        if kind not in (GATE, PROMOTE, DEPLOY, ADMIN, SECURITY):
             raise ValueError(f"unknown flow kind {kind!r}")
         super().__init__(**kwargs)
         self.settings = settings
@@ -64,7 +65,7 @@ class FlowStep(buildstep.BuildStep):
     def targets(self) -> tuple[str, ...]:
         """The gated branches this build moves."""
         b = self.settings.branches
-        return (b.stable,) if self.kind == GATE else b.production
+        return (b.stable,) if self.kind == GATE else b.production  # promote and security: production
 
     @property
     def who(self) -> str:
@@ -123,6 +124,9 @@ class Decide(FlowStep):
         self.setProperty("lpdeploy_suite", self.settings.suite.identity, SOURCE)
 
         if self.kind == PROMOTE:
+            lost = await self._lost_fixes(revision)
+            if lost is not None:
+                return await self.refuse(lost.reason)
             facts = await self.upstream.facts(tips, revision, self.targets)
             if all(f.tip == revision or f.contains_target for f in facts):
                 reason = f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}"
@@ -167,6 +171,14 @@ class Decide(FlowStep):
         if requested is not None and stable_tip is not None:
             on_stable = await self._contains(stable_tip, requested)
         return policy.promotion_target(b.stable, stable_tip, requested, on_stable)
+
+    async def _lost_fixes(self, target: str) -> Decision | None:
+        """Refuse a promotion that would drop a security fix from production."""
+        missing = []
+        for fix in await DbRegistry(self.master).fixes():
+            if fix.released and not await self._contains(target, fix.released):
+                missing.append(fix)
+        return policy.lost_fix_refusal(target, missing, self.settings.branches.production_stable)
 
     async def _contains(self, tip: str, rev: str) -> bool:
         """Whether ``tip`` contains ``rev`` (a missing object means no)."""
@@ -273,6 +285,14 @@ class MoveBranches(FlowStep):
     description = ["moving branches"]
 
     async def run(self) -> int:
+        result = await self._move()
+        if self.kind == PROMOTE:  # promotions are audited: who, when, which commit and tree, outcome
+            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, "promote", {
+                "revision": self.getProperty("lpdeploy_revision"), "tree": self.getProperty("lpdeploy_tree"),
+                "outcome": self.getProperty("lpdeploy_outcome"), "reason": self.getProperty("lpdeploy_reason")}))
+        return result
+
+    async def _move(self) -> int:
         if self.getProperty("lpdeploy_outcome") == "nothing":
             self.descriptionDone = ["nothing to do"]
             return results.SKIPPED

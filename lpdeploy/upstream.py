@@ -57,11 +57,18 @@ class Upstream:
     async def commit(self, sha: str) -> Commit:
         return await self._run(self.mirror.commit, sha)
 
-    async def commits_between(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
+    async def commits_between(self, base: str | list[str] | None, tip: str | list[str],
+                              limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.commits_between, base, tip, limit)
 
     async def push(self, moves: list[Move]) -> None:
         await self._run(self.mirror.push, moves)
+
+    async def merge(self, ours: str, theirs: str, message: str) -> str:
+        return await self._run(self.mirror.merge, ours, theirs, message)
+
+    async def push_new_ref(self, ref: str, sha: str) -> None:
+        await self._run(self.mirror.push_new_ref, ref, sha)
 
     async def facts(self, tips: Tips, target: str, branches: tuple[str, ...]) -> list[BranchFacts]:
         """Where each branch stands relative to ``target``, for ``policy.move_decision``."""

@@ -8,6 +8,7 @@ for every configured plugin.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any, cast
 
 from buildbot.util.service import BuildbotService
@@ -16,6 +17,7 @@ from twisted.python import log
 from twisted.web import resource, server
 
 from lpdeploy import __version__
+from lpdeploy.embargo import SECURITY_ROLE
 from lpdeploy.ledger import DbLedger
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
@@ -75,10 +77,48 @@ class StatusResource(resource.Resource):
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
-                                 DbRegistry(master), settings)
+                                 DbRegistry(master), settings, may_see_security=SECURITY_ROLE in roles(request, master))
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()
+
+
+def roles(request: Any, master: Any) -> set[str]:
+    """The roles of the user behind ``request``, as Buildbot's authz computes them."""
+    authz = getattr(master.www, "authz", None)
+    if authz is None:
+        return set()
+    return set(authz.getRolesFromUser(master.www.getUserInfos(request)))
+
+
+class AuditResource(resource.Resource):
+    """``audit.json``: the audit trail, for users with the security or losa role."""
+
+    isLeaf = True
+
+    def __init__(self, app: LpDeployApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: Any) -> Any:
+        request.setHeader(b"content-type", b"application/json")
+        if not roles(request, self.app.master) & {SECURITY_ROLE, "losa"}:
+            request.setResponseCode(403)
+            return b'{"error": "the audit trail needs the security or losa role"}'
+        d = defer.ensureDeferred(DbRegistry(self.app.master).audit_log(limit=500))
+
+        def done(entries: list[Any]) -> None:
+            request.write(json.dumps([asdict(e) for e in entries], indent=1).encode())
+            request.finish()
+
+        def failed(f: Any) -> None:
+            log.err(f, "lpdeploy audit")
+            request.setResponseCode(500)
+            request.write(b'{"error": "could not read the audit trail; see the master log"}')
+            request.finish()
+
+        d.addCallbacks(done, failed)
+        return server.NOT_DONE_YET
 
 
 class CowboysResource(resource.Resource):
@@ -122,6 +162,7 @@ class LpDeployApp:
         children: dict[bytes, resource.Resource] = {
             b"status.json": StatusResource(self),
             b"cowboys.json": CowboysResource(self),
+            b"audit.json": AuditResource(self),
             b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
             b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),
         }

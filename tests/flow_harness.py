@@ -8,12 +8,15 @@ Every server listens on 127.0.0.1 on a free port; every wait is bounded.
 
 from __future__ import annotations
 
+import base64
+import http.cookiejar
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=test@example.invalid"]
 SUITE = """#!/bin/sh
-# records which commit it ran on, then passes unless app.txt says broken
+# records which commit it ran on, shows app.txt, then passes unless it says broken
 git rev-parse HEAD >> "$1"
+cat app.txt
 sleep 0.2
 grep -q "^status: ok" app.txt
 """
@@ -176,6 +180,58 @@ losa = ["bob"]
         stepid = self.steps(build)[step]["stepid"]
         with urllib.request.urlopen(f"{self.url}api/v2/steps/{stepid}/logs/{log}/raw", timeout=30) as r:
             return r.read().decode()
+
+    def session(self, user: str | None) -> urllib.request.OpenerDirector:
+        """An HTTP client logged in as ``user`` (anonymous for None), like a browser."""
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        if user:
+            token = base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
+            req = urllib.request.Request(self.url + "auth/login", headers={"Authorization": f"Basic {token}"})
+            opener.open(req, timeout=30).read()
+        return opener
+
+    def crawl(self, user: str | None, extra_builds: list[int] = ()) -> str:  # type: ignore[assignment]
+        """Everything ``user`` can read: every REST collection, every build, step and log, lpdeploy's pages.
+
+        Returns the concatenated text of every readable answer (403s and 404s read as nothing).
+        """
+        opener = self.session(user)
+        seen: list[str] = []
+
+        def get(path: str) -> Any:
+            try:
+                with opener.open(self.url + path, timeout=30) as r:
+                    body = r.read().decode("utf-8", "replace")
+            except urllib.error.HTTPError:
+                return None
+            seen.append(body)
+            try:
+                return json.loads(body)
+            except ValueError:
+                return None
+
+        for coll in ("builders", "builds?property=*", "buildrequests?property=*", "buildsets", "changes",
+                     "sourcestamps", "workers", "schedulers", "forceschedulers", "masters", "changesources",
+                     "projects", "test_result_sets", "logchunks"):
+            get("api/v2/" + coll)
+        for page in ("status.json", "cowboys.json?all=1", "audit.json"):
+            get("plugins/lpdeploy/" + page)
+        builds = get("api/v2/builds") or {"builds": []}
+        ids = {b["buildid"] for b in builds.get("builds", [])} | set(extra_builds)
+        for buildid in sorted(ids):
+            for sub in ("", "/properties", "/changes", "/data", "/test_result_sets", "/triggered_builds"):
+                get(f"api/v2/builds/{buildid}{sub}")
+            steps = get(f"api/v2/builds/{buildid}/steps") or {"steps": []}
+            for step in steps.get("steps", []):
+                logs = get(f"api/v2/steps/{step['stepid']}/logs") or {"logs": []}
+                for log in logs.get("logs", []):
+                    for sub in ("", "/contents", "/raw", "/raw_inline"):
+                        get(f"api/v2/logs/{log['logid']}{sub}")
+        for bsid in range(1, 200):
+            if get(f"api/v2/buildsets/{bsid}") is None:
+                break
+            get(f"api/v2/buildsets/{bsid}/properties")
+        return "\n".join(seen)
 
     def cli(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)

@@ -185,20 +185,29 @@ class Pushes(PollerCase):
             ("devel", d2), ("production-stable", self.d1), ("stable", self.d1)])
 
     @async_to_deferred
-    async def test_a_new_security_branch_is_reported_under_embargo(self):
+    async def test_a_security_branch_leaves_no_change_record(self):
+        # a change record is readable by everyone: security branches are watched by their scheduler
+        fix = self.repo.commit("Fix XSS in the login form (CVE-2099-0001)", self.base,
+                               author="Sec Person <sec@example.invalid>")
+        self.repo.push("security/login-xss", fix)
+        await self.poller.poll()
+        self.assertEqual(self.changes, [])
+
+    @async_to_deferred
+    async def test_production_moved_to_an_embargoed_fix_is_reported_without_its_text(self):
         secret_author = "Sec Person <sec@example.invalid>"
         subject = "Fix XSS in the login form (CVE-2099-0001)"
         fix = self.repo.commit(subject, self.base, author=secret_author)
         self.repo.push("security/login-xss", fix)
+        self.repo.push("production-stable", fix)
         await self.poller.poll()
         self.assertEqual(len(self.changes), 1)
         ch = self.changes[0]
-        self.assertEqual(ch["branch"], "security/login-xss")
-        self.assertEqual(ch["revision"], fix)
-        self.assertEqual(ch["files"], [])
+        self.assertEqual((ch["branch"], ch["revision"]), ("production-stable", fix))
         shown = " ".join(str(ch[k]) for k in ("comments", "author", "committer", "properties"))
         for secret in (subject, "XSS", "CVE-2099-0001", "Sec Person", "sec@example.invalid"):
             self.assertNotIn(secret, shown)
+        self.assertIn("embargoed", ch["comments"])
 
     @async_to_deferred
     async def test_a_branch_outside_the_flow_is_not_reported(self):
@@ -219,18 +228,18 @@ class Pushes(PollerCase):
 
     @async_to_deferred
     async def test_a_deleted_branch_is_forgotten_and_reported_when_it_comes_back(self):
-        fix = self.repo.commit("Embargoed fix", self.base)
-        self.repo.push("security/one", fix)
+        d2 = self.repo.commit("Short-lived production", self.base)
+        self.repo.push("production-devel", d2)
         await self.poller.poll()
-        self.repo.delete("security/one")
+        self.repo.delete("production-devel")
         await self.poller.poll()
-        self.assertNotIn("security/one", await self.tips())
+        self.assertNotIn("production-devel", await self.tips())
         self.assertEqual(len(self.changes), 1)
         # (recreated at the very same commit it counts as already reported: the newest change names it)
-        fix2 = self.repo.commit("Embargoed fix, take two", self.base)
-        self.repo.push("security/one", fix2)
+        d3 = self.repo.commit("Production again", self.base)
+        self.repo.push("production-devel", d3)
         await self.poller.poll()
-        self.assertEqual([c["revision"] for c in self.changes], [fix, fix2])
+        self.assertEqual([c["revision"] for c in self.changes], [d2, d3])
 
     @async_to_deferred
     async def test_an_unreachable_upstream_reports_nothing_and_keeps_the_tips(self):
