@@ -14,7 +14,7 @@ from typing import Any
 from buildbot.process import results
 
 from lpdeploy.deploy_steps import parse_servers
-from lpdeploy.errors import GitError, InvalidInput
+from lpdeploy.errors import GitError, InvalidInput, UnknownRevision
 from lpdeploy.model import REMOVED, AuditEntry, Freeze
 from lpdeploy.refs import short, validate_revision
 from lpdeploy.registry import DbRegistry, UnknownCowboy
@@ -52,7 +52,7 @@ class AdminAction(FlowStep):
         try:
             handler = getattr(self, "_" + action.replace("-", "_"))
             reason: str = await handler(registry, now)
-        except (InvalidInput, UnknownCowboy) as e:
+        except (InvalidInput, UnknownCowboy, UnknownRevision) as e:
             return await self.refuse(str(e))
         except GitError as e:
             return await self.refuse(f"git failed: {e}", outcome="failed")

@@ -14,9 +14,9 @@ from typing import Any
 
 from buildbot import config
 from buildbot.config.builder import BuilderConfig
-from buildbot.locks import MasterLock
+from buildbot.locks import MasterLock, WorkerLock
 from buildbot.process.factory import BuildFactory
-from buildbot.process.properties import Property
+from buildbot.process.properties import Interpolate, Property, Transform
 from buildbot.schedulers.forcesched import (
     BooleanParameter,
     CodebaseParameter,
@@ -24,6 +24,9 @@ from buildbot.schedulers.forcesched import (
     ForceScheduler,
     StringParameter,
 )
+from buildbot.schedulers.triggerable import Triggerable
+from buildbot.steps.shell import ShellCommand
+from buildbot.steps.transfer import FileUpload, StringDownload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
@@ -35,7 +38,18 @@ from lpdeploy.errors import SettingsError
 from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
 from lpdeploy.security_steps import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.settings import Settings, load_settings
-from lpdeploy.steps import GATE, PROMOTE, Checkout, Decide, MoveBranches, RunSuite, suite_needed
+from lpdeploy.shard_steps import (
+    ID_FILE,
+    LIST_OUT,
+    LIST_PATH,
+    RESULTS_OUT,
+    SHARD_RESULTS_PATH,
+    SHARD_SCHEDULER,
+    CollectShard,
+    RunShards,
+    to_file,
+)
+from lpdeploy.steps import GATE, PROMOTE, SECURITY, Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.www import SiteService
 
 GATE_BUILDER = "lpdeploy-gate"
@@ -43,6 +57,7 @@ PROMOTE_BUILDER = "lpdeploy-promote"
 DEPLOY_BUILDER = "lpdeploy-deploy"
 ADMIN_BUILDER = "lpdeploy-admin"
 SECURITY_BUILDER = "lpdeploy-security"
+SHARD_BUILDER = "lpdeploy-shard"
 MERGE_BACK_BUILDER = "lpdeploy-merge-back"
 PROMOTE_SCHEDULER = "promote"
 FULL_SHA_OR_EMPTY = r"^(?:[0-9a-f]{40})?\Z"
@@ -68,12 +83,45 @@ def configure(c: dict[str, Any], path: Path | None = None) -> Settings | None:
     return settings
 
 
+def _suite_steps(settings: Settings, kind: str, doStepIf: Any = True) -> list[Any]:
+    """The full suite: one command, or listed, partitioned and run as shards."""
+    suite = settings.suite
+    if not suite.sharded:
+        return [RunSuite(settings=settings, doStepIf=doStepIf, haltOnFailure=True)]
+    return [
+        ShellCommand(name="list tests", command=to_file(LIST_OUT, suite.list_command), doStepIf=doStepIf,
+                     haltOnFailure=True, logEnviron=False, timeout=suite.timeout),
+        FileUpload(name="upload test list", workersrc=LIST_OUT, masterdest=Interpolate(LIST_PATH),
+                   doStepIf=doStepIf, haltOnFailure=True),
+        RunShards(settings=settings, kind=kind, list_path=Interpolate(LIST_PATH), doStepIf=doStepIf,
+                  haltOnFailure=True),
+    ]
+
+
+def _shard_factory(settings: Settings) -> BuildFactory:
+    suite = settings.suite
+    run_argv = tuple(a.replace("{id_file}", ID_FILE) for a in suite.run_command)
+    subunit = suite.results_format == "subunit"
+    f = BuildFactory()
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+                       haltOnFailure=True))
+    f.addStep(StringDownload(Transform(lambda ids: "".join(f"{i}\n" for i in ids), Property("lpdeploy_shard_ids")),
+                             workerdest=ID_FILE, name="test ids", haltOnFailure=True))
+    f.addStep(ShellCommand(name="run shard", command=to_file(RESULTS_OUT, run_argv) if subunit else list(run_argv),
+                           logEnviron=False, timeout=suite.timeout, maxTime=suite.max_time))
+    f.addStep(FileUpload(name="upload results", workersrc=RESULTS_OUT if subunit else suite.results_file,
+                         masterdest=Interpolate(SHARD_RESULTS_PATH), alwaysRun=True))
+    f.addStep(CollectShard(settings=settings, results_path=Interpolate(SHARD_RESULTS_PATH)))
+    return f
+
+
 def _flow_factory(settings: Settings, kind: str, branch: str) -> BuildFactory:
     f = BuildFactory()
     f.addStep(Decide(settings=settings, kind=kind, haltOnFailure=True))
     f.addStep(Checkout(repourl=settings.repository.url, branch=branch, doStepIf=suite_needed,
                        haltOnFailure=True))
-    f.addStep(RunSuite(settings=settings, doStepIf=suite_needed, haltOnFailure=True))
+    for step in _suite_steps(settings, kind, doStepIf=suite_needed):
+        f.addStep(step)
     f.addStep(MoveBranches(settings=settings, kind=kind, haltOnFailure=True))
     return f
 
@@ -109,7 +157,8 @@ def _security_factory(settings: Settings) -> BuildFactory:
     f.addStep(PrepareSecurity(settings=settings, haltOnFailure=True))
     f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
                        haltOnFailure=True))
-    f.addStep(RunSuite(settings=settings, haltOnFailure=True))
+    for step in _suite_steps(settings, SECURITY):
+        f.addStep(step)
     f.addStep(PromoteSecurity(settings=settings))
     return f
 
@@ -198,7 +247,9 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     c["buildbotNetUsageData"] = None
     c["db"] = {"db_url": settings.database_url}
     c["protocols"] = {"pb": {"port": f"tcp:{settings.workers.port}:interface={settings.workers.interface}"}}
-    c["workers"] = [Worker(name, settings.workers.password, max_builds=1) for name in workers]
+    # sharded: a worker runs its parent build and one shard at once (parents wait for their shards)
+    max_builds = 2 if settings.suite.sharded else 1
+    c["workers"] = [Worker(name, settings.workers.password, max_builds=max_builds) for name in workers]
     c["change_source"] = [FlowPoller(name="lpdeploy-poller", settings=settings)]
     c["services"] = [SiteService(name="lpdeploy", settings=settings)]
     c["builders"] = [
@@ -223,6 +274,11 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
                       factory=_merge_back_factory(settings),
                       description="merge released security fixes back into devel (embargoed)"),
     ]
+    if settings.suite.sharded:
+        c["builders"].append(BuilderConfig(
+            name=SHARD_BUILDER, workernames=workers, collapseRequests=False, factory=_shard_factory(settings),
+            locks=[WorkerLock("lpdeploy-shard").access("exclusive")],  # one shard per worker at a time
+            description=f"one of the {settings.suite.shards} shards of a suite run"))
     c["schedulers"] = [
         GateScheduler(name="lpdeploy-gate", builderNames=[GATE_BUILDER], settings=settings),
         ForceScheduler(
@@ -245,6 +301,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         ),
     ]
     c["schedulers"] += _deploy_schedulers(settings) + _security_schedulers(settings)
+    if settings.suite.sharded:
+        c["schedulers"].append(Triggerable(name=SHARD_SCHEDULER, builderNames=[SHARD_BUILDER]))
     if settings.promotion.schedule:
         c["schedulers"].append(CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER],
                                              cron=settings.promotion.schedule))
@@ -256,5 +314,5 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa",
                                        DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa",
                                        SECURITY_BUILDER: "security", MERGE_BACK_BUILDER: "security"},
-                            embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER)),
+                            embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER), shard_builder=SHARD_BUILDER),
     }

@@ -104,11 +104,11 @@ class PlanDeploy(FlowStep):
         refused = [p for p in plans if p.action is Action.REFUSE]
         self.setProperty("lpdeploy_run_deploy", bool(to_deploy), SOURCE)
         if not to_deploy:
-            await self.flush()
             if refused:
                 return await self.refuse("; ".join(p.reason for p in refused))
             self.outcome("nothing", f"nothing to do: every server already runs {short(target.revision)}")
             self.descriptionDone = ["nothing to do"]
+            await self.flush()
             return results.SUCCESS
         self.descriptionDone = [f"deploy {short(target.revision)} to {', '.join(p.server for p in to_deploy)}"
                                 + (f"; refused: {', '.join(p.server for p in refused)}" if refused else "")]

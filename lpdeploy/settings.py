@@ -56,11 +56,29 @@ class Suite:
     command: tuple[str, ...] = ("make", "check")
     timeout: int = 1200  # seconds without output before the suite is killed
     max_time: int = 6 * 3600  # seconds a whole run may take
+    shards: int = 1  # 1: run `command`; N > 1: list, partition and run N shards in parallel
+    list_command: tuple[str, ...] = ()  # prints the test ids (lines, or a subunit v2 stream)
+    run_command: tuple[str, ...] = ()  # runs the ids listed in {id_file}
+    results: str = "auto"  # "subunit" (v2 on stdout), "junit" (results_file) or "auto"
+    results_file: str | None = None  # JUnit XML written by run_command, relative to the checkout
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
+
+    @property
+    def results_format(self) -> str:
+        if self.results != "auto":
+            return self.results
+        return "junit" if self.results_file else "subunit"
 
     @property
     def identity(self) -> str:
         """A stable id of "this suite": a tree tested by another command is not tested."""
-        digest = hashlib.sha256(json.dumps(list(self.command)).encode()).hexdigest()
+        what: list[object] = list(self.command)
+        if self.sharded:
+            what = [list(self.list_command), list(self.run_command), self.results_format]
+        digest = hashlib.sha256(json.dumps(what).encode()).hexdigest()
         return "suite-" + digest[:12]
 
 
@@ -164,12 +182,19 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     if len(set(branches.flow)) != len(branches.flow):
         raise SettingsError("branches", "devel, stable and the production branches must all differ")
     st = r.table("suite")
-    st.only("command", "timeout", "max_time")
+    st.only("command", "timeout", "max_time", "shards", "list_command", "run_command", "results",
+            "results_file")
     suite = Suite(
         command=st.argv("command", Suite.command),
         timeout=st.integer("timeout", Suite.timeout, low=1),
         max_time=st.integer("max_time", Suite.max_time, low=1),
+        shards=st.integer("shards", Suite.shards, low=1, high=256),
+        list_command=st.argv("list_command", ()),
+        run_command=st.argv("run_command", ()),
+        results=st.string("results", Suite.results),
+        results_file=st.string("results_file", None),
     )
+    _check_suite(suite)
     w = r.table("www")
     w.only("port", "url", "interface")
     www = Www(
@@ -221,6 +246,23 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         database_url=db.string("url", Settings.database_url),
         title=r.string("title", Settings.title),
     )
+
+
+def _check_suite(suite: Suite) -> None:
+    if suite.results not in ("auto", "subunit", "junit"):
+        raise SettingsError("suite.results", f"{suite.results!r}: use \"subunit\", \"junit\" or \"auto\"")
+    if suite.results_format == "junit" and not suite.results_file:
+        raise SettingsError("suite.results_file", "junit results need the file the run command writes")
+    if suite.results_file and (suite.results_file.startswith(("/", "-")) or ".." in suite.results_file.split("/")):
+        raise SettingsError("suite.results_file", f"{suite.results_file!r}: a path inside the checkout")
+    if not suite.sharded:
+        return
+    if not suite.list_command:
+        raise SettingsError("suite.list_command", f"needed when shards = {suite.shards}")
+    if not suite.run_command:
+        raise SettingsError("suite.run_command", f"needed when shards = {suite.shards}")
+    if not any("{id_file}" in a for a in suite.run_command):
+        raise SettingsError("suite.run_command", "must contain {id_file} (the file listing the ids to run)")
 
 
 def _servers(r: _Reader) -> tuple[Server, ...]:

@@ -122,6 +122,8 @@ class Decide(FlowStep):
         self.setProperty("lpdeploy_revision", revision, SOURCE)
         self.setProperty("lpdeploy_tree", tree, SOURCE)
         self.setProperty("lpdeploy_suite", self.settings.suite.identity, SOURCE)
+        b = self.settings.branches
+        self.setProperty("lpdeploy_checkout_branch", b.devel if self.kind == GATE else b.stable, SOURCE)
 
         if self.kind == PROMOTE:
             lost = await self._lost_fixes(revision)

@@ -61,7 +61,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "c
 class Flow:
     """One upstream, one master, one worker, and helpers to push and ask."""
 
-    def __init__(self, base: Path, extra_site: str = "") -> None:
+    def __init__(self, base: Path, extra_site: str = "", suite_toml: str | None = None, workers: int = 1,
+                 files: dict[str, str] | None = None) -> None:
         self.base = base
         self.upstream = base / "upstream.git"
         self.work = base / "work"
@@ -73,6 +74,9 @@ class Flow:
         self.url = f"http://127.0.0.1:{self.www_port}/"
         self.site = base / "site.toml"
         self.extra_site = extra_site
+        self.suite_toml = suite_toml
+        self.workers = [f"worker-{i}" for i in range(1, workers + 1)]
+        self.files = files or {}
         self.env = {**os.environ, "LPDEPLOY_CONFIG": str(self.site), "LPDEPLOY_URL": self.url}
 
     # --- setting up -----------------------------------------------------
@@ -81,6 +85,8 @@ class Flow:
         git("init", "--quiet", "--initial-branch=devel", str(self.work))
         (self.work / "run-tests.sh").write_text(SUITE)
         (self.work / "app.txt").write_text("status: ok\nversion: 0\n")
+        for name, text in self.files.items():
+            (self.work / name).write_text(text)
         git("add", "-A", cwd=self.work)
         git("commit", "--quiet", "-m", "Initial release", cwd=self.work)
         for b in ("devel", "stable", "production-devel", "production-stable"):
@@ -93,14 +99,14 @@ class Flow:
 [repository]
 url = "{self.upstream.as_uri()}"
 poll_interval = 1
-[suite]
-command = ["sh", "run-tests.sh", "{self.suite_log}"]
+{self.suite_toml or f'[suite]{chr(10)}command = ["sh", "run-tests.sh", "{self.suite_log}"]'}
 [www]
 port = {self.www_port}
 url = "{self.url}"
 [workers]
 port = {self.worker_port}
 password = "e2e-worker-secret"
+local = {len(self.workers)}
 [auth]
 htpasswd = "{htpasswd}"
 [auth.roles]
@@ -111,9 +117,13 @@ losa = ["bob"]
         subprocess.run([str(BIN / "buildbot"), "create-master", "--quiet",
                         f"--config={ROOT / 'master.cfg'}", str(self.master_dir)],
                        check=True, env=self.env, capture_output=True)
-        subprocess.run([str(BIN / "buildbot-worker"), "create-worker", "--quiet", str(self.worker_dir),
-                        f"127.0.0.1:{self.worker_port}", "worker-1", "e2e-worker-secret"],
-                       check=True, capture_output=True)
+        for name in self.workers:
+            subprocess.run([str(BIN / "buildbot-worker"), "create-worker", "--quiet", str(self.worker_path(name)),
+                            f"127.0.0.1:{self.worker_port}", name, "e2e-worker-secret"],
+                           check=True, capture_output=True)
+
+    def worker_path(self, name: str) -> Path:
+        return self.worker_dir if name == "worker-1" else self.base / name
 
     def start(self) -> None:
         proc = subprocess.run([str(BIN / "buildbot"), "start", str(self.master_dir)], env=self.env,
@@ -121,14 +131,23 @@ losa = ["bob"]
         if proc.returncode != 0:
             log = (self.master_dir / "twistd.log").read_text()[-3000:]
             raise AssertionError(f"master did not start: {proc.stdout}{proc.stderr}\n{log}")
-        subprocess.run([str(BIN / "buildbot-worker"), "start", str(self.worker_dir)], check=True,
+        for name in self.workers:
+            self.start_worker(name)
+
+    def start_worker(self, name: str) -> None:
+        subprocess.run([str(BIN / "buildbot-worker"), "start", str(self.worker_path(name))], check=True,
                        capture_output=True, timeout=60)
-        wait_until(lambda: self.api("workers/worker-1")["workers"][0]["connected_to"], 60, "worker")
+        wait_until(lambda: self.api(f"workers/{name}")["workers"][0]["connected_to"], 60, f"{name} to connect")
+
+    def stop_worker(self, name: str) -> None:
+        subprocess.run([str(BIN / "buildbot-worker"), "stop", str(self.worker_path(name))],
+                       capture_output=True, timeout=120)
 
     def stop(self) -> None:
-        for cmd in ([str(BIN / "buildbot-worker"), "stop", str(self.worker_dir)],
-                    [str(BIN / "buildbot"), "stop", str(self.master_dir)]):
-            subprocess.run(cmd, capture_output=True, timeout=120, env=self.env)
+        for name in self.workers:
+            self.stop_worker(name)
+        subprocess.run([str(BIN / "buildbot"), "stop", str(self.master_dir)], capture_output=True, timeout=120,
+                       env=self.env)
 
     # --- the repository -------------------------------------------------
     def tip(self, branch: str) -> str | None:

@@ -1,0 +1,606 @@
+"""The deploy and admin steps in Buildbot's step harness, on a real upstream and a real database.
+
+``TestBuildStepMixin`` runs each step in a fake build on a fake worker; its
+master has Buildbot's real database (SQLite), so ``DbRegistry`` (cowboys,
+deployments, the freeze, the audit log) is the real one. ``PlanDeploy`` reads
+the tips of a real bare git repository through ``lpdeploy.upstream`` and a
+mirror in a real temporary master basedir; ``RunDeploys`` runs each server's
+deploy command as a worker command, answered by ``ExpectShell``.
+
+Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
+synchronous stand-in and ``upstream.py`` looks it up at call time, so real git
+runs synchronously in the test thread.
+
+Workarounds (as in ``test_steps.py``): ``make_master`` defaults to
+``basedir='basedir'`` relative to the working directory, so it is wrapped to
+give each master a fresh temporary basedir; Buildbot's ``FakeBuild`` has no
+``getBuilderId``, which the steps need for the build URL, so the tests give it
+the builder id the harness inserted (100).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+
+from buildbot.process.results import FAILURE, SUCCESS
+from buildbot.steps.master import SetProperty
+from buildbot.test.fake import fakemaster
+from buildbot.test.reactor import TestReactorMixin
+from buildbot.test.steps import ExpectShell, TestBuildStepMixin
+from buildbot.util.twisted import async_to_deferred
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from lpdeploy.admin_steps import AdminAction
+from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, parse_servers
+from lpdeploy.errors import InvalidInput
+from lpdeploy.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, SecurityFix
+from lpdeploy.registry import DbRegistry
+from lpdeploy.settings import parse_settings
+
+GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
+BUILD_NUMBER = 13  # FakeBuild.number
+T0 = 1_700_000_000.0
+SERVERS = ("app1", "app2", "app3", "app4")
+TIMEOUTS = {"app1": 300, "app2": 301, "app3": 302, "app4": 303}
+
+
+def deploy_argv(server: str, revision: str) -> list[str]:
+    return ["./deploy", f"--host={server}", "--rev", revision, "--", "{literal}"]
+
+
+class GitUpstream:
+    """A real bare upstream and a scratch clone that makes commits and pushes them."""
+
+    def __init__(self, base: str) -> None:
+        self.bare = os.path.join(base, "upstream.git")
+        self.work = os.path.join(base, "work")
+        self.url = "file://" + self.bare
+        self._n = 0
+        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
+        subprocess.run(["git", "init", "--quiet", self.work], check=True)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def commit(self, subject: str, parent: str | None = None) -> str:
+        self._n += 1
+        if parent is None:
+            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
+        else:
+            self.git("checkout", "--quiet", "--detach", parent)
+        with open(os.path.join(self.work, "app.txt"), "w") as f:
+            f.write(f"{subject} #{self._n}\n")
+        self.git("add", "app.txt")
+        self.git("commit", "--quiet", "-m", subject)
+        return self.git("rev-parse", "HEAD")
+
+    def push(self, branch: str, sha: str) -> None:
+        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
+
+
+class DeployCase(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.setup_test_reactor()
+        base = tempfile.mkdtemp(prefix="lpdeploy-deploy-")
+        self.addCleanup(shutil.rmtree, base, True)
+        self.patch(fakemaster, "make_master",
+                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
+        self.repo = GitUpstream(base)
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": name, "deploy_command": deploy_argv("{server}", "{revision}"),
+                         "timeout": TIMEOUTS[name]} for name in SERVERS],
+        })
+        yield self.setup_test_build_step()
+        self.registry = DbRegistry(self.master)
+
+    def setup_flow_step(self, step, **props):
+        step = self.setup_step(step)
+        self.build.getBuilderId = lambda: defer.succeed(100)  # FakeBuild lacks it
+        for name, value in props.items():
+            self.build.setProperty(name, value, "test")
+        return step
+
+    def prop(self, name):
+        return self.build.getProperties().getProperty(name)
+
+    def log(self, name, index=0):
+        return self.get_nth_step(index).logs[name].stdout
+
+    def history(self):
+        """base ← p1 ← p2 (production-stable, stable) ← d1 (devel)."""
+        self.base = self.repo.commit("Initial release", None)
+        self.p1 = self.repo.commit("Add the login form", self.base)
+        self.p2 = self.repo.commit("Speed up the front page", self.p1)
+        self.d1 = self.repo.commit("Add search", self.p2)
+        for b in ("stable", "production-devel", "production-stable"):
+            self.repo.push(b, self.p2)
+        self.repo.push("devel", self.d1)
+
+    async def deployed(self, server, revision):
+        await self.registry.record_deployment(Deployment(server, revision, T0, "earlier"))
+
+    def plans(self):
+        return {p["server"]: p for p in self.prop("lpdeploy_plan")}
+
+
+class PlanDeployRefusals(DeployCase):
+    @async_to_deferred
+    async def test_a_frozen_flow_refuses_to_deploy_with_the_freeze_reason(self):
+        self.history()
+        await self.registry.set_freeze(Freeze("release week, ask alice", "alice", T0))
+        self.setup_flow_step(PlanDeploy(settings=self.settings))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_plan")
+        self.expect_no_property("lpdeploy_run_deploy")
+        await self.run_step()
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn("frozen by alice: release week, ask alice", reason)
+        self.assertIn("deploy", reason)
+        self.assertIn("release week", self.log("decision"))
+
+    @async_to_deferred
+    async def test_an_unknown_server_is_refused_naming_it(self):
+        self.history()
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1 app9")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_plan")
+        await self.run_step()
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn("app9", reason)
+        self.assertIn("unknown server", reason)
+
+    @async_to_deferred
+    async def test_an_override_without_a_reason_is_refused(self):
+        self.history()
+        self.setup_flow_step(PlanDeploy(settings=self.settings), override_cowboys=True, override_reason="   ")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_plan")
+        await self.run_step()
+        self.assertIn("needs a reason", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_a_requested_revision_not_on_production_stable_is_refused(self):
+        self.history()
+        self.setup_flow_step(PlanDeploy(settings=self.settings), target_revision=self.d1)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_run_deploy")
+        await self.run_step()
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn(self.d1[:12], reason)
+        self.assertIn("is not on production-stable", reason)
+
+    @async_to_deferred
+    async def test_a_requested_revision_that_is_not_a_full_sha_is_refused(self):
+        self.history()
+        self.setup_flow_step(PlanDeploy(settings=self.settings), target_revision="--upload-pack=evil")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("target revision", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_only_refused_servers_fail_the_plan(self):
+        self.history()
+        await self.deployed("app3", self.p1)
+        await self.registry.add_cowboy("app3", "hand-patched the session cache", None, "bob", T0)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app3")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_property("lpdeploy_run_deploy", False, "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.plans()["app3"]["action"], "refuse")
+        self.assertIn("cowboy #1 by bob", self.prop("lpdeploy_reason"))
+        # one decision log: the per-server plan and the refusal together
+        log = self.log("decision")
+        self.assertIn("app3: refusing to deploy", log)
+        self.assertIn(self.prop("lpdeploy_reason"), log)
+
+
+class PlanDeployPerServer(DeployCase):
+    @async_to_deferred
+    async def test_each_server_is_planned_move_nothing_or_refuse(self):
+        self.history()
+        await self.deployed("app2", self.p2)  # already there
+        await self.deployed("app3", self.p1)
+        blocker = await self.registry.add_cowboy("app3", "hand-patched the session cache", None, "bob", T0)
+        await self.deployed("app4", self.p1)
+        fixed = await self.registry.add_cowboy("app4", "hot fix of the login form", self.p2, "carol", T0)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), owner="alice")
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", self.p2, "lpdeploy")
+        self.expect_property("lpdeploy_checkout_branch", "production-stable", "lpdeploy")
+        self.expect_property("lpdeploy_run_deploy", True, "lpdeploy")
+        self.expect_no_property("lpdeploy_outcome")
+        await self.run_step()
+        plans = self.plans()
+        self.assertEqual(list(plans), list(SERVERS))  # every server, in the configured order
+        self.assertEqual({s: p["action"] for s, p in plans.items()},
+                         {"app1": "move", "app2": "nothing", "app3": "refuse", "app4": "move"})
+        self.assertIn("first deployment", plans["app1"]["reason"])
+        self.assertIn("already runs", plans["app2"]["reason"])
+        self.assertIn(f"cowboy #{blocker.id}", plans["app3"]["reason"])
+        self.assertEqual(list(plans["app4"]["retire"]), [fixed.id])
+        self.assertEqual(list(plans["app1"]["retire"]), [])
+        self.assertEqual(list(plans["app3"]["overridden"]), [])
+        # planning deploys nothing and retires nothing that is still to be deployed
+        self.assertEqual(await self.registry.deployment("app1"), None)
+        self.assertEqual([c.id for c in await self.registry.cowboys()], [blocker.id, fixed.id])
+        log = self.log("decision")
+        for server in SERVERS:
+            self.assertIn(f"{server}: ", log)
+
+    @async_to_deferred
+    async def test_a_comma_separated_selection_plans_only_those_servers(self):
+        self.history()
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app2, app1")
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual(list(self.plans()), ["app2", "app1"])
+
+    @async_to_deferred
+    async def test_a_rollback_to_an_older_production_revision_is_planned(self):
+        self.history()
+        await self.deployed("app1", self.p2)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1", target_revision=self.p1)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", self.p1, "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.plans()["app1"]["action"], "move")
+
+    @async_to_deferred
+    async def test_an_automated_deploy_targets_stable(self):
+        self.history()
+        self.repo.push("stable", self.d1)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1", lpdeploy_auto=True)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", self.d1, "lpdeploy")
+        self.expect_property("lpdeploy_checkout_branch", "stable", "lpdeploy")
+        await self.run_step()
+
+    @async_to_deferred
+    async def test_an_override_with_a_reason_deploys_over_the_cowboy(self):
+        self.history()
+        await self.deployed("app3", self.p1)
+        c = await self.registry.add_cowboy("app3", "hand-patched the session cache", None, "bob", T0)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app3", override_cowboys=True,
+                             override_reason="patch is obsolete, checked with bob")
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_run_deploy", True, "lpdeploy")
+        await self.run_step()
+        plan = self.plans()["app3"]
+        self.assertEqual(plan["action"], "move")
+        self.assertEqual(list(plan["overridden"]), [c.id])
+        self.assertIn("patch is obsolete", plan["reason"])
+
+    @async_to_deferred
+    async def test_an_automated_deploy_never_overrides_a_cowboy(self):
+        self.history()
+        await self.deployed("app3", self.p1)
+        await self.registry.add_cowboy("app3", "hand-patched the session cache", None, "bob", T0)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app3", lpdeploy_auto=True,
+                             override_cowboys=True, override_reason="the schedule says so")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.plans()["app3"]["action"], "refuse")
+        self.assertIn("app3: refusing to deploy", self.log("decision"))
+
+    @async_to_deferred
+    async def test_nothing_to_do_when_every_server_runs_the_target(self):
+        self.history()
+        for s in SERVERS:
+            await self.deployed(s, self.p2)
+        self.setup_flow_step(PlanDeploy(settings=self.settings))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "nothing", "lpdeploy")
+        self.expect_property("lpdeploy_run_deploy", False, "lpdeploy")
+        await self.run_step()
+        self.assertEqual({p["action"] for p in self.prop("lpdeploy_plan")}, {"nothing"})
+        self.assertIn(self.p2[:12], self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_a_server_already_at_the_target_retires_a_cowboy_whose_fix_it_runs(self):
+        self.history()
+        await self.deployed("app4", self.p2)
+        c = await self.registry.add_cowboy("app4", "hot fix of the login form", self.p1, "carol", T0)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app4", owner="alice")
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "nothing", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(await self.registry.cowboys(), [])
+        (ended,) = await self.registry.cowboys(include_ended=True)
+        self.assertEqual((ended.id, ended.state, ended.ended_by), (c.id, RETIRED, "alice"))
+        self.assertIn("cowboy-retire", [e.action for e in await self.registry.audit_log()])
+
+
+class RunDeploysStep(DeployCase):
+    def plan(self, server, action="move", retire=(), overridden=(), reason=None):
+        return {"server": server, "action": action, "reason": reason or f"deploying to {server}",
+                "retire": list(retire), "overridden": list(overridden)}
+
+    def decided(self, revision, *plans, got=None):
+        return {"lpdeploy_revision": revision, "got_revision": got if got is not None else revision,
+                "lpdeploy_plan": list(plans), "owner": "alice"}
+
+    def expect_deploy(self, server, revision, rc):
+        self.expect_commands(
+            ExpectShell(workdir="wkdir", command=deploy_argv(server, revision), timeout=TIMEOUTS[server],
+                        max_time=TIMEOUTS[server], log_environ=False).exit(rc))
+
+    @async_to_deferred
+    async def test_exit_0_records_the_deployment_retires_the_cowboy_and_writes_a_report(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        c = await self.registry.add_cowboy("app1", "hot fix of the login form", self.p2, "carol", T0)
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1", retire=[c.id])))
+        self.expect_deploy("app1", self.p2, 0)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "deployed", "lpdeploy")
+        await self.run_step()
+        dep = await self.registry.deployment("app1")
+        self.assertEqual((dep.server, dep.revision, dep.by), ("app1", self.p2, "alice"))
+        self.assertTrue(dep.build_url.endswith(f"#/builders/100/builds/{BUILD_NUMBER}"))
+        (ended,) = await self.registry.cowboys(include_ended=True)
+        self.assertEqual((ended.state, ended.ended_by), (RETIRED, "alice"))
+        self.assertIn(self.p2[:12], ended.end_reason)
+        actions = [e.action for e in await self.registry.audit_log()]
+        self.assertIn("deploy", actions)
+        self.assertIn("cowboy-retire", actions)
+        deploy = next(e for e in await self.registry.audit_log() if e.action == "deploy")
+        self.assertEqual(deploy.details, {"server": "app1", "revision": self.p2, "previous": self.p1})
+        report = self.log("report app1")
+        self.assertIn(f"deployment report for app1: {self.p1[:12]} → {self.p2[:12]}", report)
+        self.assertIn(f"{self.p2[:12]} Speed up the front page (Test Developer <dev@example.invalid>)", report)
+        self.assertNotIn("Add the login form", report)  # already deployed before
+        self.assertEqual(self.prop("lpdeploy_servers")["app1"]["status"], "deployed")
+        self.assertIn("app1: deployed", self.log("summary"))
+
+    @async_to_deferred
+    async def test_exit_1_fails_and_records_nothing(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        c = await self.registry.add_cowboy("app1", "hot fix of the login form", self.p2, "carol", T0)
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1", retire=[c.id])))
+        self.expect_deploy("app1", self.p2, 1)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+        (still,) = await self.registry.cowboys()
+        self.assertEqual((still.id, still.state), (c.id, ACTIVE))
+        self.assertNotIn("deploy", [e.action for e in await self.registry.audit_log()])
+        outcome = self.prop("lpdeploy_servers")["app1"]
+        self.assertEqual(outcome["status"], "failed")
+        self.assertIn("exit code 1", outcome["reason"])
+        self.assertIn(f"still runs {self.p1[:12]}", outcome["reason"])
+        self.assertNotIn("report app1", self.get_nth_step(0).logs)
+
+    @async_to_deferred
+    async def test_only_the_servers_whose_command_succeeded_are_recorded(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1"), self.plan("app2")))
+        self.expect_deploy("app1", self.p2, 0)
+        self.expect_deploy("app2", self.p2, 2)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+        self.assertIsNone(await self.registry.deployment("app2"))
+        self.assertIn("report app1", self.get_nth_step(0).logs)
+        self.assertNotIn("report app2", self.get_nth_step(0).logs)
+        self.assertIn("first deployment", self.log("report app1"))
+
+    @async_to_deferred
+    async def test_unchanged_and_refused_servers_run_no_command(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(
+            self.p2, self.plan("app2", action="nothing", reason="app2 already runs it"),
+            self.plan("app3", action="refuse", reason="app3 carries cowboy #1")))
+        # no ExpectShell: nothing may run
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({s: o["status"] for s, o in servers.items()}, {"app2": "unchanged", "app3": "refused"})
+        self.assertIsNone(await self.registry.deployment("app2"))
+
+    @async_to_deferred
+    async def test_a_checkout_at_another_revision_deploys_nothing(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1"), got=self.p1))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_step()
+        self.assertIsNone(await self.registry.deployment("app1"))
+        self.assertIn(self.p1, self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_an_override_is_audited_with_its_reason(self):
+        self.history()
+        c = await self.registry.add_cowboy("app3", "hand-patched the session cache", None, "bob", T0)
+        self.setup_flow_step(RunDeploys(settings=self.settings), override_reason="patch is obsolete",
+                             **self.decided(self.p2, self.plan("app3", overridden=[c.id])))
+        self.expect_deploy("app3", self.p2, 0)
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        override = next(e for e in await self.registry.audit_log() if e.action == "cowboy-override")
+        self.assertEqual(override.details["cowboys"], [c.id])
+        self.assertEqual(override.details["reason"], "patch is obsolete")
+        self.assertEqual(override.who, "alice")
+
+    @async_to_deferred
+    async def test_the_report_hides_an_embargoed_fix(self):
+        # a security fix reached production-stable and is not merged back into devel yet
+        self.history()
+        fix = self.repo.commit("Fix the login bypass CVE-2099-4242", self.p2)
+        self.repo.push("security/cve-4242", fix)
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, fix)
+        await self.registry.save_fix(SecurityFix("security/cve-4242", fix, "promoted", "sec-alice", T0,
+                                                 candidate=fix, released=fix))
+        await self.deployed("app1", self.p2)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(fix, self.plan("app1")))
+        self.expect_deploy("app1", fix, 0)
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        report = self.log("report app1")
+        self.assertIn(f"  {fix[:12]} embargoed\n", report)
+        self.assertNotIn("CVE-2099-4242", report)
+        self.assertNotIn("login bypass", report)
+
+
+class ParseServers(DeployCase):
+    def test_a_comma_and_space_separated_list_names_those_servers(self):
+        self.assertEqual(parse_servers("app1, app2", self.settings), ["app1", "app2"])
+        self.assertEqual(parse_servers("app3 app1", self.settings), ["app3", "app1"])
+        self.assertEqual(parse_servers(["app2", "app4"], self.settings), ["app2", "app4"])
+
+    def test_empty_means_every_configured_server(self):
+        for empty in ("", None, [], " ", " , "):
+            self.assertEqual(parse_servers(empty, self.settings), list(SERVERS), repr(empty))
+
+    def test_a_server_named_twice_is_deployed_once(self):
+        self.assertEqual(parse_servers("app1 app1,app2", self.settings), ["app1", "app2"])
+
+    def test_an_unknown_server_is_invalid_input(self):
+        with self.assertRaises(InvalidInput) as e:
+            parse_servers("app1, app9", self.settings)
+        self.assertEqual(e.exception.value, "app9")
+        with self.assertRaises(InvalidInput):
+            parse_servers("--all", self.settings)
+
+
+class AdminActions(DeployCase):
+    @async_to_deferred
+    async def test_cowboy_add_records_a_cowboy_per_server_with_an_audit_entry(self):
+        self.history()
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="app1, app3", cowboy_reason="hand-patched  the\nsession cache",
+                             fixed_by=self.p2)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_cowboy_ids", [1, 2], "lpdeploy")
+        self.expect_property("lpdeploy_outcome", "done", "lpdeploy")
+        await self.run_step()
+        cowboys = await self.registry.cowboys()
+        self.assertEqual([(c.id, c.server, c.created_by, c.fixed_by) for c in cowboys],
+                         [(1, "app1", "bob", self.p2), (2, "app3", "bob", self.p2)])
+        self.assertEqual({c.reason for c in cowboys}, {"hand-patched the session cache"})
+        audit = [e for e in await self.registry.audit_log() if e.action == "cowboy-add"]
+        self.assertEqual(sorted(e.details["cowboy"]["id"] for e in audit), [1, 2])
+        self.assertEqual({e.who for e in audit}, {"bob"})
+        self.assertIn("#1, #2", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_cowboy_add_without_a_server_is_refused(self):
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="", cowboy_reason="hot patch")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_cowboy_ids")
+        await self.run_step()
+        self.assertEqual(await self.registry.cowboys(), [])
+
+    @async_to_deferred
+    async def test_cowboy_add_with_a_fix_unknown_upstream_records_nothing(self):
+        self.history()
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="app1", cowboy_reason="hot patch", fixed_by="d" * 40)
+        self.expect_outcome(result=FAILURE)
+        self.expect_no_property("lpdeploy_cowboy_ids")
+        await self.run_step()
+        self.assertEqual(await self.registry.cowboys(), [])
+        self.assertEqual(await self.registry.audit_log(), [])
+
+    @async_to_deferred
+    async def test_cowboy_remove_ends_the_cowboy_with_an_audit_entry(self):
+        c = await self.registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-remove", owner="bob",
+                             cowboy_id=f"#{c.id}", remove_reason="reverted by hand")
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "done", "lpdeploy")
+        await self.run_step()
+        (ended,) = await self.registry.cowboys(include_ended=True)
+        self.assertEqual((ended.state, ended.ended_by, ended.end_reason), (REMOVED, "bob", "reverted by hand"))
+        (entry,) = await self.registry.audit_log()
+        self.assertEqual((entry.action, entry.details["cowboy"]["id"]), ("cowboy-remove", c.id))
+
+    @async_to_deferred
+    async def test_cowboy_remove_of_an_unknown_id_is_refused(self):
+        c = await self.registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-remove", owner="bob",
+                             cowboy_id="7")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("cowboy 7", self.prop("lpdeploy_reason"))
+        self.assertEqual(await self.registry.cowboys(), [c])
+        self.assertEqual(await self.registry.audit_log(), [])
+
+    @async_to_deferred
+    async def test_cowboy_remove_of_a_non_number_is_refused(self):
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-remove", owner="bob",
+                             cowboy_id="1; rm -rf /")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("must be a number", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_freeze_with_an_empty_reason_is_refused(self):
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="freeze", owner="alice",
+                             freeze_reason=" \n ")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("must not be empty", self.prop("lpdeploy_reason"))
+        self.assertIsNone(await self.registry.freeze())
+        self.assertEqual(await self.registry.audit_log(), [])
+
+    @async_to_deferred
+    async def test_freeze_then_thaw(self):
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="freeze", owner="alice",
+                             freeze_reason="release week")
+        self.setup_step(SetProperty(property="lpdeploy_action", value="thaw"))
+        self.setup_step(AdminAction(settings=self.settings))
+        for _ in range(3):
+            self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertIsNone(await self.registry.freeze())
+        thaw, freeze = await self.registry.audit_log()
+        self.assertEqual((freeze.action, freeze.who, freeze.details), ("freeze", "alice", {"reason": "release week"}))
+        self.assertEqual((thaw.action, thaw.who, thaw.details), ("thaw", "alice", {"was": "release week"}))
+        self.assertIn("frozen by alice: release week", self.log("decision", index=0))
+        self.assertIn("thawed (was frozen by alice: release week)", self.log("decision", index=2))
+
+    @async_to_deferred
+    async def test_a_freeze_is_recorded_with_who_and_why(self):
+        self.reactor.advance(T0)
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="freeze", owner="alice",
+                             freeze_reason="incident 42")
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual(await self.registry.freeze(), Freeze("incident 42", "alice", T0))
+
+    @async_to_deferred
+    async def test_an_unknown_action_is_refused(self):
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="drop-tables", owner="alice")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("unknown action", self.prop("lpdeploy_reason"))

@@ -1,0 +1,47 @@
+"""A shard whose worker is lost is run again elsewhere, and the gate still judges every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flow_harness import Flow, wait_until
+from tests.test_e2e_shards import FORMATS, GATE, SHARD
+
+pytestmark = pytest.mark.e2e
+RETRY = 5
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+    f = Flow(tmp_path_factory.mktemp("shard-loss"), suite_toml=f"[suite]\nshards = 2\n{FORMATS['subunit']}",
+             workers=2, files={"suite.py": (Path(__file__).parent / "sharded_suite.py").read_text()})
+    f.create()
+    f.start()
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+def test_a_lost_worker_s_shard_is_rerun_on_another_worker(flow: Flow) -> None:
+    flow.wait_builds(GATE, 1, timeout=120)
+    worker2 = flow.api("workers/worker-2")["workers"][0]["workerid"]
+    sha = flow.commit("ok\nslow: 0.5", "Slow tests")
+
+    def shard_running_on_worker2() -> bool:
+        return any(not b["complete"] and b["workerid"] == worker2 for b in flow.builds(SHARD))
+
+    wait_until(shard_running_on_worker2, 60, "a shard to start on worker-2")
+    flow.stop_worker("worker-2")
+    wait_until(lambda: flow.tip("stable") == sha, 180, "the gate to pass without worker-2")
+    shards = flow.builds(SHARD)
+    assert any(b["results"] == RETRY for b in shards), "no shard build was lost and retried"
+    build = flow.wait_builds(GATE, 2, timeout=60)
+    assert build["results"] == 0
+    sets = flow.api(f"builds/{build['buildid']}/test_result_sets")["test_result_sets"]
+    results = flow.api(f"test_result_sets/{sets[0]['test_result_setid']}/results")["test_results"]
+    assert len(results) == 12 and all(r["value"] == "1" for r in results)
+    flow.start_worker("worker-2")
