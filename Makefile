@@ -22,7 +22,7 @@ run: $(STAMP)
 	exec $(BIN)/python -m lpdeploy.localrun
 
 lint: $(STAMP)
-	$(BIN)/ruff check lpdeploy tests
+	$(BIN)/ruff check lpdeploy tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -9,6 +9,7 @@ ran), so the parsing lives here.
 from __future__ import annotations
 
 import io
+import math
 import xml.etree.ElementTree as ET  # noqa: S405 - our own suite's report; expat refuses external entities
 from dataclasses import dataclass
 
@@ -29,9 +30,10 @@ def is_subunit_v2(data: bytes) -> bool:
 
 def parse_test_list(data: bytes) -> list[str]:
     """Test ids from a list command: one per line, or the ids in a subunit v2 stream; no duplicates."""
-    if is_subunit_v2(data):
+    ids: list[str] = []
+    if bytes([SUBUNIT_V2_SIGNATURE]) in data:  # a subunit stream, perhaps after some noise
         ids = list(_subunit_events(data))
-    else:
+    if not ids:
         ids = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
     return list(dict.fromkeys(i for i in ids if i))
 
@@ -94,6 +96,8 @@ def parse_junit(data: bytes) -> dict[str, Outcome]:
             duration = float(case.get("time") or 0.0)
         except ValueError:
             duration = 0.0
+        if not math.isfinite(duration) or duration < 0:
+            duration = 0.0  # "nan", "inf", "-3": not a duration
         outcomes[test_id] = Outcome(status, duration)
     return outcomes
 

@@ -20,6 +20,7 @@ the timings store, the verdict to the ledger.
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET  # noqa: S405 - only for its ParseError
 from typing import Any
 
 from buildbot.process import results
@@ -197,7 +198,13 @@ class CollectShard(FlowStep):
             self.descriptionDone = ["no results file"]
             return results.FAILURE  # the parent counts this shard's tests as not run
         expected = set(self.getProperty("lpdeploy_shard_ids") or [])
-        outcomes = match_ids(parse_results(data, self.settings.suite.results_format), expected)
+        try:
+            parsed = parse_results(data, self.settings.suite.results_format)
+        except ET.ParseError as e:
+            await self.addCompleteLog("unreadable results", f"{e}\n")
+            self.descriptionDone = ["unreadable results file"]
+            return results.FAILURE  # filed as no results: the parent runs this shard again
+        outcomes = match_ids(parsed, expected)
         stored = {t: [o.status, o.duration] for t, o in outcomes.items()}
         key = (f"run/{self.getProperty('lpdeploy_parent_buildid')}/{self.getProperty('lpdeploy_shard')}/"
                f"{self.getProperty('lpdeploy_attempt')}")

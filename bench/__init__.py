@@ -1,0 +1,1 @@
+"""Benchmarks for lpdeploy (``make bench``): ratios measured side by side in one run."""
