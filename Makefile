@@ -10,6 +10,7 @@ help:
 	@echo "make run    start a master and local workers (demo site unless LPDEPLOY_CONFIG is set)"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
+	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~15 minutes)"
 	@echo "make clean  remove .venv and the local run directory .run/"
 
 $(STAMP): setup.py pyproject.toml
@@ -27,6 +28,13 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	rm -f bench-results.json
+	$(BIN)/python -m bench.partition_quality
+	$(BIN)/python -m bench.decision_cost
+	$(BIN)/python -m bench.gate_e2e
+	$(BIN)/python -m bench.month
 
 clean:
 	rm -rf $(VENV) .run

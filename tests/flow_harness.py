@@ -177,8 +177,11 @@ losa = ["bob"]
         return self.suite_log.read_text().split() if self.suite_log.exists() else []
 
     # --- the master -----------------------------------------------------
+    viewer: str | None = None  # who the REST helpers read as (None: anonymous)
+
     def api(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + "api/v2/" + path, timeout=30) as r:
+        opener = self.session(self.viewer) if self.viewer else urllib.request.build_opener()
+        with opener.open(self.url + "api/v2/" + path, timeout=30) as r:
             return json.loads(r.read())
 
     def builds(self, builder: str) -> list[dict[str, Any]]:
@@ -197,7 +200,8 @@ losa = ["bob"]
 
     def step_log(self, build: dict[str, Any], step: str, log: str) -> str:
         stepid = self.steps(build)[step]["stepid"]
-        with urllib.request.urlopen(f"{self.url}api/v2/steps/{stepid}/logs/{log}/raw", timeout=30) as r:
+        opener = self.session(self.viewer) if self.viewer else urllib.request.build_opener()
+        with opener.open(f"{self.url}api/v2/steps/{stepid}/logs/{log}/raw", timeout=30) as r:
             return r.read().decode()
 
     def session(self, user: str | None) -> urllib.request.OpenerDirector:
