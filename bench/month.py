@@ -84,7 +84,7 @@ def replay(flow: Flow, pushes: int, every: int) -> dict[str, float]:
             result = flow.cli("promote", user="bob")
             now = time.time()
             tip = flow.tip("production-stable")
-            for c, t in pushed.items():
+            for c in pushed:
                 if c not in reached and contains(flow, c, tip):
                     reached[c] = now
             if result.returncode != 0:
