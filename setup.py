@@ -10,6 +10,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["lpdeploy", "lpdeploy.*"]),
     include_package_data=True,
+    package_data={"lpdeploy": ["templates/*.html"]},
     install_requires=[
         "buildbot>=4.3,<4.4",
         "buildbot-worker>=4.3,<4.4",
@@ -17,9 +18,12 @@ setup(
         "Twisted>=24.7",
         "bcrypt>=4.0,<6",
         "croniter>=2.0",
+        "python-subunit>=1.4,<2",
+        "buildbot-wsgi-dashboards>=4.3,<4.4",
+        "Flask>=3.0,<4",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "ruff>=0.6", "mypy>=1.11"],
+        "test": ["pytest>=8,<10", "ruff>=0.6", "mypy>=1.11", "selenium>=4.20,<5"],
     },
     entry_points={
         "console_scripts": ["lpdeploy = lpdeploy.cli:main"],

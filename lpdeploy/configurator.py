@@ -33,6 +33,7 @@ from buildbot.www.auth import NoAuth
 from lpdeploy.admin_steps import AdminAction
 from lpdeploy.authz import BcryptHtpasswdAuth, make_authz
 from lpdeploy.changes import FlowPoller
+from lpdeploy.dashboard import make_app
 from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.errors import SettingsError
 from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
@@ -309,7 +310,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     auth = BcryptHtpasswdAuth(settings.auth.htpasswd) if settings.auth.htpasswd else NoAuth()
     c["www"] = {
         "port": f"tcp:{settings.www.port}:interface={settings.www.interface}",
-        "plugins": {"lpdeploy": {}},
+        "plugins": {"lpdeploy": {}, "wsgi_dashboards": [
+            {"name": "pipeline", "caption": "Pipeline", "app": make_app(), "order": 1, "icon": "code-branch"}]},
         "auth": auth,
         "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa",
                                        DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa",

@@ -212,6 +212,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             await registry.audit(AuditEntry(now, self.who, "cowboy-override", {
                 "server": server.name, "revision": revision, "cowboys": plan["overridden"],
                 "reason": self.getProperty("override_reason")}))
+        await self.event("deployed", server=server.name, revision=revision,
+                         previous=previous.revision if previous else None)
         await registry.audit(AuditEntry(now, self.who, "deploy", {
             "server": server.name, "revision": revision,
             "previous": previous.revision if previous else None}))

@@ -152,6 +152,23 @@ class Mirror:
         h, tree, author, ts, subject = proc.stdout.rstrip("\n").split("\x00", 4)
         return Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts))
 
+    def commit_times(self, shas: list[str]) -> dict[str, int]:
+        """Committer times of many commits in one git call; unknown ones are left out."""
+        known = [validate_revision(s) for s in shas]
+        if not known:
+            return {}
+        proc = self.git("log", "--no-walk=unsorted", "--format=%H %ct", "--end-of-options", *known, check=False)
+        if proc.returncode != 0:  # some commit is gone: ask again for those that exist
+            known = [s for s in known if self.has(s)]
+            if not known:
+                return {}
+            proc = self.git("log", "--no-walk=unsorted", "--format=%H %ct", "--end-of-options", *known)
+        out = {}
+        for line in proc.stdout.splitlines():
+            sha, _, ts = line.partition(" ")
+            out[sha] = int(ts)
+        return out
+
     def commits_between(self, base: str | list[str] | None, tip: str | list[str],
                         limit: int = 200) -> list[Commit]:
         """Commits reachable from ``tip`` (one or several) but from no ``base``, newest first."""

@@ -43,6 +43,8 @@ class Registry(Protocol):
     async def set_freeze(self, freeze: Freeze | None) -> None: ...
     async def audit(self, entry: AuditEntry) -> None: ...
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
+    async def record_event(self, event: AuditEntry) -> None: ...
+    async def events(self, since: float = 0.0) -> list[AuditEntry]: ...
     async def fixes(self) -> list[SecurityFix]: ...
     async def fix(self, branch: str) -> SecurityFix | None: ...
     async def save_fix(self, fix: SecurityFix) -> None: ...
@@ -68,6 +70,7 @@ class InMemoryRegistry:
         self._freeze: Freeze | None = None
         self._audit: list[AuditEntry] = []
         self._fixes: dict[str, SecurityFix] = {}
+        self._events: list[AuditEntry] = []
 
     async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
         c = Cowboy(len(self._cowboys) + 1, server, reason, fixed_by, who, now)
@@ -100,6 +103,12 @@ class InMemoryRegistry:
 
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         return list(reversed(self._audit))[:limit]
+
+    async def record_event(self, event: AuditEntry) -> None:
+        self._events.append(event)
+
+    async def events(self, since: float = 0.0) -> list[AuditEntry]:
+        return sorted((e for e in self._events if e.at >= since), key=lambda e: e.at)
 
     async def fixes(self) -> list[SecurityFix]:
         return [f for _, f in sorted(self._fixes.items())]
@@ -195,6 +204,23 @@ class DbRegistry:
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         rows = sorted(await self._rows("audit/"), reverse=True)[:limit]
         return [AuditEntry(**v) for _, v in rows]
+
+    async def record_event(self, event: AuditEntry) -> None:
+        """Flow events (gate moves, suite runs and skips, promotions) for the dashboard's numbers."""
+        await self._set(f"event/{event.at:020.6f}/{next(_AUDIT_SEQUENCE):012d}/{secrets.token_hex(4)}",
+                        asdict(event))
+
+    async def events(self, since: float = 0.0) -> list[AuditEntry]:
+        oid = await self._oid()
+        low = f"event/{since:020.6f}"
+
+        def thd(conn: Any) -> list[AuditEntry]:
+            tbl = self.master.db.model.object_state
+            q = sa.select(tbl.c.value_json).where(
+                tbl.c.objectid == oid, tbl.c.name >= low, tbl.c.name < "event0").order_by(tbl.c.name)
+            return [AuditEntry(**json.loads(r.value_json)) for r in conn.execute(q)]
+
+        return await self.master.db.pool.do(thd)
 
     async def fixes(self) -> list[SecurityFix]:
         return [SecurityFix(**v) for _, v in sorted(await self._rows("fix/"))]

@@ -156,6 +156,8 @@ class RunShards(FlowStep):
             tree=self.getProperty("lpdeploy_tree"), commit=revision, suite=suite.identity,
             result=Result.PASSED if passed else Result.FAILED, build_url=await self.build_url(),
             build_number=self.build.number, finished_at=finished, duration=finished - started))
+        await self.event("suite-run", revision=revision, tree=self.getProperty("lpdeploy_tree"),
+                         duration=finished - started, passed=passed, shards=suite.shards)
         ran = len(ids) - len(missing)
         if passed:
             self.descriptionDone = [f"{len(ids)} tests passed on {short(revision)} in {finished - started:.0f}s"]

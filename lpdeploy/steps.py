@@ -76,6 +76,12 @@ class FlowStep(buildstep.BuildStep):
     def say(self, line: str) -> None:
         self._lines.append(line)
 
+    async def event(self, action: str, **details: object) -> None:
+        """A flow event for the dashboard's numbers (lead time, suite runs avoided)."""
+        details.setdefault("kind", self.kind)
+        await DbRegistry(self.master).record_event(AuditEntry(self.master.reactor.seconds(), self.who, action,
+                                                              dict(details)))
+
     async def flush(self) -> None:
         if self._lines:
             await self.addCompleteLog("decision", "\n".join(self._lines) + "\n")
@@ -149,6 +155,8 @@ class Decide(FlowStep):
         else:
             assert decision.record is not None
             self.descriptionDone = [f"already tested: {short(revision)}, build #{decision.record.build_number}"]
+            await self.event("suite-skipped", revision=revision, tree=tree, relied_on=decision.record.build_url,
+                             saved=decision.record.duration)
             if decision.record.build_url:
                 self.addURL(f"tested in build #{decision.record.build_number}", decision.record.build_url)
         await self.flush()
@@ -270,6 +278,8 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
             duration=finished - started,
         )
         await DbLedger(self.master).record(rec)
+        await DbRegistry(self.master).record_event(AuditEntry(finished, "lpdeploy (automatic)", "suite-run", {
+            "revision": revision, "tree": rec.tree, "duration": rec.duration, "passed": passed}))
         if passed:
             self.descriptionDone = [f"suite passed on {short(revision)}"]
             return results.SUCCESS
@@ -322,6 +332,7 @@ class MoveBranches(FlowStep):
             except GitError as e:
                 return await self.refuse(f"git failed: {e}", outcome="failed")
             self.outcome("moved", decision.reason)
+            await self.event("moved", revision=revision, branches=list(decision.branches))
             self.descriptionDone = [f"{', '.join(decision.branches)} → {short(revision)}"]
             await self.flush()
             return results.SUCCESS

@@ -57,6 +57,9 @@ class Upstream:
     async def commit(self, sha: str) -> Commit:
         return await self._run(self.mirror.commit, sha)
 
+    async def commit_times(self, shas: list[str]) -> dict[str, int]:
+        return await self._run(self.mirror.commit_times, shas)
+
     async def commits_between(self, base: str | list[str] | None, tip: str | list[str],
                               limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.commits_between, base, tip, limit)
