@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.decision_cost
 	$(BIN)/python -m bench.gate_e2e
 	$(BIN)/python -m bench.month
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) .run

@@ -49,7 +49,7 @@ class Move:
 
 
 def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+            check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``git <args>``; raise GitError on a non-zero exit when ``check``."""
     argv = ["git"]
     if git_dir is not None:
@@ -57,8 +57,8 @@ def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path 
     argv += args
     env = {**os.environ, **_ENV}
     try:
-        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                              **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}))
     except subprocess.TimeoutExpired:
         raise GitError(argv, -1, f"timed out after {GIT_TIMEOUT}s") from None
     if check and proc.returncode != 0:
@@ -154,15 +154,16 @@ class Mirror:
 
     def commit_times(self, shas: list[str]) -> dict[str, int]:
         """Committer times of many commits in one git call; unknown ones are left out."""
-        known = [validate_revision(s) for s in shas]
+        wanted = [validate_revision(s) for s in shas]
+        if not wanted:
+            return {}
+        # one call to learn which exist (a missing one would fail the whole log)
+        check = run_git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], git_dir=self.path,
+                        stdin="".join(s + "\n" for s in wanted)).stdout
+        known = [line.split()[0] for line in check.splitlines() if line.endswith(" commit")]
         if not known:
             return {}
-        proc = self.git("log", "--no-walk=unsorted", "--format=%H %ct", "--end-of-options", *known, check=False)
-        if proc.returncode != 0:  # some commit is gone: ask again for those that exist
-            known = [s for s in known if self.has(s)]
-            if not known:
-                return {}
-            proc = self.git("log", "--no-walk=unsorted", "--format=%H %ct", "--end-of-options", *known)
+        proc = self.git("log", "--no-walk=unsorted", "--format=%H %ct", "--end-of-options", *known)
         out = {}
         for line in proc.stdout.splitlines():
             sha, _, ts = line.partition(" ")

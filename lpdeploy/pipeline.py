@@ -26,10 +26,11 @@ AHEAD_LIMIT = 1000
 
 async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, settings: Settings,
                         may_see_security: bool, now: float) -> dict[str, Any]:
-    status = await flow_status(upstream, ledger, registry, settings, may_see_security)
+    fetched = await upstream.fetch()
+    embargoed = await embargoed_commits(upstream, registry, settings, fetched)
+    status = await flow_status(upstream, ledger, registry, settings, may_see_security, fetched, embargoed)
     tips = {b["name"]: b["tip"] for b in status["branches"]}
     b = settings.branches
-    embargoed = await embargoed_commits(upstream, registry, settings, await upstream.fetch())
     nxt = {b.devel: b.stable, b.stable: b.production_stable, b.production_devel: None, b.production_stable: None}
     for entry in status["branches"]:
         entry["ahead"] = await _count(upstream, tips.get(nxt[entry["name"]] or ""), entry["tip"]) \

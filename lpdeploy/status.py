@@ -24,11 +24,14 @@ BEHIND_LIMIT = 1000  # count at most this many commits behind
 
 
 async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, settings: Settings,
-                      may_see_security: bool = False) -> dict[str, Any]:
-    """A JSON-ready picture of the flow for one viewer."""
-    tips = await upstream.fetch()
+                      may_see_security: bool = False, tips: Tips | None = None,
+                      embargoed: set[str] | None = None) -> dict[str, Any]:
+    """A JSON-ready picture of the flow for one viewer (pass ``tips``/``embargoed`` if already known)."""
+    if tips is None:
+        tips = await upstream.fetch()
     b = settings.branches
-    embargoed = await embargoed_commits(upstream, registry, settings, tips)
+    if embargoed is None:
+        embargoed = await embargoed_commits(upstream, registry, settings, tips)
     roles = {b.devel: "devel", b.stable: "stable", b.production_devel: "production-devel",
              b.production_stable: "production-stable"}
     branches = []
