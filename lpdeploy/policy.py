@@ -103,17 +103,27 @@ def gate_target(devel: str, devel_tip: str | None) -> Decision:
     return Decision(Action.RUN_SUITE, f"gating {devel} at {short(devel_tip)}", revision=devel_tip)
 
 
+def target_on_branch(verb: str, branch: str, tip: str | None, requested: str | None,
+                     requested_on_branch: bool) -> Decision:
+    """The branch tip, or a requested revision the branch already holds; anything else is refused.
+
+    Only revisions a branch holds may travel on from it: that is what keeps an
+    untested side commit off production (promote) and off servers (deploy).
+    """
+    if tip is None:
+        return Decision(Action.REFUSE, f"branch {branch} does not exist upstream")
+    if requested is None:
+        return Decision(Action.MOVE, f"{verb} the {branch} tip {short(tip)}", revision=tip)
+    if not requested_on_branch:
+        return Decision(Action.REFUSE, f"revision {short(requested)} is not on {branch}", revision=requested)
+    return Decision(Action.MOVE, f"{verb} {short(requested)} from {branch}", revision=requested)
+
+
 def promotion_target(
     stable: str, stable_tip: str | None, requested: str | None, requested_on_stable: bool
 ) -> Decision:
     """Promote the stable tip, or a requested revision that stable already holds."""
-    if stable_tip is None:
-        return Decision(Action.REFUSE, f"branch {stable} does not exist upstream")
-    if requested is None:
-        return Decision(Action.MOVE, f"promoting the {stable} tip {short(stable_tip)}", revision=stable_tip)
-    if not requested_on_stable:
-        return Decision(Action.REFUSE, f"revision {short(requested)} is not on {stable}", revision=requested)
-    return Decision(Action.MOVE, f"promoting {short(requested)} from {stable}", revision=requested)
+    return target_on_branch("promoting", stable, stable_tip, requested, requested_on_stable)
 
 
 def gate_needed(
@@ -178,13 +188,7 @@ def deploy_target(
     branch: str, tip: str | None, requested: str | None, requested_on_branch: bool
 ) -> Decision:
     """Deploy the branch tip, or a requested revision the branch holds (a rollback is one)."""
-    if tip is None:
-        return Decision(Action.REFUSE, f"branch {branch} does not exist upstream")
-    if requested is None:
-        return Decision(Action.MOVE, f"deploying the {branch} tip {short(tip)}", revision=tip)
-    if not requested_on_branch:
-        return Decision(Action.REFUSE, f"revision {short(requested)} is not on {branch}", revision=requested)
-    return Decision(Action.MOVE, f"deploying {short(requested)} from {branch}", revision=requested)
+    return target_on_branch("deploying", branch, tip, requested, requested_on_branch)
 
 
 def server_plan(server: ServerFacts, target: str, override_reason: str | None, automated: bool) -> ServerPlan:

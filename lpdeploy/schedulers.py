@@ -24,7 +24,7 @@ from lpdeploy import policy
 from lpdeploy.errors import LpDeployError
 from lpdeploy.gitops import branch_names
 from lpdeploy.ledger import DbLedger
-from lpdeploy.model import MERGING, PROMOTED, QUEUED, Action, SecurityFix
+from lpdeploy.model import MERGING, PROMOTED, QUEUED, Action, SecurityFix, Tips
 from lpdeploy.refs import branch_matches
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
@@ -33,14 +33,14 @@ from lpdeploy.upstream import Upstream
 RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
 
 
-class GateScheduler(ReconfigurableBaseScheduler):
-    """Keep exactly one gate build queued whenever the devel tip is not yet on stable."""
+class FlowScheduler(ReconfigurableBaseScheduler):
+    """A scheduler configured with lpdeploy's settings that reconciles from the tips on a timer."""
 
     _timer: task.LoopingCall | None = None
 
     def checkConfig(self, builderNames: list[str], settings: Settings, **kwargs: Any) -> None:  # type: ignore[override]
         if not isinstance(settings, Settings):
-            config.error("GateScheduler needs lpdeploy Settings")
+            config.error(f"{type(self).__name__} needs lpdeploy Settings")
         super().checkConfig(builderNames=builderNames, **kwargs)
 
     @defer.inlineCallbacks
@@ -48,15 +48,15 @@ class GateScheduler(ReconfigurableBaseScheduler):
         self.settings = settings
         yield super().reconfigService(builderNames=builderNames, **kwargs)
 
-    @defer.inlineCallbacks
-    def activate(self):
-        yield super().activate()
-        if not self.enabled:
-            return
-        yield self.startConsumingChanges()
-        self._timer = task.LoopingCall(self._reconcile_logged, "periodic check")
+    @property
+    def upstream(self) -> Upstream:
+        return Upstream.of(self.master, self.settings.repository.url)
+
+    def start_timer(self, interval: float, tick: Any) -> None:
+        """Call ``tick`` now and every ``interval`` seconds while active (Buildbot's clock)."""
+        self._timer = task.LoopingCall(tick)
         self._timer.clock = self.master.reactor
-        self._timer.start(RECONCILE_INTERVAL, now=True)
+        self._timer.start(interval, now=True)
 
     @defer.inlineCallbacks
     def deactivate(self):
@@ -64,6 +64,26 @@ class GateScheduler(ReconfigurableBaseScheduler):
             self._timer.stop()
         self._timer = None
         yield super().deactivate()
+
+    async def tips(self) -> Tips | None:
+        """The upstream tips, or None (logged) while the upstream cannot be read: a later tick retries."""
+        try:
+            return await self.upstream.fetch()
+        except LpDeployError as e:
+            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
+            return None
+
+
+class GateScheduler(FlowScheduler):
+    """Keep exactly one gate build queued whenever the devel tip is not yet on stable."""
+
+    @defer.inlineCallbacks
+    def activate(self):
+        yield super().activate()
+        if not self.enabled:
+            return
+        yield self.startConsumingChanges()
+        self.start_timer(RECONCILE_INTERVAL, lambda: self._reconcile_logged("periodic check"))
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -80,11 +100,9 @@ class GateScheduler(ReconfigurableBaseScheduler):
     async def reconcile(self, why: str, hint: str | None = None) -> None:
         """Queue a gate build if the tips say one is owed and none is queued."""
         branches = self.settings.branches
-        upstream = Upstream.of(self.master, self.settings.repository.url)
-        try:
-            tips = await upstream.fetch()
-        except LpDeployError as e:
-            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
+        upstream = self.upstream
+        tips = await self.tips()
+        if tips is None:
             return
         devel_tip = tips.get(branches.devel)
         stable_tip = tips.get(branches.stable)
@@ -137,22 +155,12 @@ class CronPromotion(Timed):
         return defer.succeed(croniter.croniter(self.cron, start).get_next(float))
 
 
-class AutoDeployScheduler(ReconfigurableBaseScheduler):
+class AutoDeployScheduler(FlowScheduler):
     """Redeploy ``auto_deploy = "stable"`` servers whenever the stable tip moves.
 
     Automated deploys go through the same plan as a losa's (cowboys, freeze)
     but never override a cowboy.
     """
-
-    def checkConfig(self, builderNames: list[str], settings: Settings, **kwargs: Any) -> None:  # type: ignore[override]
-        if not isinstance(settings, Settings):
-            config.error("AutoDeployScheduler needs lpdeploy Settings")
-        super().checkConfig(builderNames=builderNames, **kwargs)
-
-    @defer.inlineCallbacks
-    def reconfigService(self, builderNames: list[str], settings: Settings, **kwargs: Any):  # type: ignore[override]
-        self.settings = settings
-        yield super().reconfigService(builderNames=builderNames, **kwargs)
 
     @property
     def servers(self) -> list[str]:
@@ -176,8 +184,8 @@ class AutoDeployScheduler(ReconfigurableBaseScheduler):
     async def reconcile(self, why: str) -> None:
         if not self.servers or await _queued(self.master, self.builderNames):
             return
-        tips = await Upstream.of(self.master, self.settings.repository.url).fetch()
-        stable_tip = tips.get(self.settings.branches.stable)
+        tips = await self.tips()
+        stable_tip = tips.get(self.settings.branches.stable) if tips else None
         if stable_tip is None:
             return
         registry = DbRegistry(self.master)
@@ -204,7 +212,7 @@ async def _queued(master: Any, builder_names: list[str]) -> bool:
     return False
 
 
-class SecurityScheduler(ReconfigurableBaseScheduler):
+class SecurityScheduler(FlowScheduler):
     """Watch the security branches and the fixes on production; queue security and merge-back builds.
 
     Security branches leave no change records (those are public), so this
@@ -215,34 +223,20 @@ class SecurityScheduler(ReconfigurableBaseScheduler):
 
     def checkConfig(self, builderNames: list[str], settings: Settings, merge_back_builder: str,  # type: ignore[override]
                     **kwargs: Any) -> None:
-        if not isinstance(settings, Settings):
-            config.error("SecurityScheduler needs lpdeploy Settings")
-        super().checkConfig(builderNames=builderNames, **kwargs)
+        super().checkConfig(builderNames=builderNames, settings=settings, **kwargs)
 
     @defer.inlineCallbacks
     def reconfigService(self, builderNames: list[str], settings: Settings, merge_back_builder: str,  # type: ignore[override]
                         **kwargs: Any):
-        self.settings = settings
         self.merge_back_builder = merge_back_builder
-        yield super().reconfigService(builderNames=builderNames, **kwargs)
-
-    _timer: task.LoopingCall | None = None
+        yield super().reconfigService(builderNames=builderNames, settings=settings, **kwargs)
 
     @defer.inlineCallbacks
     def activate(self):
         yield super().activate()
         if not self.enabled:
             return
-        self._timer = task.LoopingCall(self._tick)
-        self._timer.clock = self.master.reactor
-        self._timer.start(self.settings.repository.poll_interval, now=True)
-
-    @defer.inlineCallbacks
-    def deactivate(self):
-        if self._timer is not None and self._timer.running:
-            self._timer.stop()
-        self._timer = None
-        yield super().deactivate()
+        self.start_timer(self.settings.repository.poll_interval, self._tick)
 
     def _tick(self) -> defer.Deferred[None]:
         d = defer.ensureDeferred(self.reconcile())
@@ -250,11 +244,9 @@ class SecurityScheduler(ReconfigurableBaseScheduler):
         return d
 
     async def reconcile(self) -> None:
-        upstream = Upstream.of(self.master, self.settings.repository.url)
-        try:
-            tips = await upstream.fetch()
-        except LpDeployError as e:
-            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
+        upstream = self.upstream
+        tips = await self.tips()
+        if tips is None:
             return
         registry = DbRegistry(self.master)
         pattern = self.settings.branches.security

@@ -51,19 +51,27 @@ def security_branch(value: Any, settings: Settings) -> str:
     return name
 
 
-class PrepareSecurity(FlowStep):
+class SecurityStep(FlowStep):
+    """A master-side step about one security branch, named by the ``security_branch`` property."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(settings=settings, kind=SECURITY, **kwargs)
+
+    def branch(self) -> str:
+        """The validated security branch; raises InvalidInput for anything else."""
+        return security_branch(self.getProperty("security_branch"), self.settings)
+
+
+class PrepareSecurity(SecurityStep):
     """Decide what the security build tests, and publish it for the worker."""
 
     name = "prepare"
     description = ["preparing the security build"]
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=SECURITY, **kwargs)
-
     async def run(self) -> int:
         registry = DbRegistry(self.master)
         try:
-            branch = security_branch(self.getProperty("security_branch"), self.settings)
+            branch = self.branch()
         except InvalidInput as e:
             return await self.refuse(str(e))
         ps = self.settings.branches.production_stable
@@ -153,19 +161,16 @@ class PromoteSecurity(MoveBranches):
         return result
 
 
-class MergeBack(FlowStep):
+class MergeBack(SecurityStep):
     """Merge a fix that reached production back into devel, compare-and-swap."""
 
     name = "merge-back"
     description = ["merging back"]
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=SECURITY, **kwargs)
-
     async def run(self) -> int:
         registry = DbRegistry(self.master)
         try:
-            branch = security_branch(self.getProperty("security_branch"), self.settings)
+            branch = self.branch()
         except InvalidInput as e:
             return await self.refuse(str(e))
         fix = await registry.fix(branch)
