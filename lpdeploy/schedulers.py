@@ -1,4 +1,4 @@
-"""Schedulers: the devel gate and the promotion timer.
+"""Schedulers: the devel gate, auto-deploys, security branches, and the promotion timer.
 
 Events are hints, the tips are the truth: the gate scheduler answers a push to
 devel by making sure one gate build is queued, and on every start (and every
