@@ -172,7 +172,8 @@ def _merge_back_factory(settings: Settings) -> BuildFactory:
 
 def pattern_regex(pattern: str) -> str:
     """A form regex accepting exactly the branch names the security glob matches."""
-    return "^" + "".join("[A-Za-z0-9._+-]+" if c == "*" else re.escape(c) for c in pattern) + r"\Z"
+    body = "".join("[A-Za-z0-9._+-]+" if c == "*" else re.escape(c) for c in pattern)
+    return r"^(?=.{1,200}\Z)" + body + r"\Z"  # bounded: an oversized name is a 400, not a build
 
 
 def _security_schedulers(settings: Settings) -> list[Any]:
