@@ -9,82 +9,31 @@ writes the change row; so the poller's duplicate check (it reads the
 a real bare git repository; the poller reads it through ``lpdeploy.upstream``
 and a mirror in a real temporary master basedir.
 
-Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
-synchronous stand-in (``NonThreadPool``), and ``upstream.py`` looks it up at
-call time, so real git runs synchronously in the test thread; no
-monkeypatching is needed. ``make_master`` is wrapped to give the master a
-fresh temporary basedir (it defaults to ``./basedir`` and deletes it).
+Threads and the master's basedir are set up by ``support.RealUpstreamMixin``:
+under ``TestReactorMixin`` real git runs synchronously in the test thread, and
+the master gets a fresh temporary basedir.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import shutil
-import subprocess
-import tempfile
 
 from buildbot.test import fakedb
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.util.changesource import ChangeSourceMixin
 from buildbot.util.twisted import async_to_deferred
+from support import DEV, RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.changes import FlowPoller
 from lpdeploy.settings import parse_settings
 
-GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
-DEV = "Test Developer <dev@example.invalid>"
 
-
-class GitUpstream:
-    """A real bare upstream and a scratch clone that makes commits and pushes them."""
-
-    def __init__(self, base: str) -> None:
-        self.bare = os.path.join(base, "upstream.git")
-        self.work = os.path.join(base, "work")
-        self.url = "file://" + self.bare
-        self._n = 0
-        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
-        subprocess.run(["git", "init", "--quiet", self.work], check=True)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
-                              capture_output=True, text=True).stdout.strip()
-
-    def commit(self, subject: str, parent: str | None = None, author: str | None = None) -> str:
-        self._n += 1
-        if parent is None:
-            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
-        else:
-            self.git("checkout", "--quiet", "--detach", parent)
-        with open(os.path.join(self.work, "app.txt"), "w") as f:
-            f.write(f"{subject} #{self._n}\n")
-        self.git("add", "app.txt")
-        self.git("commit", "--quiet", "-m", subject, *([f"--author={author}"] if author else []))
-        return self.git("rev-parse", "HEAD")
-
-    def push(self, branch: str, sha: str) -> None:
-        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
-
-    def delete(self, branch: str) -> None:
-        self.git("push", "--quiet", self.bare, f":refs/heads/{branch}")
-
-    def timestamp(self, sha: str) -> int:
-        return int(self.git("log", "-1", "--format=%ct", sha))
-
-
-class PollerCase(ChangeSourceMixin, TestReactorMixin, unittest.TestCase):
+class PollerCase(RealUpstreamMixin, ChangeSourceMixin, TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
-        self.setup_test_reactor()
-        base = tempfile.mkdtemp(prefix="lpdeploy-poller-")
-        self.addCleanup(shutil.rmtree, base, True)
-        self.patch(fakemaster, "make_master",
-                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
-        self.repo = GitUpstream(base)
+        self.setup_real_upstream("lpdeploy-poller-")
         self.settings = parse_settings({"repository": {"url": self.repo.url}})
         yield self.setUpChangeSource()
         self.base = self.repo.commit("Initial release", None)

@@ -8,30 +8,21 @@ helpers) on a real SQLite database with the full, upgraded schema; so
 Every scenario of ``ledger_contract.py`` (the same list ``test_ledger.py`` runs
 against ``InMemoryLedger``) runs here against a fresh ``DbLedger``. Then two
 masters share one SQLite *file*, like two masters sharing one database: what
-one records, the other reads, and the first pass recorded wins on both.
+one records, the other reads, and the first pass recorded wins on both. The
+masters and the per-scenario tests come from ``support.py``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
 from ledger_contract import COMMIT, OTHER_COMMIT, SCENARIOS, SUITE, TREE, make_record
+from support import add_scenario_tests, make_db_master, two_masters_on_one_database
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.ledger import LEDGER_OBJECT, DbLedger
 from lpdeploy.model import Result
-
-
-def temp_dir(case: unittest.TestCase) -> str:
-    path = tempfile.mkdtemp(prefix="lpdeploy-test-")
-    case.addCleanup(shutil.rmtree, path, True)
-    return path
 
 
 class DbLedgerContract(TestReactorMixin, unittest.TestCase):
@@ -40,8 +31,7 @@ class DbLedgerContract(TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.setup_test_reactor()
-        self.master = yield fakemaster.make_master(
-            self, wantDb=True, basedir=os.path.join(temp_dir(self), "basedir"))
+        self.master = yield make_db_master(self)
         self.ledger = DbLedger(self.master)
 
     def test_the_database_is_a_real_sqlite_database(self):
@@ -59,19 +49,7 @@ class DbLedgerContract(TestReactorMixin, unittest.TestCase):
         self.assertEqual(stored["build_number"], rec.build_number)
 
 
-def _contract_test(scenario):
-    def test(self):
-        return defer.ensureDeferred(scenario(self.ledger))
-
-    test.__name__ = f"test_contract_{scenario.__name__}"
-    test.__doc__ = f"ledger contract: {scenario.__name__.replace('_', ' ')}"
-    return test
-
-
-for _scenario in SCENARIOS:
-    _t = _contract_test(_scenario)
-    setattr(DbLedgerContract, _t.__name__, _t)
-del _scenario, _t
+add_scenario_tests(DbLedgerContract, SCENARIOS, store="ledger", kind="contract", label="ledger contract")
 
 
 class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
@@ -80,14 +58,8 @@ class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.setup_test_reactor()
-        base = temp_dir(self)
-        db_url = "sqlite:///" + os.path.join(base, "shared.sqlite")
-        self.master_a = yield fakemaster.make_master(
-            self, wantDb=True, db_url=db_url, basedir=os.path.join(base, "a"), master_id=1)
-        # the second master neither re-creates nor cleans the schema: it joins the database
-        self.master_b = yield fakemaster.make_master(
-            self, wantDb=True, db_url=db_url, basedir=os.path.join(base, "b"), master_id=2,
-            auto_upgrade=False, auto_clean=False)
+        # the second master neither re-creates nor cleans the schema: it joins the database (see support)
+        self.master_a, self.master_b = yield two_masters_on_one_database(self)
         self.a = DbLedger(self.master_a)
         self.b = DbLedger(self.master_b)
 

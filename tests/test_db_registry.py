@@ -7,30 +7,21 @@ so ``DbRegistry`` runs its real queries on the real ``object_state`` table.
 Every scenario of ``registry_contract.py`` (the same list ``test_registry.py``
 runs against ``InMemoryRegistry``) runs here against a fresh ``DbRegistry``.
 Then two masters share one SQLite file: cowboy ids claimed concurrently never
-collide, and what one master writes, a new registry on the other reads.
+collide, and what one master writes, a new registry on the other reads. The
+masters and the per-scenario tests come from ``support.py``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
 from registry_contract import FIX, REV_A, SCENARIOS, T0
+from support import add_scenario_tests, make_db_master, two_masters_on_one_database
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Deployment, Freeze
 from lpdeploy.registry import REGISTRY_OBJECT, DbRegistry, UnknownCowboy
-
-
-def temp_dir(case: unittest.TestCase) -> str:
-    path = tempfile.mkdtemp(prefix="lpdeploy-test-")
-    case.addCleanup(shutil.rmtree, path, True)
-    return path
 
 
 class DbRegistryContract(TestReactorMixin, unittest.TestCase):
@@ -39,8 +30,7 @@ class DbRegistryContract(TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.setup_test_reactor()
-        self.master = yield fakemaster.make_master(
-            self, wantDb=True, basedir=os.path.join(temp_dir(self), "basedir"))
+        self.master = yield make_db_master(self)
         self.registry = DbRegistry(self.master)
 
     def test_the_database_is_a_real_sqlite_database(self):
@@ -55,19 +45,7 @@ class DbRegistryContract(TestReactorMixin, unittest.TestCase):
         self.assertEqual((stored["id"], stored["server"], stored["fixed_by"]), (1, "app1", FIX))
 
 
-def _contract_test(scenario):
-    def test(self):
-        return defer.ensureDeferred(scenario(self.registry))
-
-    test.__name__ = f"test_contract_{scenario.__name__}"
-    test.__doc__ = f"registry contract: {scenario.__name__.replace('_', ' ')}"
-    return test
-
-
-for _scenario in SCENARIOS:
-    _t = _contract_test(_scenario)
-    setattr(DbRegistryContract, _t.__name__, _t)
-del _scenario, _t
+add_scenario_tests(DbRegistryContract, SCENARIOS, store="registry", kind="contract", label="registry contract")
 
 
 class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
@@ -76,13 +54,7 @@ class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.setup_test_reactor()
-        base = temp_dir(self)
-        db_url = "sqlite:///" + os.path.join(base, "shared.sqlite")
-        self.master_a = yield fakemaster.make_master(
-            self, wantDb=True, db_url=db_url, basedir=os.path.join(base, "a"), master_id=1)
-        self.master_b = yield fakemaster.make_master(
-            self, wantDb=True, db_url=db_url, basedir=os.path.join(base, "b"), master_id=2,
-            auto_upgrade=False, auto_clean=False)
+        self.master_a, self.master_b = yield two_masters_on_one_database(self)
         self.a = DbRegistry(self.master_a)
         self.b = DbRegistry(self.master_b)
 

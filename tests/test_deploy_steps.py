@@ -11,27 +11,22 @@ Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
 synchronous stand-in and ``upstream.py`` looks it up at call time, so real git
 runs synchronously in the test thread.
 
-Workarounds (as in ``test_steps.py``): ``make_master`` defaults to
-``basedir='basedir'`` relative to the working directory, so it is wrapped to
-give each master a fresh temporary basedir; Buildbot's ``FakeBuild`` has no
-``getBuilderId``, which the steps need for the build URL, so the tests give it
-the builder id the harness inserted (100).
+Workarounds (as in ``test_steps.py``, both from ``support.py``): ``make_master``
+defaults to ``basedir='basedir'`` relative to the working directory, so it is
+wrapped to give each master a fresh temporary basedir (``RealUpstreamMixin``);
+Buildbot's ``FakeBuild`` has no ``getBuilderId``, which the steps need for the
+build URL, so the tests give it the builder id the harness inserted, 100
+(``FlowStepMixin``).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import subprocess
-import tempfile
-
 from buildbot.process.results import FAILURE, SUCCESS
 from buildbot.steps.master import SetProperty
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, TestBuildStepMixin
 from buildbot.util.twisted import async_to_deferred
+from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -42,7 +37,6 @@ from lpdeploy.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Securit
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import parse_settings
 
-GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
 BUILD_NUMBER = 13  # FakeBuild.number
 T0 = 1_700_000_000.0
 SERVERS = ("app1", "app2", "app3", "app4")
@@ -53,46 +47,10 @@ def deploy_argv(server: str, revision: str) -> list[str]:
     return ["./deploy", f"--host={server}", "--rev", revision, "--", "{literal}"]
 
 
-class GitUpstream:
-    """A real bare upstream and a scratch clone that makes commits and pushes them."""
-
-    def __init__(self, base: str) -> None:
-        self.bare = os.path.join(base, "upstream.git")
-        self.work = os.path.join(base, "work")
-        self.url = "file://" + self.bare
-        self._n = 0
-        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
-        subprocess.run(["git", "init", "--quiet", self.work], check=True)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
-                              capture_output=True, text=True).stdout.strip()
-
-    def commit(self, subject: str, parent: str | None = None) -> str:
-        self._n += 1
-        if parent is None:
-            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
-        else:
-            self.git("checkout", "--quiet", "--detach", parent)
-        with open(os.path.join(self.work, "app.txt"), "w") as f:
-            f.write(f"{subject} #{self._n}\n")
-        self.git("add", "app.txt")
-        self.git("commit", "--quiet", "-m", subject)
-        return self.git("rev-parse", "HEAD")
-
-    def push(self, branch: str, sha: str) -> None:
-        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
-
-
-class DeployCase(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
+class DeployCase(RealUpstreamMixin, FlowStepMixin, TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
-        self.setup_test_reactor()
-        base = tempfile.mkdtemp(prefix="lpdeploy-deploy-")
-        self.addCleanup(shutil.rmtree, base, True)
-        self.patch(fakemaster, "make_master",
-                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
-        self.repo = GitUpstream(base)
+        self.setup_real_upstream("lpdeploy-deploy-")
         self.settings = parse_settings({
             "repository": {"url": self.repo.url},
             "servers": [{"name": name, "deploy_command": deploy_argv("{server}", "{revision}"),
@@ -100,16 +58,6 @@ class DeployCase(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         })
         yield self.setup_test_build_step()
         self.registry = DbRegistry(self.master)
-
-    def setup_flow_step(self, step, **props):
-        step = self.setup_step(step)
-        self.build.getBuilderId = lambda: defer.succeed(100)  # FakeBuild lacks it
-        for name, value in props.items():
-            self.build.setProperty(name, value, "test")
-        return step
-
-    def prop(self, name):
-        return self.build.getProperties().getProperty(name)
 
     def log(self, name, index=0):
         return self.get_nth_step(index).logs[name].stdout

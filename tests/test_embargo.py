@@ -8,18 +8,16 @@ the fixes recorded in an ``InMemoryRegistry``; ``shown_subject`` and
 
 Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
 synchronous stand-in, and ``upstream.py`` looks it up at call time, so real git
-runs synchronously in the test thread.
+runs synchronously in the test thread. The upstream is ``support.GitUpstream``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
+from support import GitUpstream, temp_dir
 from twisted.trial import unittest
 
 from lpdeploy.embargo import EMBARGOED, embargoed_commits, shown_author, shown_subject
@@ -30,55 +28,13 @@ from lpdeploy.registry import InMemoryRegistry
 from lpdeploy.settings import parse_settings
 from lpdeploy.upstream import Upstream
 
-GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
 BRANCH = "security/cve-4242"
-
-
-class GitUpstream:
-    """A real bare upstream and a scratch clone that makes commits and pushes them."""
-
-    def __init__(self, base: str) -> None:
-        self.bare = os.path.join(base, "upstream.git")
-        self.work = os.path.join(base, "work")
-        self.url = "file://" + self.bare
-        self._n = 0
-        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
-        subprocess.run(["git", "init", "--quiet", self.work], check=True)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
-                              capture_output=True, text=True).stdout.strip()
-
-    def commit(self, subject: str, parent: str | None = None, path: str = "app.txt") -> str:
-        self._n += 1
-        if parent is None:
-            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
-        else:
-            self.git("checkout", "--quiet", "--detach", parent)
-        with open(os.path.join(self.work, path), "w") as f:
-            f.write(f"{subject} #{self._n}\n")
-        self.git("add", path)
-        self.git("commit", "--quiet", "-m", subject)
-        return self.git("rev-parse", "HEAD")
-
-    def merge(self, ours: str, theirs: str, subject: str) -> str:
-        self.git("checkout", "--quiet", "--detach", ours)
-        self.git("merge", "--quiet", "--no-ff", "--no-edit", "-m", subject, theirs)
-        return self.git("rev-parse", "HEAD")
-
-    def push(self, ref: str, sha: str) -> None:
-        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
-        self.git("push", "--quiet", "--force", self.bare, f"{sha}:{full}")
-
-    def delete(self, branch: str) -> None:
-        self.git("push", "--quiet", self.bare, f":refs/heads/{branch}")
 
 
 class EmbargoCase(TestReactorMixin, unittest.TestCase):
     def setUp(self):
         self.setup_test_reactor()
-        base = tempfile.mkdtemp(prefix="lpdeploy-embargo-")
-        self.addCleanup(shutil.rmtree, base, True)
+        base = temp_dir(self, "lpdeploy-embargo-")
         self.repo = GitUpstream(base)
         self.upstream = Upstream(Mirror(os.path.join(base, "master", "lpdeploy-mirror.git"), self.repo.url))
         self.registry = InMemoryRegistry()

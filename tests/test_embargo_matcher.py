@@ -17,8 +17,6 @@ e.g. ``('logs', '71', 'contents')``; the action is the HTTP method for reads
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 from buildbot.test import fakedb
 from buildbot.test.fake import fakemaster
@@ -26,6 +24,7 @@ from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
 from buildbot.www.authz import Authz, Forbidden
 from buildbot.www.authz.endpointmatchers import Match
+from support import temp_dir
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -88,8 +87,7 @@ class MatcherCase(TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.setup_test_reactor()
-        base = tempfile.mkdtemp(prefix="lpdeploy-authz-")
-        self.addCleanup(shutil.rmtree, base, True)
+        base = temp_dir(self, "lpdeploy-authz-")
         self.master = yield fakemaster.make_master(self, wantData=True, basedir=os.path.join(base, "master"))
         yield self.master.db.insert_test_data([
             fakedb.Master(id=MASTER),

@@ -7,27 +7,20 @@ land in real tables, so "exactly one buildset" is counted in the database and
 upstream is a real bare git repository; changes are real change rows
 delivered through the (fake) message queue to the scheduler's real consumer.
 
-Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
-synchronous stand-in (``NonThreadPool``), and ``upstream.py`` looks it up at
-call time, so real git runs synchronously in the test thread; no
-monkeypatching is needed. ``make_master`` is wrapped to give the master a
-fresh temporary basedir (it defaults to ``./basedir`` and deletes it).
+Threads and the master's basedir are set up by ``support.RealUpstreamMixin``:
+under ``TestReactorMixin`` real git runs synchronously in the test thread, and
+the master gets a fresh temporary basedir.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
-import os
-import shutil
-import subprocess
-import tempfile
 
 from buildbot.test import fakedb
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.util.scheduler import SchedulerMixin
 from buildbot.util.twisted import async_to_deferred
+from support import RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -38,53 +31,13 @@ from lpdeploy.settings import parse_settings
 
 GATE_BUILDER = "lpdeploy-gate"
 PROMOTE_BUILDER = "lpdeploy-promote"
-GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
 OBJECTID, SCHEDULERID = 61, 62
 
 
-class GitUpstream:
-    """A real bare upstream and a scratch clone that makes commits and pushes them."""
-
-    def __init__(self, base: str) -> None:
-        self.bare = os.path.join(base, "upstream.git")
-        self.work = os.path.join(base, "work")
-        self.url = "file://" + self.bare
-        self._n = 0
-        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
-        subprocess.run(["git", "init", "--quiet", self.work], check=True)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
-                              capture_output=True, text=True).stdout.strip()
-
-    def commit(self, subject: str, parent: str | None = None) -> str:
-        self._n += 1
-        if parent is None:
-            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
-        else:
-            self.git("checkout", "--quiet", "--detach", parent)
-        with open(os.path.join(self.work, "app.txt"), "w") as f:
-            f.write(f"{subject} #{self._n}\n")
-        self.git("add", "app.txt")
-        self.git("commit", "--quiet", "-m", subject)
-        return self.git("rev-parse", "HEAD")
-
-    def push(self, branch: str, sha: str) -> None:
-        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
-
-    def tree(self, sha: str) -> str:
-        return self.git("rev-parse", f"{sha}^{{tree}}")
-
-
-class SchedulerCase(SchedulerMixin, TestReactorMixin, unittest.TestCase):
+class SchedulerCase(RealUpstreamMixin, SchedulerMixin, TestReactorMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
-        self.setup_test_reactor()
-        base = tempfile.mkdtemp(prefix="lpdeploy-sched-")
-        self.addCleanup(shutil.rmtree, base, True)
-        self.patch(fakemaster, "make_master",
-                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
-        self.repo = GitUpstream(base)
+        self.setup_real_upstream("lpdeploy-sched-")
         self.settings = parse_settings({"repository": {"url": self.repo.url}})
         yield self.setUpScheduler()
 

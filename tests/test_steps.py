@@ -12,26 +12,24 @@ the calling thread; since ``upstream.py`` looks ``threads.deferToThread`` up
 at call time, real git runs synchronously here, no monkeypatching needed
 (``test_git_runs_without_a_thread_pool`` pins that assumption).
 
-Workarounds: ``make_master`` defaults to ``basedir='basedir'`` relative to the
-working directory (and deletes it at shutdown), so these tests wrap it to give
-each master a fresh temporary basedir. Buildbot's ``FakeBuild`` has no
+Workarounds (both in ``support.py``): ``make_master`` defaults to
+``basedir='basedir'`` relative to the working directory (and deletes it at
+shutdown), so these tests wrap it to give each master a fresh temporary
+basedir (``RealUpstreamMixin``). Buildbot's ``FakeBuild`` has no
 ``getBuilderId``; ``RunSuite`` needs one, so the tests give it the builder id
-the harness inserted (100).
+the harness inserted, 100 (``FlowStepMixin``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
-import subprocess
 import tempfile
 
 from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, TestBuildStepMixin
 from buildbot.util.twisted import async_to_deferred
+from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
@@ -40,82 +38,22 @@ from lpdeploy.model import Result, TestRecord
 from lpdeploy.settings import parse_settings
 from lpdeploy.steps import GATE, PROMOTE, Decide, MoveBranches, RunSuite
 
-GIT_ID = ["-c", "user.name=Test Developer", "-c", "user.email=dev@example.invalid"]
 BUILD_NUMBER = 13  # FakeBuild.number
 _REAL_DEFER_TO_THREAD = threads.deferToThread
 
 
-class GitUpstream:
-    """A real bare upstream and a scratch clone that makes commits and pushes them."""
-
-    def __init__(self, base: str) -> None:
-        self.bare = os.path.join(base, "upstream.git")
-        self.work = os.path.join(base, "work")
-        self.url = "file://" + self.bare
-        self._n = 0
-        subprocess.run(["git", "init", "--quiet", "--bare", self.bare], check=True)
-        subprocess.run(["git", "init", "--quiet", self.work], check=True)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *GIT_ID, *args], cwd=self.work, check=True,
-                              capture_output=True, text=True).stdout.strip()
-
-    def commit(self, subject: str, parent: str | None = None, content: str | None = None) -> str:
-        """A new commit on ``parent`` (None: a root commit) whose app.txt holds ``content``."""
-        self._n += 1
-        if parent is None:
-            self.git("checkout", "--quiet", "--orphan", f"root-{self._n}")
-            self.git("rm", "-r", "--quiet", "--cached", "--ignore-unmatch", ".")
-        else:
-            self.git("checkout", "--quiet", "--detach", parent)
-        with open(os.path.join(self.work, "app.txt"), "w") as f:
-            f.write(content if content is not None else f"{subject} #{self._n}\n")
-        self.git("add", "app.txt")
-        self.git("commit", "--quiet", "-m", subject)
-        return self.git("rev-parse", "HEAD")
-
-    def push(self, branch: str, sha: str) -> None:
-        self.git("push", "--quiet", "--force", self.bare, f"{sha}:refs/heads/{branch}")
-
-    def tip(self, branch: str) -> str | None:
-        out = subprocess.run(["git", f"--git-dir={self.bare}", "rev-parse", "--verify", "--quiet",
-                              f"refs/heads/{branch}"], capture_output=True, text=True)
-        return out.stdout.strip() or None
-
-    def tree(self, sha: str) -> str:
-        return self.git("rev-parse", f"{sha}^{{tree}}")
-
-    def content(self, sha: str) -> str:
-        return self.git("show", f"{sha}:app.txt") + "\n"
-
-
-class StepCase(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
+class StepCase(RealUpstreamMixin, FlowStepMixin, TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
     SUITE_COMMAND = ["./run-suite", "--all", "--no-color"]
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.setup_test_reactor()
-        base = tempfile.mkdtemp(prefix="lpdeploy-steps-")
-        self.addCleanup(shutil.rmtree, base, True)
-        self.patch(fakemaster, "make_master",
-                   functools.partial(fakemaster.make_master, basedir=os.path.join(base, "master")))
-        self.repo = GitUpstream(base)
+        self.setup_real_upstream("lpdeploy-steps-")
         self.settings = parse_settings({
             "repository": {"url": self.repo.url},
             "suite": {"command": self.SUITE_COMMAND, "timeout": 77, "max_time": 999},
         })
         self.suite = self.settings.suite.identity
         yield self.setup_test_build_step()
-
-    def setup_flow_step(self, step, **props):
-        step = self.setup_step(step)
-        self.build.getBuilderId = lambda: defer.succeed(100)  # FakeBuild lacks it
-        for name, value in props.items():
-            self.build.setProperty(name, value, "test")
-        return step
-
-    def prop(self, name):
-        return self.build.getProperties().getProperty(name)
 
     def decision_log(self, index=0):
         return self.get_nth_step(index).logs["decision"].stdout

@@ -3,22 +3,20 @@
 ``InMemoryTimings`` runs them under ``asyncio``; ``DbTimings`` runs them on a
 real Buildbot database (``fakemaster.make_master(self, wantDb=True)``: the real
 ``DBConnector`` on SQLite with the full schema, as ``test_db_registry.py`` does),
-so its reads and writes go through the real ``object_state`` table.
+so its reads and writes go through the real ``object_state`` table. The master
+and the per-scenario tests come from ``support.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
+from support import add_scenario_tests, make_db_master
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -112,20 +110,13 @@ def test_a_scenario_can_fail_on_a_store_that_merges_instead_of_replacing():
 # --- on a real Buildbot database -----------------------------------------------------------
 
 
-def temp_dir(case: unittest.TestCase) -> str:
-    path = tempfile.mkdtemp(prefix="lpdeploy-test-")
-    case.addCleanup(shutil.rmtree, path, True)
-    return path
-
-
 class DbTimingsScenarios(TestReactorMixin, unittest.TestCase):
     """Every scenario on a fresh, real database; one test per scenario (added below)."""
 
     @defer.inlineCallbacks
     def setUp(self):
         self.setup_test_reactor()
-        self.master = yield fakemaster.make_master(
-            self, wantDb=True, basedir=os.path.join(temp_dir(self), "basedir"))
+        self.master = yield make_db_master(self)
         self.timings = DbTimings(self.master)
 
     def test_the_database_is_a_real_sqlite_database(self):
@@ -144,16 +135,4 @@ class DbTimingsScenarios(TestReactorMixin, unittest.TestCase):
         self.assertEqual(await DbTimings(self.master).durations(SUITE), {"a": 1.5, "b": 2.0})
 
 
-def _scenario_test(scenario: Scenario):
-    def test(self):
-        return defer.ensureDeferred(scenario(self.timings))
-
-    test.__name__ = f"test_scenario_{scenario.__name__}"
-    test.__doc__ = f"timings scenario: {scenario.__name__.replace('_', ' ')}"
-    return test
-
-
-for _scenario in SCENARIOS:
-    _t = _scenario_test(_scenario)
-    setattr(DbTimingsScenarios, _t.__name__, _t)
-del _scenario, _t
+add_scenario_tests(DbTimingsScenarios, SCENARIOS, store="timings", kind="scenario", label="timings scenario")
