@@ -12,6 +12,7 @@ import base64
 import http.cookiejar
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +47,30 @@ def free_port() -> int:
 def git(*args: str, cwd: Path | None = None) -> str:
     return subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True,
                           text=True).stdout.strip()
+
+
+def _pid(basedir: Path) -> int | None:
+    try:
+        return int((basedir / "twistd.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _reap(pid: int | None, grace: float = 30) -> None:
+    """Wait for ``pid`` to exit after a stop; kill it if it is still there after ``grace`` seconds."""
+    if pid is None:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
@@ -140,14 +165,19 @@ losa = ["bob"]
         wait_until(lambda: self.api(f"workers/{name}")["workers"][0]["connected_to"], 60, f"{name} to connect")
 
     def stop_worker(self, name: str) -> None:
+        pid = _pid(self.worker_path(name))
         subprocess.run([str(BIN / "buildbot-worker"), "stop", str(self.worker_path(name))],
                        capture_output=True, timeout=120)
+        _reap(pid)
 
     def stop(self) -> None:
+        """Stop workers and master; a daemon that will not stop is killed: no test leaves one behind."""
         for name in self.workers:
             self.stop_worker(name)
+        pid = _pid(self.master_dir)
         subprocess.run([str(BIN / "buildbot"), "stop", str(self.master_dir)], capture_output=True, timeout=120,
                        env=self.env)
+        _reap(pid)
 
     # --- the repository -------------------------------------------------
     def tip(self, branch: str) -> str | None:
