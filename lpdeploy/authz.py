@@ -75,12 +75,10 @@ class BcryptHtpasswdAuth(CustomAuth):
         return ok and hashed is not None
 
 
-def make_authz(settings: Settings, builders: dict[str, str], embargoed: tuple[str, ...] = (),
-               shard_builder: str | None = None) -> Authz:
+def make_authz(settings: Settings, builders: dict[str, str], embargoed: tuple[str, ...] = ()) -> Authz:
     """Rules for the builders lpdeploy makes: ``builders`` maps builder name → required role;
     reads of ``embargoed`` builders' builds need the security role."""
-    rules: list[Any] = [EmbargoMatcher(list(embargoed), role="security", shard_builder=shard_builder)
-                        ] if embargoed else []
+    rules: list[Any] = [EmbargoMatcher(list(embargoed), role="security")] if embargoed else []
     for builder, role in builders.items():
         rules += [
             ForceBuildEndpointMatcher(builder=builder, role=role),
@@ -107,10 +105,9 @@ class EmbargoMatcher(EndpointMatcherBase):
     commit text by construction), but not what is in them.
     """
 
-    def __init__(self, builders: list[str], shard_builder: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, builders: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.builders = builders
-        self.shard_builder = shard_builder  # its builds belong to their parent build's builder
         self._ids: set[int] | None = None
 
     def match(self, ep: Any, action: str = "get", options: dict[str, Any] | None = None) -> defer.Deferred:
@@ -131,21 +128,9 @@ class EmbargoMatcher(EndpointMatcherBase):
         builders = await self._builders_of(epdict)
         return Match(self.master) if builders & await self._embargoed() else None
 
-    async def _builders_of_build(self, buildid: int, depth: int = 0) -> set[int]:
-        """The build's builder, plus its parent's when it is a shard of another build."""
-        get = self.master.data.get
-        build = await get(("builds", buildid))
-        if not build:
-            return set()
-        found = {build["builderid"]}
-        if self.shard_builder and depth < 3:
-            shard = await get(("builders", self.shard_builder))
-            if shard and build["builderid"] == shard["builderid"]:
-                req = await get(("buildrequests", build["buildrequestid"]))
-                bset = await get(("buildsets", req["buildsetid"])) if req else None
-                if bset and bset.get("parent_buildid"):
-                    found |= await self._builders_of_build(bset["parent_buildid"], depth + 1)
-        return found
+    async def _builders_of_build(self, buildid: int) -> set[int]:
+        build = await self.master.data.get(("builds", buildid))
+        return {build["builderid"]} if build else set()
 
     async def _embargoed(self) -> set[int]:
         if self._ids is None:

@@ -44,6 +44,8 @@ from lpdeploy.shard_steps import (
     LIST_OUT,
     LIST_PATH,
     RESULTS_OUT,
+    RUN_STEP,
+    SECURITY_SHARD_SCHEDULER,
     SHARD_RESULTS_PATH,
     SHARD_SCHEDULER,
     CollectShard,
@@ -59,6 +61,7 @@ DEPLOY_BUILDER = "lpdeploy-deploy"
 ADMIN_BUILDER = "lpdeploy-admin"
 SECURITY_BUILDER = "lpdeploy-security"
 SHARD_BUILDER = "lpdeploy-shard"
+SECURITY_SHARD_BUILDER = "lpdeploy-security-shard"  # shards of security builds: embargoed as a whole
 MERGE_BACK_BUILDER = "lpdeploy-merge-back"
 PROMOTE_SCHEDULER = "promote"
 FULL_SHA_OR_EMPTY = r"^(?:[0-9a-f]{40})?\Z"
@@ -108,7 +111,7 @@ def _shard_factory(settings: Settings) -> BuildFactory:
                        haltOnFailure=True))
     f.addStep(StringDownload(Transform(lambda ids: "".join(f"{i}\n" for i in ids), Property("lpdeploy_shard_ids")),
                              workerdest=ID_FILE, name="test ids", haltOnFailure=True))
-    f.addStep(ShellCommand(name="run shard", command=to_file(RESULTS_OUT, run_argv) if subunit else list(run_argv),
+    f.addStep(ShellCommand(name=RUN_STEP, command=to_file(RESULTS_OUT, run_argv) if subunit else list(run_argv),
                            logEnviron=False, timeout=suite.timeout, maxTime=suite.max_time))
     f.addStep(FileUpload(name="upload results", workersrc=RESULTS_OUT if subunit else suite.results_file,
                          masterdest=Interpolate(SHARD_RESULTS_PATH), alwaysRun=True))
@@ -277,10 +280,12 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
                       description="merge released security fixes back into devel (embargoed)"),
     ]
     if settings.suite.sharded:
-        c["builders"].append(BuilderConfig(
-            name=SHARD_BUILDER, workernames=workers, collapseRequests=False, factory=_shard_factory(settings),
-            locks=[WorkerLock("lpdeploy-shard").access("exclusive")],  # one shard per worker at a time
-            description=f"one of the {settings.suite.shards} shards of a suite run"))
+        one_shard_per_worker = WorkerLock("lpdeploy-shard")
+        for name, what in ((SHARD_BUILDER, "a suite run"), (SECURITY_SHARD_BUILDER, "a security build")):
+            c["builders"].append(BuilderConfig(
+                name=name, workernames=workers, collapseRequests=False, factory=_shard_factory(settings),
+                locks=[one_shard_per_worker.access("exclusive")],
+                description=f"one of the {settings.suite.shards} shards of {what}"))
     c["schedulers"] = [
         GateScheduler(name="lpdeploy-gate", builderNames=[GATE_BUILDER], settings=settings),
         ForceScheduler(
@@ -304,7 +309,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     ]
     c["schedulers"] += _deploy_schedulers(settings) + _security_schedulers(settings)
     if settings.suite.sharded:
-        c["schedulers"].append(Triggerable(name=SHARD_SCHEDULER, builderNames=[SHARD_BUILDER]))
+        c["schedulers"] += [Triggerable(name=SHARD_SCHEDULER, builderNames=[SHARD_BUILDER]),
+                            Triggerable(name=SECURITY_SHARD_SCHEDULER, builderNames=[SECURITY_SHARD_BUILDER])]
     if settings.promotion.schedule:
         c["schedulers"].append(CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER],
                                              cron=settings.promotion.schedule))
@@ -317,5 +323,5 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa",
                                        DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa",
                                        SECURITY_BUILDER: "security", MERGE_BACK_BUILDER: "security"},
-                            embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER), shard_builder=SHARD_BUILDER),
+                            embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER, SECURITY_SHARD_BUILDER)),
     }

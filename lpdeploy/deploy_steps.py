@@ -20,7 +20,7 @@ from buildbot.process import buildstep, results
 from lpdeploy import policy
 from lpdeploy.embargo import EMBARGOED, embargoed_commits
 from lpdeploy.errors import GitError, InvalidInput
-from lpdeploy.model import RETIRED, Action, AuditEntry, Deployment
+from lpdeploy.model import RETIRED, Action, AuditEntry, Deployment, SecurityFix
 from lpdeploy.refs import short, validate_revision
 from lpdeploy.registry import DbRegistry, UnknownCowboy
 from lpdeploy.settings import Settings
@@ -88,6 +88,10 @@ class PlanDeploy(FlowStep):
                 return await self.refuse(target.reason)
             assert target.revision is not None
             self.say(target.reason)
+            lost = policy.lost_fix_refusal(target.revision, await self._missing_fixes(registry, target.revision),
+                                           self.settings.branches.production_stable, verb="deploy")
+            if lost is not None:  # a rollback (or a staging deploy) must not take a released fix off servers
+                return await self.refuse(lost.reason)
             plans = [await self._plan(registry, name, target.revision, override_reason, automated)
                      for name in servers]
         except GitError as e:
@@ -117,9 +121,12 @@ class PlanDeploy(FlowStep):
 
     async def _contains(self, tip: str, rev: str) -> bool:
         try:
-            return await self.upstream.is_ancestor(rev, tip)
+            return rev == tip or await self.upstream.is_ancestor(rev, tip)
         except GitError:
             return False
+
+    async def _missing_fixes(self, registry: DbRegistry, target: str) -> list[SecurityFix]:
+        return [f for f in await registry.fixes() if f.released and not await self._contains(target, f.released)]
 
     async def _plan(self, registry: DbRegistry, name: str, target: str, override_reason: str | None,
                     automated: bool) -> policy.ServerPlan:
@@ -192,9 +199,23 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         self.descriptionDone = [f"{short(revision)} deployed to {', '.join(deployed)}"]
         return results.SUCCESS
 
+    async def _changed_since_plan(self, registry: DbRegistry, plan: dict[str, Any]) -> str | None:
+        """A freeze or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
+        freeze = await registry.freeze()
+        if freeze is not None:
+            return f"frozen during the rollout by {freeze.by}: {freeze.reason}"
+        known = set(plan["retire"]) | set(plan["overridden"])
+        new = [c for c in await registry.cowboys() if c.server == plan["server"] and c.id not in known]
+        if new:
+            return ", ".join(f"cowboy #{c.id} ({c.reason}) was recorded during the rollout" for c in new)
+        return None
+
     async def _deploy(self, registry: DbRegistry, plan: dict[str, Any], revision: str) -> dict[str, str]:
         server = self.settings.server(plan["server"])
         assert server is not None
+        changed = await self._changed_since_plan(registry, plan)
+        if changed:
+            return {"status": "refused", "reason": f"{server.name}: {changed}; not deployed"}
         argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
         previous = await registry.deployment(server.name)
         cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=f"deploy {server.name}",

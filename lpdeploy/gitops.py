@@ -267,6 +267,8 @@ def checkout_commands(url: str, ref: str, sha: str) -> list[list[str]]:
         raise InvalidInput("ref", ref, "must be fully qualified (refs/heads/... or refs/lpdeploy/...)")
     return [
         ["git", "init", "--quiet", "."],
+        # first of all, drop what an earlier build left (old results must never pass for new ones)
+        ["git", "clean", "--quiet", "-d", "--force", "-x"],
         ["git", "fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{ref}:refs/lpdeploy-build"],
         # update-ref takes --end-of-options where checkout --detach does not (git 2.39)
         ["git", "update-ref", "--no-deref", "--end-of-options", "HEAD", sha],

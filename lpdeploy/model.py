@@ -129,8 +129,8 @@ class AuditEntry:
 
 
 # the life of a security fix: queued → testing → promoted → merged-back (or failed / conflict)
-QUEUED, TESTING, FAILED, PROMOTED, MERGING, CONFLICT, MERGED_BACK = (
-    "queued", "testing", "failed", "promoted", "merging", "conflict", "merged-back")
+QUEUED, TESTING, FAILED, REFUSED, PROMOTED, MERGING, CONFLICT, MERGED_BACK = (
+    "queued", "testing", "failed", "refused", "promoted", "merging", "conflict", "merged-back")
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,7 @@ class SecurityFix:
     merged_back: str | None = None  # the merge commit pushed to devel
     note: str = ""  # why it failed or conflicted
     released: str | None = None  # the newest fix commit that reached production; kept across new pushes
+    released_candidate: str | None = None  # the commit that carried it to production (what merges back)
 
     @property
     def embargoed(self) -> bool:

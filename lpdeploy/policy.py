@@ -244,14 +244,16 @@ def security_candidate(branch: str, fix_tip: str | None, ps_branch: str, ps_tip:
                                       f"{short(ps_tip)}; testing their merge")
 
 
-def lost_fix_refusal(target: str, missing: list[SecurityFix], ps_branch: str) -> Decision | None:
-    """Production never loses a security fix: refuse a promotion whose target lacks one."""
+def lost_fix_refusal(target: str, missing: list[SecurityFix], ps_branch: str,
+                     verb: str = "promote") -> Decision | None:
+    """Production never loses a security fix: refuse a promotion (or deploy) whose target lacks one."""
     if not missing:
         return None
     names = ", ".join(f"{f.branch} ({short(f.released or f.fix_commit)})" for f in missing)
+    where = ps_branch if verb == "promote" else "the servers"
     return Decision(Action.REFUSE,
-                    f"refusing to promote {short(target)}: {ps_branch} would lose the security fix {names}; "
-                    "promotion resumes once stable contains it (after the merge-back)", revision=target)
+                    f"refusing to {verb} {short(target)}: {where} would lose the security fix {names}; "
+                    "this resumes once stable contains it (after the merge-back)", revision=target)
 
 
 def merge_back_due(fix: SecurityFix, servers: list[str], deployed_with_fix: set[str]) -> bool:

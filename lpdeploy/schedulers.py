@@ -14,6 +14,7 @@ from typing import Any
 
 import croniter
 from buildbot import config
+from buildbot.data import resultspec
 from buildbot.process.properties import Properties
 from buildbot.schedulers.base import ReconfigurableBaseScheduler
 from buildbot.schedulers.timed import Timed
@@ -24,7 +25,7 @@ from lpdeploy import policy
 from lpdeploy.errors import LpDeployError
 from lpdeploy.gitops import branch_names
 from lpdeploy.ledger import DbLedger
-from lpdeploy.model import MERGING, PROMOTED, QUEUED, Action, SecurityFix, Tips
+from lpdeploy.model import MERGING, PROMOTED, QUEUED, REFUSED, Action, SecurityFix, Tips
 from lpdeploy.refs import branch_matches
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import Settings
@@ -113,7 +114,7 @@ class GateScheduler(FlowScheduler):
             record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
             if stable_tip is not None:
                 contains = devel_tip == stable_tip or await upstream.is_ancestor(devel_tip, stable_tip)
-        pending = await self._gate_queued()
+        pending = await self._gate_queued() or (devel_tip is not None and await self._testing(devel_tip))
         decision = policy.gate_needed(branches.devel, devel_tip, record, contains, pending)
         if decision.action is not Action.RUN_SUITE:
             log.msg(f"{self.name}: {why}: {decision.reason}")
@@ -127,6 +128,18 @@ class GateScheduler(FlowScheduler):
             properties=Properties(),
             builderNames=self.builderNames,
         )
+
+    async def _testing(self, revision: str) -> bool:
+        """Whether a running gate build already decided on ``revision`` (its verdict is coming)."""
+        for name in self.builderNames:
+            builderid = await self.master.data.updates.findBuilderId(name)
+            running = await self.master.data.get(("builders", builderid, "builds"),
+                                                 filters=[resultspec.Filter("complete", "eq", [False])])
+            for build in running:
+                props = await self.master.data.get(("builds", build["buildid"], "properties"))
+                if props and props.get("lpdeploy_revision", (None,))[0] == revision:
+                    return True
+        return False
 
     async def _gate_queued(self) -> bool:
         """Whether a gate request waits unclaimed: it will test the newest tip when it starts."""
@@ -172,8 +185,12 @@ class AutoDeployScheduler(FlowScheduler):
         if not self.enabled:
             return
         yield self.startConsumingChanges()
-        d = defer.ensureDeferred(self.reconcile("start"))
+        self.start_timer(RECONCILE_INTERVAL, self._tick)
+
+    def _tick(self) -> defer.Deferred[None]:
+        d = defer.ensureDeferred(self.reconcile("periodic check"))
         d.addErrback(log.err, f"{self.name}: reconciling auto deploys failed")
+        return d
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -255,7 +272,8 @@ class SecurityScheduler(FlowScheduler):
                 continue
             tip = tips.heads[branch]
             fix = await registry.fix(branch)
-            if fix is not None and fix.fix_commit == tip:
+            retry = fix is not None and fix.state == REFUSED and await registry.freeze() is None
+            if fix is not None and fix.fix_commit == tip and not retry:
                 continue  # this tip is queued, tested, or failed: a new push starts again
             if await _queued(self.master, self.builderNames):
                 return  # one at a time; the next tick picks the rest up
@@ -265,13 +283,15 @@ class SecurityScheduler(FlowScheduler):
                 dataclasses.replace(fix, fix_commit=tip, state=QUEUED, by="lpdeploy (push)", updated_at=now))
             await self._queue(self.builderNames, branch, "push to a security branch")
         for fix in await registry.fixes():
-            if fix.state != PROMOTED or fix.candidate is None:
+            if fix.state != PROMOTED or fix.released_candidate is None:
                 continue
-            servers = [s.name for s in self.settings.servers]
+            # auto_deploy servers follow stable, which holds the fix only after the merge-back
+            servers = [s.name for s in self.settings.servers if s.auto_deploy is None]
             with_fix = set()
             for s in servers:
                 dep = await registry.deployment(s)
-                if dep and (dep.revision == fix.candidate or await upstream.is_ancestor(fix.candidate, dep.revision)):
+                released = fix.released_candidate
+                if dep and (dep.revision == released or await upstream.is_ancestor(released, dep.revision)):
                     with_fix.add(s)
             if policy.merge_back_due(fix, servers, with_fix) and not await _queued(
                     self.master, [self.merge_back_builder]):

@@ -30,6 +30,7 @@ from lpdeploy.model import (
     FAILED,
     MERGED_BACK,
     PROMOTED,
+    REFUSED,
     TESTING,
     Action,
     AuditEntry,
@@ -95,7 +96,8 @@ class PrepareSecurity(SecurityStep):
             tree = await self.upstream.tree_of(candidate)
         except MergeConflict as e:
             await self._record(registry, branch, fix_tip or "", FAILED, None, f"does not merge: {e.stderr}")
-            return await self.refuse(f"{branch} does not merge onto {ps}: {e.stderr}")
+            self.say(f"conflicting paths: {e.stderr}")  # only in the embargoed log
+            return await self.refuse(f"{branch} does not merge onto {ps} (the decision log names the conflicts)")
         except GitError as e:
             return await self.refuse(f"git failed: {e}", outcome="failed")
         now = self.master.reactor.seconds()
@@ -140,21 +142,30 @@ class PromoteSecurity(MoveBranches):
         fix = await registry.fix(branch)
         now = self.master.reactor.seconds()
         if self.getProperty("lpdeploy_outcome") == "failed" or self.build.results == results.FAILURE:
-            if fix is not None:
+            if fix is not None and fix.fix_commit == self.getProperty("lpdeploy_fix_commit"):
                 await registry.save_fix(dataclasses.replace(fix, state=FAILED, updated_at=now,
                                                             note="the suite failed"))
             await registry.audit(AuditEntry(now, self.who, "security-promote", {
                 "branch": branch, "outcome": "suite failed", "candidate": self.getProperty("lpdeploy_revision")}))
             self.descriptionDone = ["suite failed: nothing moved"]
             return results.FAILURE
+        tested_fix, candidate = self.getProperty("lpdeploy_fix_commit"), self.getProperty("lpdeploy_revision")
         frozen = policy.frozen_refusal(await registry.freeze(), "promote the security fix")
         if frozen is not None:
-            return await self.refuse(frozen.reason)
-        result = await super().run()
+            result = await self.refuse(frozen.reason)
+        else:
+            result = await super().run()
         outcome = self.getProperty("lpdeploy_outcome")
+        fix = await registry.fix(branch)  # re-read: a new push may have been recorded meanwhile
         if fix is not None and outcome in ("moved", "nothing"):
-            await registry.save_fix(dataclasses.replace(fix, state=PROMOTED, updated_at=now,
-                                                        released=fix.fix_commit))
+            # what reached production is what this build tested, whatever the branch holds now
+            state = PROMOTED if fix.fix_commit == tested_fix else fix.state
+            await registry.save_fix(dataclasses.replace(fix, state=state, updated_at=now, released=tested_fix,
+                                                        released_candidate=candidate))
+        elif fix is not None and fix.fix_commit == tested_fix:
+            # refused (frozen, or production moved meanwhile): the scheduler prepares it again
+            await registry.save_fix(dataclasses.replace(fix, state=REFUSED, updated_at=now,
+                                                        note=str(self.getProperty("lpdeploy_reason") or "")))
         await registry.audit(AuditEntry(now, self.who, "security-promote", {
             "branch": branch, "outcome": outcome, "reason": self.getProperty("lpdeploy_reason"),
             "candidate": self.getProperty("lpdeploy_revision"), "tree": self.getProperty("lpdeploy_tree")}))
@@ -174,9 +185,10 @@ class MergeBack(SecurityStep):
         except InvalidInput as e:
             return await self.refuse(str(e))
         fix = await registry.fix(branch)
-        if fix is None or fix.candidate is None or not (fix.pending or fix.state == MERGED_BACK):
+        if fix is None or fix.released_candidate is None:
             state = fix.state if fix else "never built"
             return await self.refuse(f"{branch} has not reached production ({state}); nothing to merge back")
+        released = fix.released_candidate
         devel = self.settings.branches.devel
         now = self.master.reactor.seconds()
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
@@ -185,31 +197,35 @@ class MergeBack(SecurityStep):
                 devel_tip = tips.get(devel)
                 if devel_tip is None:
                     return await self.refuse(f"branch {devel} does not exist upstream")
-                if await self.upstream.is_ancestor(fix.candidate, devel_tip):
+                if await self.upstream.is_ancestor(released, devel_tip):
                     merged = devel_tip
-                    self.say(f"{devel} at {short(devel_tip)} already contains {short(fix.candidate)}")
+                    self.say(f"{devel} at {short(devel_tip)} already contains {short(released)}")
                 else:
-                    merged = await self.upstream.merge(devel_tip, fix.candidate,
+                    merged = await self.upstream.merge(devel_tip, released,
                                                        f"Merge security fix {branch} back into {devel}")
                     await self.upstream.push([Move(devel, devel_tip, merged)])
-                    self.say(f"pushed {short(merged)} to {devel}: the merge of {short(fix.candidate)}")
+                    self.say(f"pushed {short(merged)} to {devel}: the merge of {short(released)}")
             except StaleBranch:
                 self.say(f"attempt {attempt}: {devel} moved under us; merging again")
                 continue
             except MergeConflict as e:
                 await registry.save_fix(dataclasses.replace(fix, state=CONFLICT, updated_at=now, note=e.stderr))
                 await registry.audit(AuditEntry(now, self.who, "merge-back", {
-                    "branch": branch, "outcome": "conflict", "candidate": fix.candidate, "note": e.stderr}))
-                return await self.refuse(f"{branch} does not merge into {devel}: {e.stderr}; it stays pending")
+                    "branch": branch, "outcome": "conflict", "candidate": released}))
+                self.say(f"conflicting paths: {e.stderr}")  # only in the embargoed log
+                return await self.refuse(f"{branch} does not merge into {devel}; it stays pending "
+                                         "(the decision log names the conflicts)")
             except GitError as e:
+                await registry.save_fix(dataclasses.replace(fix, state=PROMOTED, updated_at=now))  # retried
                 return await self.refuse(f"git failed: {e}", outcome="failed")
             await registry.save_fix(dataclasses.replace(fix, state=MERGED_BACK, merged_back=merged,
                                                         updated_at=now, note=""))
             await registry.audit(AuditEntry(now, self.who, "merge-back", {
-                "branch": branch, "outcome": "merged", "candidate": fix.candidate, "merge": merged}))
+                "branch": branch, "outcome": "merged", "candidate": released, "merge": merged}))
             reason = f"merged {branch} back into {devel} as {short(merged)}; the gate takes it from here"
             self.outcome("moved", reason)
             self.descriptionDone = [f"merged back as {short(merged)}"]
             await self.flush()
             return results.SUCCESS
+        await registry.save_fix(dataclasses.replace(fix, state=PROMOTED, updated_at=now))  # retried later
         return await self.refuse(f"gave up after {MAX_CAS_ATTEMPTS} attempts: {devel} kept moving")

@@ -33,15 +33,17 @@ from lpdeploy.partition import partition, updated
 from lpdeploy.refs import short
 from lpdeploy.results import FAILED, PASSED, Outcome, match_ids, parse_results, parse_test_list
 from lpdeploy.settings import Settings
-from lpdeploy.steps import GATE, SOURCE, FlowStep
+from lpdeploy.steps import GATE, SECURITY, SOURCE, FlowStep
 from lpdeploy.timings import DbTimings
 
 SHARD_SCHEDULER = "lpdeploy-shards"
+SECURITY_SHARD_SCHEDULER = "lpdeploy-security-shards"  # its builds are embargoed like their parents
 ID_FILE = ".lpdeploy-test-ids"
 LIST_OUT = ".lpdeploy-test-list"
 RESULTS_OUT = ".lpdeploy-results"
 RESULTS_DIR = "lpdeploy-results"  # under the master's basedir; files live only until parsed
 RUNS_OBJECT = ("lpdeploy-suite-runs", "lpdeploy.shard_steps.RunShards")
+RUN_STEP = "run shard"
 MAX_ATTEMPTS = 2  # a shard that came back with no results is run once more
 SHOWN_FAILURES = 20
 
@@ -112,7 +114,8 @@ class RunShards(FlowStep):
         return await self._judge(ids, outcomes, pending, history, started, finished)
 
     async def _run_shards(self, parts: list[list[str]], which: list[int], attempt: int) -> None:
-        sched = self.master.scheduler_manager.namedServices[SHARD_SCHEDULER]
+        name = SECURITY_SHARD_SCHEDULER if self.kind == SECURITY else SHARD_SCHEDULER
+        sched = self.master.scheduler_manager.namedServices[name]
         waits = []
         for k in which:
             props = Properties()
@@ -163,9 +166,11 @@ class RunShards(FlowStep):
             self.descriptionDone = [f"{len(ids)} tests passed on {short(revision)} in {finished - started:.0f}s"]
             return results.SUCCESS
         problems = []
+        # a security build's summary and properties are public: its failing tests are named in its log only
+        secret = self.kind == SECURITY
         if failed:
             shown = ", ".join(failed[:SHOWN_FAILURES]) + (" …" if len(failed) > SHOWN_FAILURES else "")
-            problems.append(f"{len(failed)} failed: {shown}")
+            problems.append(f"{len(failed)} failed" + ("" if secret else f": {shown}"))
         if missing:
             problems.append(f"{len(missing)} listed tests did not run (counted as failures)")
         reason = f"the suite failed on {short(revision)}: " + "; ".join(problems) + "; nothing moves"
@@ -173,12 +178,18 @@ class RunShards(FlowStep):
         self.setProperty("lpdeploy_outcome", "failed", SOURCE)
         self.setProperty("lpdeploy_reason", reason, SOURCE)
         named = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
-        self.descriptionDone = [f"{ran}/{len(ids)} ran, {len(failed)} failed" + (f": {named}" if failed else "")]
+        self.descriptionDone = [f"{ran}/{len(ids)} ran, {len(failed)} failed"
+                                + (f": {named}" if failed and not secret else "")]
         return results.FAILURE
 
 
 class CollectShard(FlowStep):
-    """In a shard build: parse the uploaded results and file them for the parent build."""
+    """In a shard build: parse the uploaded results and file them for the parent build.
+
+    Results count only when this build checked out the decided revision and
+    actually ran the shard: a results file left by an earlier build must never
+    pass for this one.
+    """
 
     name = "collect"
     description = ["collecting results"]
@@ -190,6 +201,12 @@ class CollectShard(FlowStep):
 
     renderables = ["results_path"]
 
+    def _ran_on_the_decided_revision(self) -> bool:
+        if self.getProperty("got_revision") != self.getProperty("lpdeploy_revision"):
+            return False
+        run = [st for st in self.build.executedSteps if st.name == RUN_STEP]
+        return bool(run) and run[-1].results not in (None, results.SKIPPED, results.EXCEPTION, results.CANCELLED)
+
     async def run(self) -> int:
         path = os.path.join(self.master.basedir, str(self.results_path))
         try:
@@ -199,6 +216,9 @@ class CollectShard(FlowStep):
         except OSError:
             self.descriptionDone = ["no results file"]
             return results.FAILURE  # the parent counts this shard's tests as not run
+        if not self._ran_on_the_decided_revision():
+            self.descriptionDone = ["the shard did not run on the decided revision: results ignored"]
+            return results.FAILURE  # filed as no results: the parent runs this shard again
         expected = set(self.getProperty("lpdeploy_shard_ids") or [])
         try:
             parsed = parse_results(data, self.settings.suite.results_format)

@@ -317,6 +317,30 @@ class RunDeploysStep(DeployCase):
         self.assertIn("app1: deployed", self.log("summary"))
 
     @async_to_deferred
+    async def test_a_cowboy_recorded_during_the_rollout_stops_the_deploy_to_its_server(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        # planned with no cowboy; a sysadmin patches app1 by hand while earlier servers deploy
+        await self.registry.add_cowboy("app1", "patched during the rollout", None, "carol", T0)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_outcome(result=FAILURE)  # no command runs: expect_commands lists none
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+        self.assertEqual(self.prop("lpdeploy_servers")["app1"]["status"], "refused")
+        self.assertIn("recorded during the rollout", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    @async_to_deferred
+    async def test_a_freeze_during_the_rollout_stops_the_servers_not_yet_deployed(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        await self.registry.set_freeze(Freeze("incident", "carol", T0))
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+        self.assertIn("frozen during the rollout", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    @async_to_deferred
     async def test_exit_1_fails_and_records_nothing(self):
         self.history()
         await self.deployed("app1", self.p1)

@@ -99,6 +99,13 @@ def test_security_builds_need_the_security_role_and_valid_branches(flow: Flow) -
     assert not Path("/tmp/lpdeploy-x").exists()
 
 
+def test_a_rollback_may_not_take_the_released_fix_off_the_servers(flow: Flow, state: dict[str, str]) -> None:
+    before_fix = git("rev-parse", f"{state['fix']}~1", cwd=flow.work)
+    result = flow.cli("deploy", "--revision", before_fix, user="bob")
+    assert result.returncode == 1
+    assert "would lose the security fix" in result.stderr and BRANCH in result.stderr
+
+
 def test_deploying_the_fix_everywhere_merges_it_back_and_lifts_the_embargo(flow: Flow, state: dict[str, str]) -> None:
     result = flow.cli("deploy", user="bob")
     assert result.returncode == 0, result.stderr
