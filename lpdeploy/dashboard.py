@@ -14,7 +14,6 @@ API, where authz decides again.
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 from flask import Flask, Response, render_template, request
@@ -61,9 +60,10 @@ def make_app() -> Flask:
         settings = master.service_manager.namedServices["lpdeploy"].settings
 
         def gather() -> defer.Deferred[dict[str, Any]]:
+            # runs in the reactor thread: the clock is Buildbot's, not the wall clock
             return defer.ensureDeferred(pipeline_view(
                 Upstream.of(master, settings.repository.url), DbLedger(master), DbRegistry(master), settings,
-                may_see_security=SECURITY_ROLE in roles, now=time.time()))
+                may_see_security=SECURITY_ROLE in roles, now=master.reactor.seconds()))
 
         view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
         api = request.script_root.rsplit("/plugins/", 1)[0] + "/api/v2/"
@@ -86,10 +86,11 @@ def make_app() -> Flask:
     return app
 
 
-def _age(ts: float | None) -> str:
+def _age(ts: float | None, now: float) -> str:
+    """How long before ``now`` (the view's clock) ``ts`` was."""
     if not ts:
         return "—"
-    s = max(0.0, time.time() - ts)
+    s = max(0.0, now - ts)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if s >= size:
             return f"{s / size:.0f} {unit} ago"

@@ -58,9 +58,16 @@ class SecurityStep(FlowStep):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(settings=settings, kind=SECURITY, **kwargs)
 
-    def branch(self) -> str:
-        """The validated security branch; raises InvalidInput for anything else."""
-        return security_branch(self.getProperty("security_branch"), self.settings)
+    async def run(self) -> int:
+        """Refuse anything but a valid security branch, then ``act`` on it."""
+        try:
+            branch = security_branch(self.getProperty("security_branch"), self.settings)
+        except InvalidInput as e:
+            return await self.refuse(str(e))
+        return await self.act(DbRegistry(self.master), branch)
+
+    async def act(self, registry: DbRegistry, branch: str) -> int:
+        raise NotImplementedError
 
 
 class PrepareSecurity(SecurityStep):
@@ -69,12 +76,7 @@ class PrepareSecurity(SecurityStep):
     name = "prepare"
     description = ["preparing the security build"]
 
-    async def run(self) -> int:
-        registry = DbRegistry(self.master)
-        try:
-            branch = self.branch()
-        except InvalidInput as e:
-            return await self.refuse(str(e))
+    async def act(self, registry: DbRegistry, branch: str) -> int:
         ps = self.settings.branches.production_stable
         fix_tip: str | None = None
         try:
@@ -178,12 +180,7 @@ class MergeBack(SecurityStep):
     name = "merge-back"
     description = ["merging back"]
 
-    async def run(self) -> int:
-        registry = DbRegistry(self.master)
-        try:
-            branch = self.branch()
-        except InvalidInput as e:
-            return await self.refuse(str(e))
+    async def act(self, registry: DbRegistry, branch: str) -> int:
         fix = await registry.fix(branch)
         if fix is None or fix.released_candidate is None:
             state = fix.state if fix else "never built"
