@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,15 @@ class Flow:
         self.env = {**os.environ, "LPDEPLOY_CONFIG": str(self.site), "LPDEPLOY_URL": self.url}
 
     # --- setting up -----------------------------------------------------
+    def running(self) -> Iterator[Flow]:
+        """Create, start, hand over, and always stop: the body of every module fixture."""
+        self.create()
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
     def create(self) -> None:
         git("init", "--quiet", "--bare", "--initial-branch=devel", str(self.upstream))
         git("init", "--quiet", "--initial-branch=devel", str(self.work))

@@ -38,12 +38,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     write = ["sh", "-c", f'echo "$1" > {out}/"$0"', "{server}", "{revision}"]
     servers = "".join(f'[[servers]]\nname = "{n}"\ndeploy_command = {json.dumps(write)}\n' for n in ("app1", "app2"))
     f = Flow(base, extra_site=servers)
-    f.create()
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
+    yield from f.running()
 
 
 @pytest.fixture(scope="module")

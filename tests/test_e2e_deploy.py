@@ -46,12 +46,7 @@ timeout = 2
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     base = tmp_path_factory.mktemp("deploy")
     f = Flow(base, extra_site=servers_toml(base))
-    f.create()
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
+    yield from f.running()
 
 
 def deployed(flow: Flow, server: str) -> str | None:

@@ -28,12 +28,7 @@ FAILURE = 2
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     f = Flow(tmp_path_factory.mktemp("flow"))
-    f.create()
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
+    yield from f.running()
 
 
 @pytest.fixture(scope="module")

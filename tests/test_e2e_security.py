@@ -28,12 +28,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     out.mkdir()
     write = ["sh", "-c", f'echo "$1" > {out}/"$0"', "{server}", "{revision}"]
     f = Flow(base, extra_site=f'[[servers]]\nname = "app1"\ndeploy_command = {json.dumps(write)}\n')
-    f.create()
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
+    yield from f.running()
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ RETRY = 5
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     f = Flow(tmp_path_factory.mktemp("shard-loss"), suite_toml=f"[suite]\nshards = 2\n{FORMATS['subunit']}",
              workers=2, files={"suite.py": (Path(__file__).parent / "sharded_suite.py").read_text()})
-    f.create()
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
+    yield from f.running()
 
 
 def test_a_lost_worker_s_shard_is_rerun_on_another_worker(flow: Flow) -> None:

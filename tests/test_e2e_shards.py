@@ -33,12 +33,7 @@ def flow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     suite = f"[suite]\nshards = 2\n{FORMATS[request.param]}"
     f = Flow(tmp_path_factory.mktemp(f"shards-{request.param}"), suite_toml=suite, workers=2,
              files={"suite.py": (Path(__file__).parent / "sharded_suite.py").read_text()})
-    f.create()
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
+    yield from f.running()
 
 
 def test_sharded_gate_runs_every_test_once_across_two_workers(flow: Flow) -> None:
