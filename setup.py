@@ -23,7 +23,16 @@ setup(
         "Flask>=3.0,<4",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "ruff>=0.6", "mypy>=1.11", "selenium>=4.20,<5"],
+        "test": [
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3,<3",
+            "hypothesis>=6.100,<7",
+            "websocket-client>=1.8,<2",
+            "mutmut>=3.2,<4",
+            "ruff>=0.6",
+            "mypy>=1.11",
+            "selenium>=4.20,<5",
+        ],
     },
     entry_points={
         "console_scripts": ["lpdeploy = lpdeploy.cli:main"],

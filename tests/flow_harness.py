@@ -234,6 +234,34 @@ losa = ["bob"]
             return complete[-1] if len(complete) >= count and len(complete) == len(builds) else None
         return wait_until(done, timeout, f"{count} complete builds on {builder}")
 
+    def settle(self, timeout: float = 180, quiet: float = 3.0) -> None:
+        """Wait until nothing is pending: no build request waits and no build runs for ``quiet`` seconds.
+
+        ``quiet`` is longer than the poll interval (1 s), so a push made just
+        before the call has been seen and acted on. Reads as a security user:
+        embargoed builds are hidden from everyone else.
+        """
+        opener = self.session("alice")
+
+        def busy() -> bool:
+            for kind in ("buildrequests", "builds"):
+                with opener.open(f"{self.url}api/v2/{kind}?complete=false", timeout=30) as r:
+                    if json.loads(r.read())[kind]:
+                        return True
+            return False
+
+        deadline = time.monotonic() + timeout
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            if busy():
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= quiet:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"the flow did not settle within {timeout}s")
+
     def steps(self, build: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return {s["name"]: s for s in self.api(f"builds/{build['buildid']}/steps")["steps"]}
 
