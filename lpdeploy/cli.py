@@ -119,8 +119,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if b["tip"] is None:
             print(f"  {b['name']:<20} (missing)")
             continue
-        if b["tested"]:
-            mark = f"tested (build #{b['tested_by']['build_number']})"
+        if b["tested"]:  # an embargoed tip's security build is not named to viewers without the role
+            number = b["tested_by"]["build_number"]
+            mark = f"tested (build #{number})" if number is not None else "tested"
         elif b["result"] == "failed":
             mark = "FAILED the suite"
         else:
