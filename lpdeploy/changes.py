@@ -14,7 +14,8 @@ change it recorded for that branch already names that tip.
 Security branches are not reported at all (a change record is readable by
 everyone); the security scheduler watches them itself. A flow branch whose
 new tip is an embargoed commit (production after a security promotion) is
-reported with no commit text.
+reported with no commit text, and with the time the poller saw it rather
+than the commit's own time (which would date the embargoed work).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             codebase="",
             comments=f"{short(sha)} {EMBARGOED}" if embargoed else commit.subject,
             files=[],
-            when_timestamp=commit.timestamp,
+            when_timestamp=int(self.master.reactor.seconds()) if embargoed else commit.timestamp,
             category="push",
             properties={"lpdeploy_previous_tip": previous or ""},
             src="git",

@@ -119,8 +119,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if b["tip"] is None:
             print(f"  {b['name']:<20} (missing)")
             continue
-        if b["tested"]:
-            mark = f"tested (build #{b['tested_by']['build_number']})"
+        if b["tested"]:  # an embargoed tip's security build is not named to viewers without the role
+            number = b["tested_by"]["build_number"]
+            mark = f"tested (build #{number})" if number is not None else "tested"
         elif b["result"] == "failed":
             mark = "FAILED the suite"
         else:
@@ -133,6 +134,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 else ""
             note = f" ({f['note']})" if f["note"] else ""
             print(f"  security {f['branch']:<20} {f['state']:<12} {short(f['fix_commit'])}  {where}{note}")
+            for r in f.get("releases", []):  # what reached production, whatever the branch holds now
+                print(f"    released {short(r['fix_commit'])} as {short(r['candidate'])}: {r['state']}")
     for s in status.get("servers", []):
         deployed = short(s["deployed"]) if s["deployed"] else "(never deployed)"
         behind = "" if s["behind"] is None else f"  {s['behind']} behind production-stable"

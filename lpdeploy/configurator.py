@@ -36,7 +36,10 @@ from lpdeploy.changes import FlowPoller
 from lpdeploy.dashboard import make_app
 from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.errors import SettingsError
+from lpdeploy.model import MERGE_BACK, SECURITY_BUILD
 from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
+from lpdeploy.security_forms import SecurityForceScheduler
+from lpdeploy.security_jobs import BRANCH_FIELD, REASONS
 from lpdeploy.security_steps import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.settings import Settings, load_settings
 from lpdeploy.shard_steps import (
@@ -180,18 +183,24 @@ def pattern_regex(pattern: str) -> str:
 
 
 def _security_schedulers(settings: Settings) -> list[Any]:
+    """The security-build and merge-back forms and the watcher of security branches.
+
+    All three queue jobs (``security_jobs``): their buildsets carry only a
+    token, never the branch or who asked. The branch field's regex is what the
+    web form shows; ``SecurityForceScheduler.force`` applies the full rule.
+    """
     pattern = settings.branches.security
-    branch = StringParameter(name="security_branch", label=f"Security branch ({pattern}, must exist)",
+    branch = StringParameter(name=BRANCH_FIELD, label=f"Security branch ({pattern}, must exist)",
                              default="", size=50, regex=pattern_regex(pattern), required=True)
-    fixed_reason = FixedParameter(name="reason", default="forced security build")
     return [
-        ForceScheduler(name="security-build", builderNames=[SECURITY_BUILDER], label="Security build",
-                       buttonName="Test and promote the fix", reason=fixed_reason,
-                       codebases=[_fixed_codebase(settings, "")], properties=[branch]),
-        ForceScheduler(name="merge-back", builderNames=[MERGE_BACK_BUILDER], label="Merge a fix back",
-                       buttonName="Merge back into devel",
-                       reason=FixedParameter(name="reason", default="merge-back"),
-                       codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+        SecurityForceScheduler(name="security-build", builderNames=[SECURITY_BUILDER], settings=settings,
+                               kind=SECURITY_BUILD, label="Security build", buttonName="Test and promote the fix",
+                               reason=FixedParameter(name="reason", default=REASONS[SECURITY_BUILD]),
+                               codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+        SecurityForceScheduler(name="merge-back", builderNames=[MERGE_BACK_BUILDER], settings=settings,
+                               kind=MERGE_BACK, label="Merge a fix back", buttonName="Merge back into devel",
+                               reason=FixedParameter(name="reason", default=REASONS[MERGE_BACK]),
+                               codebases=[_fixed_codebase(settings, "")], properties=[branch]),
         SecurityScheduler(name="lpdeploy-security", builderNames=[SECURITY_BUILDER], settings=settings,
                           merge_back_builder=MERGE_BACK_BUILDER),
     ]

@@ -17,10 +17,10 @@ from typing import Any
 
 from buildbot.process import buildstep, results
 
-from lpdeploy import policy
+from lpdeploy import fix_history, policy
 from lpdeploy.embargo import EMBARGOED, embargoed_commits
 from lpdeploy.errors import GitError, InvalidInput
-from lpdeploy.model import RETIRED, Action, AuditEntry, Deployment, SecurityFix
+from lpdeploy.model import RETIRED, Action, AuditEntry, Deployment, Release
 from lpdeploy.refs import short, validate_revision
 from lpdeploy.registry import DbRegistry, UnknownCowboy
 from lpdeploy.settings import Settings
@@ -125,8 +125,11 @@ class PlanDeploy(FlowStep):
         except GitError:
             return False
 
-    async def _missing_fixes(self, registry: DbRegistry, target: str) -> list[SecurityFix]:
-        return [f for f in await registry.fixes() if f.released and not await self._contains(target, f.released)]
+    async def _missing_fixes(self, registry: DbRegistry, target: str) -> list[Release]:
+        """The released security fixes (the append-only history) that ``target`` lacks."""
+        releases = await registry.releases()
+        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
+        return fix_history.lost_fixes(releases, kept)
 
     async def _plan(self, registry: DbRegistry, name: str, target: str, override_reason: str | None,
                     automated: bool) -> policy.ServerPlan:

@@ -8,7 +8,7 @@ Nothing here does I/O. Decisions (``policy.py``) take these values and return a
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lpdeploy.refs import short
@@ -128,33 +128,107 @@ class AuditEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-# the life of a security fix: queued → testing → promoted → merged-back (or failed / conflict)
-QUEUED, TESTING, FAILED, REFUSED, PROMOTED, MERGING, CONFLICT, MERGED_BACK = (
-    "queued", "testing", "failed", "refused", "promoted", "merging", "conflict", "merged-back")
+# the latest run of a security branch: queued → testing → promoted (or failed / refused)
+QUEUED, TESTING, FAILED, REFUSED, PROMOTED = "queued", "testing", "failed", "refused", "promoted"
+# where a released fix stands, read off the tips and the merge-back records (never stored as a state)
+PENDING, MERGING, CONFLICT, MERGED_BACK = "pending", "merging", "conflict", "merged-back"
+# what a merge-back attempt ended with
+MERGED, NOTHING_TO_MERGE, GAVE_UP = "merged", "nothing", "failed"
+# the two kinds of security work a job asks for
+SECURITY_BUILD, MERGE_BACK = "security-build", "merge-back"
+
+
+def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without keys ``cls`` does not have: rows written by an older lpdeploy still load."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclass(frozen=True)
 class SecurityFix:
-    """The latest run of one security branch, and where its fix stands."""
+    """The latest run of one security branch: what was (or is being) tested, and how it went.
+
+    One row per branch, overwritten by every new push. It says nothing about
+    what reached production: that is the append-only history of ``Release``
+    records, which no later push can lose.
+    """
 
     branch: str
     fix_commit: str  # the security branch tip that was (or is being) tested
-    state: str
+    state: str  # QUEUED, TESTING, FAILED, REFUSED or PROMOTED
     by: str
     updated_at: float
-    candidate: str | None = None  # what was tested and promoted: the fix, or its merge onto production-stable
+    candidate: str | None = None  # what is tested (and promoted): the fix, or its merge onto production-stable
     build_url: str = ""
-    merged_back: str | None = None  # the merge commit pushed to devel
-    note: str = ""  # why it failed or conflicted
-    released: str | None = None  # the newest fix commit that reached production; kept across new pushes
-    released_candidate: str | None = None  # the commit that carried it to production (what merges back)
+    note: str = ""  # why it failed or was refused
 
-    @property
-    def embargoed(self) -> bool:
-        """Until merged back, nothing of the fix is shown to users without the security role."""
-        return self.state != MERGED_BACK
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SecurityFix:
+        return cls(**_known_fields(cls, data))
 
-    @property
-    def pending(self) -> bool:
-        """On production, not yet merged back into devel."""
-        return self.state in (PROMOTED, MERGING, CONFLICT)
+
+@dataclass(frozen=True)
+class Release:
+    """A security fix that reached production: one entry of the append-only history.
+
+    ``candidate`` is the commit production moved to (the fix itself, or its
+    merge onto production-stable); it is what merges back into devel.
+    """
+
+    branch: str
+    fix_commit: str
+    candidate: str
+    released_at: float
+    by: str = ""  # who asked for the security build
+    job: str = ""  # the job token of the security build
+    build_url: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Release:
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class MergeBackAttempt:
+    """One merge-back build's result: which released fixes it brought into devel, or why not."""
+
+    at: float
+    job: str
+    by: str
+    candidate: str  # what it merged (or tried to)
+    outcome: str  # MERGED, NOTHING_TO_MERGE, CONFLICT or GAVE_UP
+    brought: tuple[str, ...] = ()  # the candidates of every released fix the merge brought in
+    devel_tip: str | None = None  # devel as it was merged onto
+    merge: str | None = None  # the merge commit pushed to devel
+    note: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MergeBackAttempt:
+        data = _known_fields(cls, data)
+        data["brought"] = tuple(data.get("brought") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SecurityJob:
+    """One piece of security work a build was asked to do, kept master-side under an opaque token.
+
+    The build (its properties, buildset, request and reason) carries only the
+    token: the branch name can itself be a secret, and who asked is who works
+    on an embargoed fix. The steps read the job from the registry, and write
+    back what they decided (``fix_commit``, ``candidate``, ``tree``).
+    """
+
+    token: str
+    kind: str  # SECURITY_BUILD or MERGE_BACK
+    branch: str
+    requested_by: str
+    requested_at: float
+    automatic: bool = False  # started by lpdeploy itself (a push, or a merge-back that became due)
+    candidate: str | None = None  # merge-back: what to merge; security build: what is tested
+    fix_commit: str | None = None  # security build: the branch tip it tests
+    tree: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SecurityJob:
+        return cls(**_known_fields(cls, data))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lpdeploy.model import PROMOTED, Action, Cowboy, Decision, Freeze, SecurityFix, TestRecord
+from lpdeploy.model import Action, Cowboy, Decision, Freeze, Release, TestRecord
 from lpdeploy.refs import short
 
 
@@ -231,9 +231,11 @@ def security_candidate(branch: str, fix_tip: str | None, ps_branch: str, ps_tip:
 
     MOVE with the fix as revision: test it as is. RUN_SUITE without a revision:
     merge it onto production-stable first and test (and later promote) the merge.
+    ``branch`` is only shown: the security steps pass a neutral label, because
+    their reasons become build properties and a branch name can be a secret.
     """
     if fix_tip is None:
-        return Decision(Action.REFUSE, f"branch {branch} does not exist upstream")
+        return Decision(Action.REFUSE, f"{branch} does not exist upstream")
     if ps_tip is None:
         return Decision(Action.REFUSE, f"branch {ps_branch} does not exist upstream")
     if fix_contains_ps:
@@ -244,20 +246,18 @@ def security_candidate(branch: str, fix_tip: str | None, ps_branch: str, ps_tip:
                                       f"{short(ps_tip)}; testing their merge")
 
 
-def lost_fix_refusal(target: str, missing: list[SecurityFix], ps_branch: str,
+def lost_fix_refusal(target: str, missing: list[Release], ps_branch: str,
                      verb: str = "promote") -> Decision | None:
-    """Production never loses a security fix: refuse a promotion (or deploy) whose target lacks one."""
+    """Production never loses a security fix: refuse a promotion (or deploy) whose target lacks one.
+
+    ``missing``: the released fixes the target lacks (``fix_history.lost_fixes``).
+    Promote and deploy builds are readable by everyone, and a security branch's
+    name can itself be a secret: the reason names each fix by its short sha only.
+    """
     if not missing:
         return None
-    names = ", ".join(f"{f.branch} ({short(f.released or f.fix_commit)})" for f in missing)
+    names = ", ".join(short(f.fix_commit) for f in missing)
     where = ps_branch if verb == "promote" else "the servers"
     return Decision(Action.REFUSE,
-                    f"refusing to {verb} {short(target)}: {where} would lose the security fix {names}; "
+                    f"refusing to {verb} {short(target)}: {where} would lose the embargoed security fix {names}; "
                     "this resumes once stable contains it (after the merge-back)", revision=target)
-
-
-def merge_back_due(fix: SecurityFix, servers: list[str], deployed_with_fix: set[str]) -> bool:
-    """Merge back once every configured server runs the fix (or, with no servers, once promoted)."""
-    if fix.state != PROMOTED:
-        return False
-    return all(s in deployed_with_fix for s in servers)

@@ -1,19 +1,29 @@
-"""What the sysadmins' side of the flow must remember: cowboys, deployments, freeze, audit.
+"""What the flow must remember besides the ledger: cowboys, deployments, freeze, audit, security work.
 
 One interface, two stores: ``DbRegistry`` keeps everything in Buildbot's
 database (``object_state``), so it survives restarts and several masters
 share it; ``InMemoryRegistry`` serves pure tests. Both pass the same
 contract scenarios (``tests/registry_contract.py``).
 
+Security work: ``fix``/``save_fix`` hold the latest run of each security
+branch (one row, overwritten by each push); ``record_release``/``releases``
+the append-only history of fixes that reached production, which nothing
+overwrites; ``record_merge_back``/``merge_backs`` every merge-back attempt;
+``save_job``/``job`` what each security or merge-back build was asked to do
+(branch, who asked), kept here so that the build itself carries only a token.
+
 Writes that two masters could race on are made safe: a new cowboy id is
-claimed with an atomic create (the loser takes the next id), deployments and
-the freeze are last-writer-wins single rows, audit entries never collide.
+claimed with an atomic create (the loser takes the next id), a release is an
+atomic create keyed by its candidate and fix commit (recording it twice keeps
+the first), deployments and the freeze are last-writer-wins single rows,
+audit entries, events and merge-back attempts never collide.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import secrets
 from dataclasses import asdict, replace
 from typing import Any, Protocol
@@ -21,10 +31,27 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from lpdeploy.errors import LpDeployError
-from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze, SecurityFix
+from lpdeploy.model import (
+    REMOVED,
+    RETIRED,
+    AuditEntry,
+    Cowboy,
+    Deployment,
+    Freeze,
+    MergeBackAttempt,
+    Release,
+    SecurityFix,
+    SecurityJob,
+)
 
 REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
 _AUDIT_SEQUENCE = itertools.count()  # orders audit entries recorded within one second
+JOB_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def new_job_token() -> str:
+    """An opaque, unguessable job token: all a security build's properties say about its work."""
+    return secrets.token_hex(16)
 
 
 class UnknownCowboy(LpDeployError):
@@ -48,6 +75,25 @@ class Registry(Protocol):
     async def fixes(self) -> list[SecurityFix]: ...
     async def fix(self, branch: str) -> SecurityFix | None: ...
     async def save_fix(self, fix: SecurityFix) -> None: ...
+    async def record_release(self, release: Release) -> None: ...
+    async def releases(self) -> list[Release]: ...
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None: ...
+    async def merge_backs(self) -> list[MergeBackAttempt]: ...
+    async def save_job(self, job: SecurityJob) -> None: ...
+    async def job(self, token: str) -> SecurityJob | None: ...
+
+
+def _is_token(token: object) -> bool:
+    return isinstance(token, str) and JOB_TOKEN.fullmatch(token) is not None
+
+
+def _check_token(token: str) -> None:
+    if not _is_token(token):
+        raise ValueError(f"not a job token: {token!r}")
+
+
+def _by_time(releases: list[Release]) -> list[Release]:
+    return sorted(releases, key=lambda r: (r.released_at, r.candidate, r.fix_commit))
 
 
 def _cowboy(d: dict[str, Any]) -> Cowboy:
@@ -71,6 +117,9 @@ class InMemoryRegistry:
         self._audit: list[AuditEntry] = []
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
+        self._releases: dict[tuple[str, str], Release] = {}
+        self._merge_backs: list[MergeBackAttempt] = []
+        self._jobs: dict[str, SecurityJob] = {}
 
     async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
         c = Cowboy(len(self._cowboys) + 1, server, reason, fixed_by, who, now)
@@ -118,6 +167,25 @@ class InMemoryRegistry:
 
     async def save_fix(self, fix: SecurityFix) -> None:
         self._fixes[fix.branch] = fix
+
+    async def record_release(self, release: Release) -> None:
+        self._releases.setdefault((release.candidate, release.fix_commit), release)
+
+    async def releases(self) -> list[Release]:
+        return _by_time(list(self._releases.values()))
+
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None:
+        self._merge_backs.append(attempt)
+
+    async def merge_backs(self) -> list[MergeBackAttempt]:
+        return sorted(self._merge_backs, key=lambda a: a.at)
+
+    async def save_job(self, job: SecurityJob) -> None:
+        _check_token(job.token)
+        self._jobs[job.token] = job
+
+    async def job(self, token: str) -> SecurityJob | None:
+        return self._jobs.get(token) if _is_token(token) else None
 
 
 class DbRegistry:
@@ -223,11 +291,48 @@ class DbRegistry:
         return await self.master.db.pool.do(thd)
 
     async def fixes(self) -> list[SecurityFix]:
-        return [SecurityFix(**v) for _, v in sorted(await self._rows("fix/"))]
+        return [SecurityFix.from_json(v) for _, v in sorted(await self._rows("fix/"))]
 
     async def fix(self, branch: str) -> SecurityFix | None:
         found = await self._get(f"fix/{branch}")
-        return SecurityFix(**found) if found else None
+        return SecurityFix.from_json(found) if found else None
 
     async def save_fix(self, fix: SecurityFix) -> None:
         await self._set(f"fix/{fix.branch}", asdict(fix))
+
+    async def record_release(self, release: Release) -> None:
+        """Append to the history; the same candidate and fix commit recorded again keeps the first."""
+        await self.master.db.state.atomicCreateState(
+            await self._oid(), f"release/{release.candidate}/{release.fix_commit}", lambda: asdict(release))
+
+    async def releases(self) -> list[Release]:
+        found = [Release.from_json(v) for _, v in await self._rows("release/")]
+        return _by_time(found + await self._legacy_releases(found))
+
+    async def _legacy_releases(self, known: list[Release]) -> list[Release]:
+        """Releases an older lpdeploy kept only in the branch row (``released``, ``released_candidate``)."""
+        have = {(r.candidate, r.fix_commit) for r in known}
+        out = []
+        for _, row in await self._rows("fix/"):
+            fix_commit, candidate = row.get("released"), row.get("released_candidate")
+            if fix_commit and candidate and (candidate, fix_commit) not in have:
+                out.append(Release(row["branch"], fix_commit, candidate, float(row.get("updated_at") or 0.0),
+                                   by=row.get("by", ""), build_url=row.get("build_url", "")))
+        return out
+
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None:
+        name = f"mergeback/{attempt.at:020.6f}/{next(_AUDIT_SEQUENCE):012d}/{secrets.token_hex(4)}"
+        await self._set(name, asdict(attempt))
+
+    async def merge_backs(self) -> list[MergeBackAttempt]:
+        return [MergeBackAttempt.from_json(v) for _, v in sorted(await self._rows("mergeback/"))]
+
+    async def save_job(self, job: SecurityJob) -> None:
+        _check_token(job.token)
+        await self._set(f"job/{job.token}", asdict(job))
+
+    async def job(self, token: str) -> SecurityJob | None:
+        if not _is_token(token):
+            return None
+        found = await self._get(f"job/{token}")
+        return SecurityJob.from_json(found) if found else None

@@ -21,13 +21,15 @@ from buildbot.schedulers.timed import Timed
 from twisted.internet import defer, task
 from twisted.python import log
 
-from lpdeploy import policy
+from lpdeploy import fix_history, policy
+from lpdeploy.embargo import contained_in
 from lpdeploy.errors import LpDeployError
 from lpdeploy.gitops import branch_names
 from lpdeploy.ledger import DbLedger
-from lpdeploy.model import MERGING, PROMOTED, QUEUED, REFUSED, Action, SecurityFix, Tips
+from lpdeploy.model import MERGE_BACK, QUEUED, SECURITY_BUILD, Action, SecurityFix, Tips
 from lpdeploy.refs import branch_matches
 from lpdeploy.registry import DbRegistry
+from lpdeploy.security_jobs import queue_job
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
 
@@ -230,12 +232,18 @@ async def _queued(master: Any, builder_names: list[str]) -> bool:
 
 
 class SecurityScheduler(FlowScheduler):
-    """Watch the security branches and the fixes on production; queue security and merge-back builds.
+    """Watch the security branches and the released fixes; queue security builds and merge-backs.
 
     Security branches leave no change records (those are public), so this
-    scheduler reads the tips itself every ``poll_interval``. A new tip on a
-    security branch queues a security build; a fix on production that every
-    server now runs queues its merge-back.
+    scheduler reads the tips itself every ``poll_interval``. Nothing it acts on
+    is a stored state that could be left behind: a security build is owed for a
+    new tip, or for a tip whose build was lost (recorded as queued or testing,
+    yet nothing is queued or running); a merge-back is owed for released fixes
+    (the append-only history) that devel lacks and every server runs, when no
+    merge-back is queued or running. A failing follow-up push to a branch or a
+    merge-back lost in a crash therefore cannot stop the merge-back of what
+    was released. Both kinds go one at a time; the builds carry only a job
+    token (``security_jobs``).
     """
 
     def checkConfig(self, builderNames: list[str], settings: Settings, merge_back_builder: str,  # type: ignore[override]
@@ -261,48 +269,72 @@ class SecurityScheduler(FlowScheduler):
         return d
 
     async def reconcile(self) -> None:
-        upstream = self.upstream
         tips = await self.tips()
         if tips is None:
             return
         registry = DbRegistry(self.master)
-        pattern = self.settings.branches.security
+        await self._security_builds(registry, tips)
+        await self._merge_backs(registry, tips)
+
+    async def _security_builds(self, registry: DbRegistry, tips: Tips) -> None:
+        if await _busy(self.master, self.builderNames):
+            return  # one at a time; a later tick picks the rest up
+        frozen = await registry.freeze() is not None
         for branch in branch_names(tips.heads):
-            if not branch_matches(branch, pattern):
+            if not branch_matches(branch, self.settings.branches.security):
                 continue
             tip = tips.heads[branch]
-            fix = await registry.fix(branch)
-            retry = fix is not None and fix.state == REFUSED and await registry.freeze() is None
-            if fix is not None and fix.fix_commit == tip and not retry:
-                continue  # this tip is queued, tested, or failed: a new push starts again
-            if await _queued(self.master, self.builderNames):
-                return  # one at a time; the next tick picks the rest up
-            now = self.master.reactor.seconds()
-            await registry.save_fix(
-                SecurityFix(branch, tip, QUEUED, "lpdeploy (push)", now) if fix is None else
-                dataclasses.replace(fix, fix_commit=tip, state=QUEUED, by="lpdeploy (push)", updated_at=now))
-            await self._queue(self.builderNames, branch, "push to a security branch")
-        for fix in await registry.fixes():
-            if fix.state != PROMOTED or fix.released_candidate is None:
+            run = await registry.fix(branch)
+            decision = fix_history.security_build_due(tip, run, frozen)
+            if decision.action is not Action.RUN_SUITE:
                 continue
-            # auto_deploy servers follow stable, which holds the fix only after the merge-back
-            servers = [s.name for s in self.settings.servers if s.auto_deploy is None]
-            with_fix = set()
-            for s in servers:
-                dep = await registry.deployment(s)
-                released = fix.released_candidate
-                if dep and (dep.revision == released or await upstream.is_ancestor(released, dep.revision)):
-                    with_fix.add(s)
-            if policy.merge_back_due(fix, servers, with_fix) and not await _queued(
-                    self.master, [self.merge_back_builder]):
-                await registry.save_fix(dataclasses.replace(fix, state=MERGING,
-                                                            updated_at=self.master.reactor.seconds()))
-                await self._queue([self.merge_back_builder], fix.branch, "the fix is on every server")
+            log.msg(f"{self.name}: queueing a security build: {decision.reason}")
+            now = self.master.reactor.seconds()
+            await registry.save_fix(SecurityFix(branch, tip, QUEUED, PUSHED_BY, now) if run is None else
+                                    dataclasses.replace(run, fix_commit=tip, state=QUEUED, by=PUSHED_BY,
+                                                        updated_at=now))
+            await queue_job(self, self.settings, SECURITY_BUILD, branch, PUSHED_BY, self.builderNames,
+                            automatic=True)
+            return
 
-    async def _queue(self, builders: list[str], branch: str, why: str) -> None:
-        props = Properties()
-        props.setProperty("security_branch", branch, "SecurityScheduler")
-        await self.addBuildsetForSourceStamps(
-            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url, "branch": "",
-                           "revision": None, "project": ""}],
-            reason=why, properties=props, builderNames=builders)
+    async def _merge_backs(self, registry: DbRegistry, tips: Tips) -> None:
+        releases = fix_history.distinct(await registry.releases())
+        devel_tip = tips.get(self.settings.branches.devel)
+        if not releases or devel_tip is None:
+            return
+        upstream = self.upstream
+        candidates = [r.candidate for r in releases]
+        pending = fix_history.pending(releases, await contained_in(upstream, devel_tip, candidates))
+        if not pending or await _busy(self.master, [self.merge_back_builder]):
+            return
+        # auto_deploy servers follow stable, which holds a fix only after its merge-back
+        servers = [s.name for s in self.settings.servers if s.auto_deploy is None]
+        running: dict[str, set[str]] = {}  # server -> the pending candidates it runs
+        for s in servers:
+            dep = await registry.deployment(s)
+            running[s] = await contained_in(upstream, dep.revision if dep else None,
+                                            [r.candidate for r in pending])
+        facts = []
+        for r in pending:
+            ancestors = await contained_in(upstream, r.candidate, [p.candidate for p in pending])
+            brings = tuple(p.candidate for p in fix_history.brought_in(r.candidate, pending, ancestors))
+            with_it = {s for s in servers if r.candidate in running[s]}
+            facts.append(fix_history.PendingFix(r, fix_history.release_due(servers, with_it), brings))
+        decision = fix_history.merge_back_plan(facts, await registry.merge_backs(), self.master.reactor.seconds())
+        log.msg(f"{self.name}: merge-back: {decision.reason}")
+        if decision.action is Action.MOVE and decision.revision:
+            branch = next(r.branch for r in pending if r.candidate == decision.revision)
+            await queue_job(self, self.settings, MERGE_BACK, branch, "lpdeploy (automatic)",
+                            [self.merge_back_builder], automatic=True, candidate=decision.revision)
+
+
+PUSHED_BY = "lpdeploy (push)"
+
+
+async def _busy(master: Any, builder_names: list[str]) -> bool:
+    """Whether a request for one of these builders is queued or its build is running."""
+    for name in builder_names:
+        builderid = await master.data.updates.findBuilderId(name)
+        if await master.db.buildrequests.getBuildRequests(builderid=builderid, complete=False):
+            return True
+    return False

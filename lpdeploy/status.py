@@ -3,8 +3,9 @@
 Computed on the master from the upstream tips, the ledger and the registry;
 served as JSON by the web plugin (``www.py``) and printed by ``lpdeploy
 status``. What a viewer without the security role gets is decided here:
-embargoed commits show only their short sha and the word "embargoed", and
-the security section is left out entirely.
+embargoed commits show only their short sha and the word "embargoed" — no
+author, no commit time, and no link to the (embargoed) security build that
+tested them — and the security section is left out entirely.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from lpdeploy.embargo import EMBARGOED, embargoed_commits, shown_author, shown_subject
+from lpdeploy import fix_history
+from lpdeploy.embargo import EMBARGOED, contained_in, embargoed_commits, shown_author, shown_subject
 from lpdeploy.errors import GitError
 from lpdeploy.ledger import Ledger
-from lpdeploy.model import Cowboy, SecurityFix, Tips
+from lpdeploy.model import MERGED_BACK, Cowboy, Release, SecurityFix, TestRecord, Tips
 from lpdeploy.registry import Registry
 from lpdeploy.settings import Settings
 from lpdeploy.upstream import Upstream
@@ -42,15 +44,15 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
                                  "embargoed": bool(tip and tip in embargoed)}
         if tip is not None:
             commit = await upstream.commit(tip)
+            hidden = tip in embargoed and not may_see_security
             entry.update(subject=shown_subject(tip, commit.subject, embargoed, may_see_security),
                          author=shown_author(tip, commit.author, embargoed, may_see_security),
-                         tree=commit.tree, committed_at=commit.timestamp)
+                         tree=commit.tree, committed_at=None if hidden else commit.timestamp)
             record = await ledger.lookup(settings.suite.identity, commit.tree)
             if record is not None:
                 entry["result"] = record.result.value
                 entry["tested"] = record.passed
-                entry["tested_by"] = {"build_url": record.build_url, "build_number": record.build_number,
-                                      "commit": record.commit, "finished_at": record.finished_at}
+                entry["tested_by"] = _tested_by(record, hidden)
         branches.append(entry)
     freeze = await registry.freeze()
     cowboys = await registry.cowboys()
@@ -63,6 +65,14 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
     if may_see_security:
         status["security"] = await _security(upstream, registry, settings, tips)
     return status
+
+
+def _tested_by(record: TestRecord, hidden: bool) -> dict[str, Any]:
+    """Which build tested a tip; for an embargoed tip that build is a security build: not named."""
+    if hidden:
+        return {"build_url": "", "build_number": None, "commit": record.commit, "finished_at": None}
+    return {"build_url": record.build_url, "build_number": record.build_number,
+            "commit": record.commit, "finished_at": record.finished_at}
 
 
 async def _server(upstream: Upstream, registry: Registry, name: str, target: str | None,
@@ -80,26 +90,37 @@ async def _server(upstream: Upstream, registry: Registry, name: str, target: str
 
 
 async def _security(upstream: Upstream, registry: Registry, settings: Settings, tips: Tips) -> dict[str, Any]:
-    """For security users: every fix, and those on production that stable does not hold yet."""
-    stable = tips.get(settings.branches.stable)
-    fixes = []
-    for fix in await registry.fixes():
-        entry = {**asdict(fix), "embargoed": fix.embargoed, "pending": fix.pending,
-                 "on_stable": await _contains(upstream, stable, fix.released)}
-        fixes.append(entry)
+    """For security users: each branch's latest run and released fixes, and what stable still lacks."""
+    b = settings.branches
+    attempts = await registry.merge_backs()
+    releases = fix_history.distinct(await registry.releases())
+    in_devel = await contained_in(upstream, tips.get(b.devel), [r.candidate for r in releases])
+    on_stable = await contained_in(upstream, tips.get(b.stable), [r.fix_commit for r in releases])
+    released: dict[str, list[dict[str, Any]]] = {}
+    for r in releases:
+        released.setdefault(r.branch, []).append({
+            **asdict(r), "state": fix_history.release_state(r, in_devel, attempts),
+            "on_stable": r.fix_commit in on_stable})
+    runs = {f.branch: f for f in await registry.fixes()}
+    fixes = [_branch_entry(branch, runs.get(branch), released.get(branch, []))
+             for branch in sorted(set(runs) | set(released))]
     return {"fixes": fixes,
-            "on_production_not_on_stable": [f["branch"] for f in fixes if f["released"] and not f["on_stable"]]}
+            "on_production_not_on_stable": [f["branch"] for f in fixes
+                                            if any(not r["on_stable"] for r in f["releases"])]}
 
 
-async def _contains(upstream: Upstream, tip: str | None, rev: str | None) -> bool:
-    if not tip or not rev:
-        return False
-    try:
-        return rev == tip or await upstream.is_ancestor(rev, tip)
-    except GitError:
-        return False
+def _branch_entry(branch: str, run: SecurityFix | None, released: list[dict[str, Any]]) -> dict[str, Any]:
+    """One security branch: its latest run (if any is recorded) and every release of it."""
+    state = fix_history.branch_state(run, [r["state"] for r in released])
+    pending = any(r["state"] != MERGED_BACK for r in released)
+    latest: dict[str, Any] = asdict(run) if run else {
+        "fix_commit": released[-1]["fix_commit"], "candidate": released[-1]["candidate"],
+        "by": released[-1]["by"], "updated_at": released[-1]["released_at"], "build_url": released[-1]["build_url"],
+        "note": ""}
+    return {**latest, "branch": branch, "state": state, "pending": pending,
+            "embargoed": pending or state != MERGED_BACK, "releases": released}
 
 
-def fix_line(fix: SecurityFix) -> str:
-    """One line about a fix, for the CLI and logs (shas and names only)."""
-    return f"{fix.branch} {fix.state} {fix.fix_commit[:12]}" + (f" ({EMBARGOED})" if fix.embargoed else "")
+def release_line(release: Release) -> str:
+    """One line about a released fix, for decision logs (shas and the branch name: security users only)."""
+    return f"{release.branch} (fix {release.fix_commit[:12]}, released as {release.candidate[:12]}, {EMBARGOED})"

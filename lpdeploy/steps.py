@@ -22,7 +22,7 @@ from typing import Any
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
 
-from lpdeploy import policy
+from lpdeploy import fix_history, policy
 from lpdeploy.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.gitops import Move, checkout_commands
 from lpdeploy.ledger import DbLedger
@@ -183,11 +183,10 @@ class Decide(FlowStep):
         return policy.promotion_target(b.stable, stable_tip, requested, on_stable)
 
     async def _lost_fixes(self, target: str) -> Decision | None:
-        """Refuse a promotion that would drop a security fix from production."""
-        missing = []
-        for fix in await DbRegistry(self.master).fixes():
-            if fix.released and not await self._contains(target, fix.released):
-                missing.append(fix)
+        """Refuse a promotion that would drop a released security fix (the history, not the branch rows)."""
+        releases = await DbRegistry(self.master).releases()
+        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
+        missing = fix_history.lost_fixes(releases, kept)
         return policy.lost_fix_refusal(target, missing, self.settings.branches.production_stable)
 
     async def _contains(self, tip: str, rev: str) -> bool:

@@ -16,13 +16,34 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lpdeploy.errors import LpDeployError
-from lpdeploy.model import ACTIVE, REMOVED, RETIRED, AuditEntry, Cowboy, Deployment, Freeze
-from lpdeploy.registry import UnknownCowboy
+from lpdeploy.model import (
+    ACTIVE,
+    CONFLICT,
+    FAILED,
+    MERGE_BACK,
+    MERGED,
+    PROMOTED,
+    REMOVED,
+    RETIRED,
+    SECURITY_BUILD,
+    TESTING,
+    AuditEntry,
+    Cowboy,
+    Deployment,
+    Freeze,
+    MergeBackAttempt,
+    Release,
+    SecurityFix,
+    SecurityJob,
+)
+from lpdeploy.registry import UnknownCowboy, new_job_token
 
 T0 = 1_700_000_000.25
 FIX = "f" * 40
 REV_A = "a" * 40
 REV_B = "b" * 40
+REV_C = "c" * 40
+BRANCH = "security/cve-4242"
 AS_JSON_KEYS = {"id", "server", "reason", "fixed_by", "created_by", "created_at", "active"}
 
 
@@ -219,6 +240,153 @@ async def the_audit_log_limit_keeps_the_newest(registry: Any) -> None:
     assert len(await registry.audit_log()) == 5
 
 
+# --- flow events --------------------------------------------------------------------
+
+
+async def a_new_registry_has_no_events(registry: Any) -> None:
+    assert await registry.events() == []
+
+
+async def events_come_back_oldest_first_with_their_details(registry: Any) -> None:
+    moved = AuditEntry(T0 + 20, "lpdeploy (automatic)", "moved", {"revision": REV_B, "branches": ["stable"]})
+    run = AuditEntry(T0, "lpdeploy (automatic)", "suite-run", {"revision": REV_A, "duration": 12.5, "passed": True})
+    for e in (moved, run):
+        await registry.record_event(e)
+    assert await registry.events() == [run, moved]
+
+
+async def events_since_a_time_leave_out_the_older_ones(registry: Any) -> None:
+    entries = [AuditEntry(T0 + i * 10, "lpdeploy", "moved", {"n": i}) for i in range(4)]
+    for e in entries:
+        await registry.record_event(e)
+    assert await registry.events(since=T0 + 15) == entries[2:]
+    assert await registry.events(since=T0 + 20) == entries[2:]
+    assert await registry.events(since=T0 + 31) == []
+
+
+async def events_are_not_audit_entries(registry: Any) -> None:
+    await registry.record_event(AuditEntry(T0, "lpdeploy", "moved", {}))
+    assert await registry.audit_log() == []
+    await registry.audit(AuditEntry(T0, "bob", "freeze", {}))
+    assert [e.action for e in await registry.events()] == ["moved"]
+
+
+# --- security work: the latest run per branch ------------------------------------------
+
+
+def _run(branch: str = BRANCH, fix_commit: str = REV_A, state: str = TESTING, **kw: Any) -> SecurityFix:
+    return SecurityFix(branch=branch, fix_commit=fix_commit, state=state, by="alice", updated_at=T0, **kw)
+
+
+async def a_new_registry_has_no_security_runs(registry: Any) -> None:
+    assert await registry.fixes() == []
+    assert await registry.fix(BRANCH) is None
+
+
+async def a_saved_run_is_read_back_whole(registry: Any) -> None:
+    run = _run(candidate=REV_B, build_url="http://localhost:8010/#/builders/5/builds/1", note="")
+    await registry.save_fix(run)
+    assert await registry.fix(BRANCH) == run
+    assert await registry.fixes() == [run]
+    assert await registry.fix("security/other") is None
+
+
+async def a_new_push_replaces_the_run_of_its_branch_only(registry: Any) -> None:
+    other = _run(branch="security/cve-1111", fix_commit=REV_C, state=PROMOTED, candidate=REV_C)
+    await registry.save_fix(_run(state=PROMOTED, candidate=REV_A))
+    await registry.save_fix(other)
+    newer = _run(fix_commit=REV_B, state=FAILED, note="does not merge: conflict in login.txt")
+    await registry.save_fix(newer)
+    assert await registry.fix(BRANCH) == newer
+    assert await registry.fixes() == [other, newer]  # ordered by branch name
+
+
+# --- security work: the append-only history of released fixes ------------------------------
+
+
+async def a_new_registry_has_no_releases(registry: Any) -> None:
+    assert await registry.releases() == []
+
+
+async def releases_are_kept_in_the_order_they_reached_production(registry: Any) -> None:
+    later = Release("security/cve-1111", REV_C, REV_C, T0 + 50, by="bob", job="1" * 32)
+    first = Release(BRANCH, REV_A, REV_B, T0, by="alice", job="0" * 32, build_url="http://x/#/builders/5/builds/2")
+    await registry.record_release(later)
+    await registry.record_release(first)
+    assert await registry.releases() == [first, later]
+
+
+async def a_new_run_of_the_branch_does_not_touch_its_releases(registry: Any) -> None:
+    released = Release(BRANCH, REV_A, REV_B, T0)
+    await registry.record_release(released)
+    await registry.save_fix(_run(fix_commit=REV_C, state=FAILED, candidate=None))
+    assert await registry.releases() == [released]
+
+
+async def every_release_of_a_branch_is_kept(registry: Any) -> None:
+    v1, v2 = Release(BRANCH, REV_A, REV_A, T0), Release(BRANCH, REV_B, REV_C, T0 + 10)
+    await registry.record_release(v1)
+    await registry.record_release(v2)
+    assert await registry.releases() == [v1, v2]
+
+
+async def a_release_recorded_again_keeps_the_first_record(registry: Any) -> None:
+    first = Release(BRANCH, REV_A, REV_B, T0, by="alice")
+    await registry.record_release(first)
+    await registry.record_release(Release(BRANCH, REV_A, REV_B, T0 + 99, by="someone else"))
+    assert await registry.releases() == [first]
+
+
+# --- security work: merge-back attempts ----------------------------------------------------
+
+
+async def a_new_registry_has_no_merge_back_attempts(registry: Any) -> None:
+    assert await registry.merge_backs() == []
+
+
+async def merge_back_attempts_come_back_oldest_first_with_what_they_brought(registry: Any) -> None:
+    conflict = MergeBackAttempt(T0, "0" * 32, "lpdeploy", REV_B, CONFLICT, (REV_B,), devel_tip=REV_A,
+                                note="conflict in login.txt")
+    merged = MergeBackAttempt(T0 + 60, "1" * 32, "alice", REV_C, MERGED, (REV_B, REV_C), devel_tip=REV_A,
+                              merge="d" * 40)
+    await registry.record_merge_back(merged)
+    await registry.record_merge_back(conflict)
+    listed = await registry.merge_backs()
+    assert listed == [conflict, merged]
+    assert listed[1].brought == (REV_B, REV_C)
+
+
+# --- security work: jobs (what a build was asked to do, kept master-side) ---------------------
+
+
+async def a_saved_job_is_found_by_its_token_only(registry: Any) -> None:
+    job = SecurityJob(new_job_token(), SECURITY_BUILD, BRANCH, "alice", T0)
+    await registry.save_job(job)
+    assert await registry.job(job.token) == job
+    assert await registry.job(new_job_token()) is None
+
+
+async def a_job_records_what_its_build_decided(registry: Any) -> None:
+    job = SecurityJob(new_job_token(), MERGE_BACK, BRANCH, "lpdeploy (automatic)", T0, automatic=True,
+                      candidate=REV_B)
+    await registry.save_job(job)
+    decided = SecurityJob(job.token, SECURITY_BUILD, BRANCH, "alice", T0, fix_commit=REV_A, candidate=REV_B,
+                          tree=REV_C)
+    await registry.save_job(decided)
+    assert await registry.job(job.token) == decided
+
+
+async def a_job_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved(registry: Any) -> None:
+    for bad in ("", "../fix/security/x", "A" * 32, "0" * 31, None, 42):
+        assert await registry.job(bad) is None, bad
+    try:
+        await registry.save_job(SecurityJob("not-a-token", SECURITY_BUILD, BRANCH, "alice", T0))
+    except (ValueError, LpDeployError):
+        pass
+    else:
+        raise AssertionError("a job with a malformed token was saved")
+
+
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
@@ -242,4 +410,21 @@ SCENARIOS: list[Scenario] = [
     audit_entries_come_back_newest_first_with_their_details,
     audit_entries_recorded_at_the_same_time_come_back_newest_first,
     the_audit_log_limit_keeps_the_newest,
+    a_new_registry_has_no_events,
+    events_come_back_oldest_first_with_their_details,
+    events_since_a_time_leave_out_the_older_ones,
+    events_are_not_audit_entries,
+    a_new_registry_has_no_security_runs,
+    a_saved_run_is_read_back_whole,
+    a_new_push_replaces_the_run_of_its_branch_only,
+    a_new_registry_has_no_releases,
+    releases_are_kept_in_the_order_they_reached_production,
+    a_new_run_of_the_branch_does_not_touch_its_releases,
+    every_release_of_a_branch_is_kept,
+    a_release_recorded_again_keeps_the_first_record,
+    a_new_registry_has_no_merge_back_attempts,
+    merge_back_attempts_come_back_oldest_first_with_what_they_brought,
+    a_saved_job_is_found_by_its_token_only,
+    a_job_records_what_its_build_decided,
+    a_job_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved,
 ]

@@ -27,6 +27,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.changes import FlowPoller
+from lpdeploy.model import Release
+from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import parse_settings
 
 
@@ -157,6 +159,21 @@ class Pushes(PollerCase):
         for secret in (subject, "XSS", "CVE-2099-0001", "Sec Person", "sec@example.invalid"):
             self.assertNotIn(secret, shown)
         self.assertIn("embargoed", ch["comments"])
+        # dated when it was seen, not when the embargoed fix was committed
+        self.assertEqual(ch["when_timestamp"], int(self.reactor.seconds()))
+        self.assertNotEqual(ch["when_timestamp"], self.repo.timestamp(fix))
+
+    @async_to_deferred
+    async def test_a_released_fix_stays_hidden_in_change_records_after_its_branch_moved_on(self):
+        # v1 released (recorded in the history); the branch now holds a reworked v2
+        subject = "Fix XSS in the login form (CVE-2099-0001)"
+        v1 = self.repo.commit(subject, self.base, author="Sec Person <sec@example.invalid>")
+        await DbRegistry(self.master).record_release(Release("security/login-xss", v1, v1, 1.0))
+        self.repo.push("security/login-xss", self.repo.commit("Rework", self.base))
+        self.repo.push("production-stable", v1)
+        await self.poller.poll()
+        (ch,) = self.changes
+        self.assertEqual((ch["revision"], ch["author"], ch["comments"]), (v1, "embargoed", f"{v1[:12]} embargoed"))
 
     @async_to_deferred
     async def test_a_branch_outside_the_flow_is_not_reported(self):

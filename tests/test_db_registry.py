@@ -8,20 +8,35 @@ Every scenario of ``registry_contract.py`` (the same list ``test_registry.py``
 runs against ``InMemoryRegistry``) runs here against a fresh ``DbRegistry``.
 Then two masters share one SQLite file: cowboy ids claimed concurrently never
 collide, and what one master writes, a new registry on the other reads. The
-masters and the per-scenario tests come from ``support.py``.
+masters and the per-scenario tests come from ``support.py``. Security work (runs,
+the history of released fixes, merge-back attempts, jobs) and flow events
+survive a restart the same way, and rows an older lpdeploy wrote still load.
 """
 
 from __future__ import annotations
 
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
-from registry_contract import FIX, REV_A, SCENARIOS, T0
+from registry_contract import BRANCH, FIX, REV_A, REV_B, SCENARIOS, T0
 from support import add_scenario_tests, make_db_master, two_masters_on_one_database
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.model import REMOVED, RETIRED, AuditEntry, Deployment, Freeze
-from lpdeploy.registry import REGISTRY_OBJECT, DbRegistry, UnknownCowboy
+from lpdeploy.model import (
+    CONFLICT,
+    FAILED,
+    REMOVED,
+    RETIRED,
+    SECURITY_BUILD,
+    AuditEntry,
+    Deployment,
+    Freeze,
+    MergeBackAttempt,
+    Release,
+    SecurityFix,
+    SecurityJob,
+)
+from lpdeploy.registry import REGISTRY_OBJECT, DbRegistry, UnknownCowboy, new_job_token
 
 
 class DbRegistryContract(TestReactorMixin, unittest.TestCase):
@@ -163,3 +178,58 @@ class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
         self.assertEqual(await restarted.audit_log(), [entry])
         # and it goes on numbering after what it found
         self.assertEqual((await restarted.add_cowboy("app3", "x", None, "bob", T0 + 5)).id, 3)
+
+    @async_to_deferred
+    async def test_security_work_and_flow_events_survive_a_restart(self):
+        # everything the security flow decides on, written by one master, read by a fresh registry on the
+        # other: nothing of it lives in process memory
+        run = SecurityFix(BRANCH, REV_B, FAILED, "alice", T0 + 10, candidate=None, note="does not merge")
+        released = Release(BRANCH, REV_A, REV_A, T0, by="alice", job="0" * 32)
+        attempt = MergeBackAttempt(T0 + 20, "1" * 32, "lpdeploy", REV_A, CONFLICT, (REV_A,), devel_tip=REV_B)
+        job = SecurityJob(new_job_token(), SECURITY_BUILD, BRANCH, "alice", T0, fix_commit=REV_A, candidate=REV_A)
+        event = AuditEntry(T0 + 30, "lpdeploy (automatic)", "moved", {"revision": REV_A, "branches": ["stable"]})
+        await self.a.record_release(released)
+        await self.a.save_fix(run)
+        await self.a.record_merge_back(attempt)
+        await self.a.save_job(job)
+        await self.a.record_event(event)
+
+        restarted = DbRegistry(self.master_b)
+        self.assertEqual(await restarted.fixes(), [run])
+        self.assertEqual(await restarted.fix(BRANCH), run)
+        self.assertEqual(await restarted.releases(), [released])
+        self.assertEqual(await restarted.merge_backs(), [attempt])
+        self.assertEqual(await restarted.job(job.token), job)
+        self.assertEqual(await restarted.events(), [event])
+
+    @async_to_deferred
+    async def test_the_same_release_recorded_by_two_masters_is_kept_once(self):
+        first = Release(BRANCH, REV_A, REV_A, T0, by="alice")
+        await self.a.record_release(first)
+        await self.b.record_release(Release(BRANCH, REV_A, REV_A, T0 + 5, by="a retried build"))
+        self.assertEqual(await self.a.releases(), [first])
+
+
+class OlderRows(TestReactorMixin, unittest.TestCase):
+    """Rows an earlier lpdeploy wrote still load, and nothing they held is lost."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.setup_test_reactor()
+        self.master = yield make_db_master(self)
+        self.registry = DbRegistry(self.master)
+
+    @async_to_deferred
+    async def test_a_branch_row_that_held_its_release_still_counts_as_released(self):
+        # before the history, the branch row kept the newest release in released / released_candidate
+        oid = await self.master.db.state.getObjectId(*REGISTRY_OBJECT)
+        await self.master.db.state.setState(oid, f"fix/{BRANCH}", {
+            "branch": BRANCH, "fix_commit": REV_B, "state": "merging", "by": "alice", "updated_at": T0,
+            "candidate": REV_B, "build_url": "", "merged_back": None, "note": "",
+            "released": REV_A, "released_candidate": REV_A})
+        (run,) = await self.registry.fixes()
+        self.assertEqual((run.branch, run.fix_commit, run.state), (BRANCH, REV_B, "merging"))
+        self.assertEqual(await self.registry.releases(), [Release(BRANCH, REV_A, REV_A, T0, by="alice")])
+        # recorded in the history too, it is not listed twice
+        await self.registry.record_release(Release(BRANCH, REV_A, REV_A, T0 + 1))
+        self.assertEqual(len(await self.registry.releases()), 1)

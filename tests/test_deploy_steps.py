@@ -33,7 +33,7 @@ from twisted.trial import unittest
 from lpdeploy.admin_steps import AdminAction
 from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, parse_servers
 from lpdeploy.errors import InvalidInput
-from lpdeploy.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, SecurityFix
+from lpdeploy.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
 from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import parse_settings
 
@@ -424,8 +424,7 @@ class RunDeploysStep(DeployCase):
         self.repo.push("security/cve-4242", fix)
         for b in ("production-devel", "production-stable"):
             self.repo.push(b, fix)
-        await self.registry.save_fix(SecurityFix("security/cve-4242", fix, "promoted", "sec-alice", T0,
-                                                 candidate=fix, released=fix))
+        await self.registry.record_release(Release("security/cve-4242", fix, fix, T0, by="sec-alice"))
         await self.deployed("app1", self.p2)
         self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(fix, self.plan("app1")))
         self.expect_deploy("app1", fix, 0)

@@ -2,9 +2,11 @@
 
 A security fix stays invisible to users without the security role until it is
 merged back into devel. ``embargoed_commits`` reads that off the branch tips
-of a real bare upstream (through ``lpdeploy.upstream`` and a real mirror) and
-the fixes recorded in an ``InMemoryRegistry``; ``shown_subject`` and
-``shown_author`` mask what a viewer without the role may not see.
+of a real bare upstream (through ``lpdeploy.upstream`` and a real mirror), the
+history of released fixes and the latest run of each branch recorded in an
+``InMemoryRegistry``; ``contained_in`` answers which released fixes a tip
+holds; ``shown_subject`` and ``shown_author`` mask what a viewer without the
+role may not see.
 
 Threads: ``TestReactorMixin`` replaces ``threads.deferToThread`` with a
 synchronous stand-in, and ``upstream.py`` looks it up at call time, so real git
@@ -20,12 +22,15 @@ from buildbot.util.twisted import async_to_deferred
 from support import GitUpstream, temp_dir
 from twisted.trial import unittest
 
-from lpdeploy.embargo import EMBARGOED, embargoed_commits, shown_author, shown_subject
+from lpdeploy import embargo
+from lpdeploy.embargo import EMBARGOED, contained_in, embargoed_commits, shown_author, shown_subject
 from lpdeploy.gitops import Mirror
-from lpdeploy.model import MERGED_BACK, PROMOTED, TESTING, SecurityFix
+from lpdeploy.ledger import InMemoryLedger
+from lpdeploy.model import FAILED, PROMOTED, TESTING, Release, Result, SecurityFix, TestRecord
 from lpdeploy.refs import short
 from lpdeploy.registry import InMemoryRegistry
 from lpdeploy.settings import parse_settings
+from lpdeploy.status import flow_status
 from lpdeploy.upstream import Upstream
 
 BRANCH = "security/cve-4242"
@@ -53,13 +58,23 @@ class EmbargoCase(TestReactorMixin, unittest.TestCase):
         tips = await self.upstream.fetch()
         return await embargoed_commits(self.upstream, self.registry, self.settings, tips)
 
-    async def record_fix(self, state: str = PROMOTED, candidate: str | None = None, fix_commit: str | None = None,
+    async def record_run(self, state: str = TESTING, candidate: str | None = None, fix_commit: str | None = None,
                          branch: str = BRANCH) -> SecurityFix:
+        """The latest run of ``branch`` (the one row a new push overwrites)."""
         commit = fix_commit or self.x2
-        fix = SecurityFix(branch=branch, fix_commit=commit, state=state, by="sec-alice",
-                          updated_at=1_700_000_000.0, candidate=candidate or commit, released=commit)
-        await self.registry.save_fix(fix)
-        return fix
+        run = SecurityFix(branch=branch, fix_commit=commit, state=state, by="sec-alice",
+                          updated_at=1_700_000_000.0, candidate=candidate)
+        await self.registry.save_fix(run)
+        return run
+
+    async def record_release(self, fix_commit: str | None = None, candidate: str | None = None,
+                             branch: str = BRANCH) -> Release:
+        """A fix that reached production: appended to the history."""
+        commit = fix_commit or self.x2
+        release = Release(branch=branch, fix_commit=commit, candidate=candidate or commit,
+                          released_at=1_700_000_000.0, by="sec-alice")
+        await self.registry.record_release(release)
+        return release
 
     def promote_and_delete_branch(self) -> None:
         """The fix reached production (a fast-forward) and its branch was deleted."""
@@ -129,26 +144,50 @@ class EmbargoedCommits(EmbargoCase):
             self.assertNotIn(public, found)
 
     @async_to_deferred
-    async def test_a_recorded_fix_whose_branch_was_deleted_stays_embargoed(self):
-        await self.record_fix()
+    async def test_a_released_fix_whose_branch_was_deleted_stays_embargoed(self):
+        await self.record_release()
         self.promote_and_delete_branch()
         tips = await self.upstream.fetch()
         self.assertNotIn(BRANCH, tips.heads)
         self.assertEqual(await self.embargoed(), {self.x1, self.x2})
 
     @async_to_deferred
-    async def test_a_recorded_fix_whose_branch_was_deleted_is_public_once_devel_contains_it(self):
-        await self.record_fix()
+    async def test_a_released_fix_whose_branch_was_deleted_is_public_once_devel_contains_it(self):
+        await self.record_release()
         self.promote_and_delete_branch()
         merged = self.repo.merge(self.d1, self.x2, "Merge security fix back into devel")
         self.repo.push("devel", merged)
         self.assertEqual(await self.embargoed(), set())
 
     @async_to_deferred
-    async def test_the_tips_decide_not_the_state_flag(self):
-        # recorded as merged back, but devel lacks it (the merge was reverted by a force-push)
-        await self.record_fix(state=MERGED_BACK)
+    async def test_the_tips_decide_not_a_state_flag(self):
+        # the branch row says promoted and the branch is gone, but devel lacks the release
+        await self.record_run(state=PROMOTED)
+        await self.record_release()
         self.promote_and_delete_branch()
+        self.assertEqual(await self.embargoed(), {self.x1, self.x2})
+
+    @async_to_deferred
+    async def test_a_released_fix_stays_embargoed_after_a_force_pushed_rework_failed(self):
+        # the issue's story: v1 (x1 ← x2) released, production-stable at x2; then a reworked v2,
+        # branched from s1 and touching the same file, is force-pushed; its build fails to merge it
+        # onto production-stable, so the branch row now says v2, failed, no candidate
+        await self.record_release()
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, self.x2)
+        v2 = self.repo.commit("Rework the login check", self.s1, path="login.txt")
+        self.repo.push(BRANCH, v2)
+        await self.record_run(state=FAILED, fix_commit=v2, candidate=None)
+        self.assertEqual(await self.embargoed(), {self.x1, self.x2, v2})
+
+    @async_to_deferred
+    async def test_an_earlier_release_stays_embargoed_when_a_later_one_is_merged_back_without_it(self):
+        # two releases of one branch; a merge of only the later fix into devel publishes it alone
+        y1 = self.repo.commit("Limit upload size", self.s1, path="upload.txt")
+        await self.record_release()
+        await self.record_release(fix_commit=y1)
+        self.promote_and_delete_branch()
+        self.repo.push("devel", self.repo.merge(self.d1, y1, "Merge the upload fix"))
         self.assertEqual(await self.embargoed(), {self.x1, self.x2})
 
     @async_to_deferred
@@ -161,15 +200,57 @@ class EmbargoedCommits(EmbargoCase):
         self.repo.push("devel", self.repo.merge(self.d1, s2, "Merge stable"))
         candidate = self.repo.merge(s2, self.x2, f"Merge {BRANCH} onto production-stable")
         self.repo.push(f"refs/lpdeploy/candidates/{candidate}", candidate)
-        await self.record_fix(state=TESTING, candidate=candidate)
+        await self.record_run(state=TESTING, candidate=candidate)
         self.assertEqual(await self.embargoed(), {self.x1, self.x2, candidate})
 
     @async_to_deferred
     async def test_a_recorded_fix_unknown_to_the_upstream_is_hidden_rather_than_guessed(self):
         ghost = "0123456789abcdef" * 2 + "01234567"
-        await self.record_fix(fix_commit=ghost)
+        await self.record_release(fix_commit=ghost)
+        self.repo.push(BRANCH, self.x2)
         found = await self.embargoed()
         self.assertIn(ghost, found)
+        self.assertEqual(found - {ghost}, {self.x1, self.x2})  # the known roots are still walked
+
+
+class ContainedIn(EmbargoCase):
+    """Which released fixes a tip holds: the facts merge-back and status decide on."""
+
+    @async_to_deferred
+    async def test_a_tip_holds_its_ancestors_and_itself_only(self):
+        await self.upstream.fetch()
+        self.repo.push(BRANCH, self.x2)
+        await self.upstream.fetch()
+        held = await contained_in(self.upstream, self.d1, [self.base, self.s1, self.d1, self.x1, self.x2])
+        self.assertEqual(held, {self.base, self.s1, self.d1})
+        self.assertEqual(await contained_in(self.upstream, self.x2, [self.x1, self.d1]), {self.x1})
+
+    @async_to_deferred
+    async def test_a_commit_the_upstream_lacks_is_not_held_and_no_tip_holds_nothing(self):
+        await self.upstream.fetch()
+        ghost = "0123456789abcdef" * 2 + "01234567"
+        self.assertEqual(await contained_in(self.upstream, self.d1, [ghost, self.s1]), {self.s1})
+        self.assertEqual(await contained_in(self.upstream, None, [self.s1]), set())
+
+    @async_to_deferred
+    async def test_a_commit_only_on_a_hidden_ref_is_fetched_and_answered(self):
+        await self.upstream.fetch()
+        candidate = self.repo.merge(self.s1, self.x2, "Merge the fix onto production-stable")
+        self.repo.push(f"refs/lpdeploy/candidates/{candidate}", candidate)
+        self.assertEqual(await contained_in(self.upstream, self.d1, [candidate]), set())
+        merged = self.repo.merge(self.d1, candidate, "Merge back")
+        self.repo.push("devel", merged)
+        await self.upstream.fetch()
+        self.assertEqual(await contained_in(self.upstream, merged, [candidate, self.x1]), {candidate, self.x1})
+
+    @async_to_deferred
+    async def test_a_listing_cut_short_does_not_count_the_unlisted_as_held(self):
+        # base ← s1 ← d1 (devel) and s1 ← x1 ← x2: from s1's point of view neither x2 nor d1 is held;
+        # with room for one listed commit only, "not listed" must not be read as "held"
+        self.repo.push(BRANCH, self.x2)
+        await self.upstream.fetch()
+        self.patch(embargo, "MAX_EMBARGOED", 1)
+        self.assertEqual(await contained_in(self.upstream, self.s1, [self.x2, self.d1, self.base]), {self.base})
 
 
 class ShownToViewers(unittest.TestCase):
@@ -203,3 +284,62 @@ class ShownToViewers(unittest.TestCase):
         for may_see in (False, True):
             self.assertEqual(shown_author(self.OTHER, "Dev <dev@example.invalid>", {self.SHA}, may_see),
                              "Dev <dev@example.invalid>")
+
+
+class StatusForViewers(EmbargoCase):
+    """``status.json`` (and so ``lpdeploy status`` and the dashboard) for an embargoed production tip."""
+
+    async def status(self, may_see: bool) -> dict:
+        return await flow_status(self.upstream, self.ledger, self.registry, self.settings, may_see_security=may_see)
+
+    async def released_then_reworked(self) -> str:
+        """The issue's story: v1 (x2) released to production; the branch force-pushed to a failed v2."""
+        self.ledger = InMemoryLedger()
+        await self.ledger.record(TestRecord(
+            tree=self.repo.tree(self.x2), commit=self.x2, suite=self.settings.suite.identity, result=Result.PASSED,
+            build_url="http://localhost:8010/#/builders/6/builds/77", build_number=77, finished_at=1_700_000_123.0))
+        await self.record_release()
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, self.x2)
+        v2 = self.repo.commit("Rework the login check", self.s1, path="login.txt")
+        self.repo.push(BRANCH, v2)
+        await self.record_run(state=FAILED, fix_commit=v2, candidate=None)
+        return v2
+
+    @async_to_deferred
+    async def test_an_embargoed_tip_shows_no_subject_author_time_or_security_build_without_the_role(self):
+        await self.released_then_reworked()
+        status = await self.status(may_see=False)
+        (ps,) = [b for b in status["branches"] if b["name"] == "production-stable"]
+        self.assertEqual((ps["subject"], ps["author"], ps["embargoed"]), (f"{self.x2[:12]} embargoed", EMBARGOED, True))
+        self.assertIsNone(ps["committed_at"])
+        self.assertTrue(ps["tested"])  # that it passed the suite reveals nothing
+        self.assertEqual((ps["tested_by"]["build_url"], ps["tested_by"]["build_number"]), ("", None))
+        self.assertIsNone(ps["tested_by"]["finished_at"])
+        self.assertNotIn("security", status)
+        text = repr(status)
+        for secret in ("Check the session token", "builds/77", "1700000123"):
+            self.assertNotIn(secret, text)
+
+    @async_to_deferred
+    async def test_a_security_user_sees_the_tip_its_build_and_the_release_apart_from_the_failed_rework(self):
+        v2 = await self.released_then_reworked()
+        status = await self.status(may_see=True)
+        (ps,) = [b for b in status["branches"] if b["name"] == "production-stable"]
+        self.assertEqual(ps["subject"], "Check the session token")
+        self.assertEqual(ps["tested_by"]["build_number"], 77)
+        self.assertEqual(ps["committed_at"], self.repo.timestamp(self.x2))
+        (fix,) = status["security"]["fixes"]
+        self.assertEqual((fix["branch"], fix["state"], fix["fix_commit"]), (BRANCH, FAILED, v2))
+        self.assertEqual([(r["fix_commit"], r["state"]) for r in fix["releases"]], [(self.x2, "pending")])
+        self.assertTrue(fix["pending"] and fix["embargoed"])
+        self.assertEqual(status["security"]["on_production_not_on_stable"], [BRANCH])
+
+    @async_to_deferred
+    async def test_once_merged_back_the_release_reads_merged_back(self):
+        await self.released_then_reworked()
+        self.repo.push("devel", self.repo.merge(self.d1, self.x2, "Merge security fix back into devel"))
+        status = await self.status(may_see=True)
+        (fix,) = status["security"]["fixes"]
+        self.assertEqual([r["state"] for r in fix["releases"]], ["merged-back"])
+        self.assertFalse(fix["pending"])

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from registry_contract import SCENARIOS
 
-from lpdeploy.model import Cowboy, Deployment, Freeze
-from lpdeploy.registry import InMemoryRegistry
+from lpdeploy.model import Cowboy, Deployment, Freeze, Release
+from lpdeploy.registry import InMemoryRegistry, Registry
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -32,6 +32,43 @@ def test_the_contract_covers_every_scenario_in_its_module():
     }
     assert defined == {s.__name__ for s in SCENARIOS}
     assert len(SCENARIOS) == len(set(SCENARIOS))
+
+
+def test_the_contract_calls_every_method_of_the_registry_interface():
+    # a store method no scenario calls is a method two stores may disagree on unnoticed
+    methods = {name for name in vars(Registry) if not name.startswith("_") and callable(getattr(Registry, name))}
+    called: set[str] = set()
+
+    class Recording(InMemoryRegistry):
+        def __getattribute__(self, name):
+            if name in methods:
+                called.add(name)
+            return super().__getattribute__(name)
+
+    for scenario in SCENARIOS:
+        run(scenario(Recording()))
+    assert methods - called == set()
+    assert {"save_fix", "fixes", "fix", "record_event", "events", "record_release", "releases",
+            "record_merge_back", "merge_backs", "save_job", "job"} <= methods
+
+
+def test_a_contract_scenario_can_fail_on_a_history_that_keeps_only_the_latest_release_of_a_branch():
+    class OneRowPerBranch(InMemoryRegistry):
+        async def record_release(self, release):
+            self._releases = {k: r for k, r in self._releases.items() if r.branch != release.branch}
+            await super().record_release(release)
+
+    with pytest.raises(AssertionError):
+        run(_scenario("every_release_of_a_branch_is_kept")(OneRowPerBranch()))
+
+
+def test_a_contract_scenario_can_fail_on_a_history_that_overwrites_a_release():
+    class LastWins(InMemoryRegistry):
+        async def record_release(self, release: Release):
+            self._releases[(release.candidate, release.fix_commit)] = release
+
+    with pytest.raises(AssertionError):
+        run(_scenario("a_release_recorded_again_keeps_the_first_record")(LastWins()))
 
 
 def _scenario(name: str):
