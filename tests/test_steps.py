@@ -373,6 +373,11 @@ class MoveBranchesGate(StepCase):
     @async_to_deferred
     async def test_decided_nothing_is_skipped_without_reading_the_upstream(self):
         self.flow_history()
+
+        async def unreadable():
+            raise AssertionError("the upstream was read")
+
+        Upstream.of(self.master, self.repo.url).fetch = unreadable
         props = {**self.decided(self.d2), "lpdeploy_outcome": "nothing"}
         self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **props)
         self.expect_outcome(result=SKIPPED)

@@ -1,9 +1,10 @@
 """``make mutants``: apply each curated semantic mutant to a scratch copy and check that its tests kill it.
 
 The curated list (``curated.toml`` next to this file) is the contract: every
-invariant of ``docs/invariants.rst`` and every mutant named by issue 9 has an
-entry saying which code breaks the invariant (an exact snippet and its
-mutated form) and which tests must then fail. For each entry this runner
+invariant (README.rst, "Invariants", numbered as in the design notes) and
+every mutant named by issue 9 has an entry saying which code breaks the
+invariant (an exact snippet and its mutated form) and which tests must then
+fail. For each entry this runner
 
 1. copies the project (without ``.venv``, ``.git``, ``.run``) to a scratch directory,
 2. replaces each snippet, which must occur exactly once in its file (otherwise
@@ -67,7 +68,7 @@ class Edit:
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    invariant: str  # "1".."8" (docs/invariants.rst), with the issue item it comes from: "2 (issue 9.3)"
+    invariant: str  # "1".."8" (README.rst, "Invariants"), with the issue item it comes from: "2 (issue 9.3)"
     what: str
     tests: tuple[str, ...]
     edits: tuple[Edit, ...]
@@ -95,8 +96,9 @@ def load(path: Path) -> list[Mutant]:
             m = Mutant(name=entry["name"], invariant=invariant, what=entry["what"],
                        tests=tuple(entry["tests"]), edits=edits, timeout=int(entry.get("timeout", DEFAULT_TIMEOUT)))
         except (KeyError, TypeError, ValueError) as e:
-            raise ListOutOfDate(f"{path}: mutant {name!r} is malformed ({e!r}): it needs name, invariant, what, "
-                                "tests and at least one [[mutant.edit]] with file, find and replace; invariant is a number") from None
+            raise ListOutOfDate(f"{path}: mutant {name!r} is malformed ({e!r}): it needs name, invariant (a "
+                                "number), what, tests and at least one [[mutant.edit]] with file, find and "
+                                "replace") from None
         if not m.tests or not m.edits or any(e.find == e.replace for e in m.edits):
             raise ListOutOfDate(f"{path}: mutant {name!r} needs tests and edits that change something")
         mutants.append(m)
