@@ -195,13 +195,14 @@ class GateSchedulerTests(SchedulerCase):
         self.assertEqual(len(await self.gate_buildsets()), 2)
 
     def running_build(self, builderid, revision):
-        """A gate build from before the start, still running, that decided on ``revision``."""
+        """A gate build from before the start, still running, that decided on ``revision`` (None: not yet)."""
         return [
             *self.earlier_request(builderid, claimed=True),
             fakedb.Worker(id=47, name="worker-1"),
             fakedb.Build(id=700, number=7, buildrequestid=901, builderid=builderid, workerid=47,
                          masterid=fakedb.FakeDBConnector.MASTER_ID, results=None, complete_at=None),
-            fakedb.BuildProperty(buildid=700, name="lpdeploy_revision", value=revision, source="lpdeploy"),
+            *([fakedb.BuildProperty(buildid=700, name="lpdeploy_revision", value=revision, source="lpdeploy")]
+              if revision else []),
         ]
 
     @async_to_deferred
@@ -219,6 +220,16 @@ class GateSchedulerTests(SchedulerCase):
         await self.start(lambda builderid: self.running_build(builderid, self.d1))
         self.assertEqual(await self.gate_buildsets(), [900])
         self.reactor.advance(RECONCILE_INTERVAL)
+        self.assertEqual(await self.gate_buildsets(), [900])
+
+    @async_to_deferred
+    async def test_a_running_gate_build_that_has_not_decided_yet_counts_as_pending(self):
+        # its decide step will take the devel tip when it runs: a push seen while it starts
+        # (say, the poller's first report after a restart) must not queue the same tip twice
+        await self.start(lambda builderid: self.running_build(builderid, None))
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("devel", d2)
         self.assertEqual(await self.gate_buildsets(), [900])
 
     @async_to_deferred
