@@ -4,13 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean help
+.PHONY: run test lint bench mutants mutmut clean help
 
 help:
 	@echo "make run    start a master and local workers (demo site unless LPDEPLOY_CONFIG is set)"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
 	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~15 minutes)"
+	@echo "make mutants  the curated semantic mutants: each must be killed by its tests (~2 minutes)"
+	@echo "make mutmut   a broad mutmut sweep of the pure decision code; prints a score, never fails on it"
 	@echo "make clean  remove .venv and the local run directory .run/"
 
 $(STAMP): setup.py pyproject.toml
@@ -37,5 +39,16 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.month
 	$(BIN)/python -m bench.dashboard
 
+# every curated mutant (tests/mutants/curated.toml) applied to a scratch copy must fail its tests
+mutants: $(STAMP)
+	$(BIN)/python tests/mutants/run.py
+
+# informative: the score of a broad sweep ([tool.mutmut] in pyproject.toml); survivors do not fail it
+mutmut: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python tests/mutants/mutmut_score.py
+
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .run mutants

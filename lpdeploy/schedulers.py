@@ -132,14 +132,20 @@ class GateScheduler(FlowScheduler):
         )
 
     async def _testing(self, revision: str) -> bool:
-        """Whether a running gate build already decided on ``revision`` (its verdict is coming)."""
+        """Whether a running gate build will deliver a verdict on ``revision``.
+
+        Either it already decided on ``revision``, or it has not decided yet:
+        its ``decide`` step takes the devel tip when it runs, so it tests this
+        tip (or a newer one). Counting only decided builds let a push seen
+        while a build was starting queue a second build of the same tip.
+        """
         for name in self.builderNames:
             builderid = await self.master.data.updates.findBuilderId(name)
             running = await self.master.data.get(("builders", builderid, "builds"),
                                                  filters=[resultspec.Filter("complete", "eq", [False])])
             for build in running:
-                props = await self.master.data.get(("builds", build["buildid"], "properties"))
-                if props and props.get("lpdeploy_revision", (None,))[0] == revision:
+                props = await self.master.data.get(("builds", build["buildid"], "properties")) or {}
+                if props.get("lpdeploy_revision", (None,))[0] in (None, revision):
                     return True
         return False
 

@@ -262,6 +262,98 @@ losa = ["bob"]
             time.sleep(0.3)
         raise AssertionError(f"the flow did not settle within {timeout}s")
 
+    # --- starting states: every end-to-end test sets up its own ---------
+    # Tests share one master per module for speed, never facts: each test
+    # starts from a state it asks for with these helpers, so it runs alone,
+    # in any order, and says what it needs.
+
+    def initial_commit(self) -> str:
+        """The commit ``create`` pushed to every branch (the root of the history)."""
+        return git(f"--git-dir={self.upstream}", "rev-list", "--max-parents=0", "refs/heads/stable")
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return subprocess.run(["git", f"--git-dir={self.upstream}", "merge-base", "--is-ancestor", ancestor,
+                               descendant], capture_output=True).returncode == 0
+
+    def builds_for(self, builder: str, revision: str) -> list[dict[str, Any]]:
+        """The builds of ``builder`` that decided on ``revision`` (its ``lpdeploy_revision``), oldest first."""
+        builds = self.api(f"builders/{builder}/builds?order=number&property=lpdeploy_revision")["builds"]
+        return [b for b in builds if b["properties"].get("lpdeploy_revision", [None])[0] == revision]
+
+    def build_for(self, builder: str, revision: str) -> dict[str, Any]:
+        """The one complete build of ``builder`` that decided on ``revision``."""
+        builds = [b for b in self.builds_for(builder, revision) if b["complete"]]
+        assert len(builds) == 1, f"{len(builds)} complete {builder} builds for {revision[:12]}"
+        return builds[0]
+
+    def commit_file(self, path: str, text: str, message: str, branch: str) -> str:
+        """Commit ``path`` (not app.txt, so it merges cleanly anywhere) on ``branch`` (new: from devel); push."""
+        base = branch if self.tip(branch) else "devel"
+        git("fetch", "--quiet", str(self.upstream), f"refs/heads/{base}", cwd=self.work)
+        git("checkout", "--quiet", "-B", branch, "FETCH_HEAD", cwd=self.work)
+        (self.work / path).write_text(text)
+        git("add", path, cwd=self.work)
+        git("commit", "--quiet", "-m", message, cwd=self.work)
+        git("push", "--quiet", str(self.upstream), f"HEAD:refs/heads/{branch}", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def given_devel_holds_stable(self) -> None:
+        """devel contains stable, so the gate can fast-forward stable to the next devel push.
+
+        A test may have pushed straight to stable; devel is then reset to
+        stable (a test's starting state, not something lpdeploy does).
+        """
+        devel, stable = self.tip("devel"), self.tip("stable")
+        assert devel and stable, "the flow branches exist"
+        if not self.is_ancestor(stable, devel):
+            git("push", "--quiet", "--force", str(self.upstream), f"{stable}:refs/heads/devel", cwd=self.work)
+            self.settle()
+
+    def given_stable_at(self, message: str) -> str:
+        """A new tested commit on devel that the gate moved stable to; its sha."""
+        self.settle()
+        self.given_devel_holds_stable()
+        sha = self.commit("ok", message)
+        wait_until(lambda: self.tip("stable") == sha, 120, f"stable to reach {message!r}")
+        self.settle()
+        return sha
+
+    def given_promoted(self, message: str) -> str:
+        """``given_stable_at(message)``, then promoted to both production branches by a losa; its sha."""
+        sha = self.given_stable_at(message)
+        result = self.cli("promote", user="bob")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert self.tip("production-stable") == self.tip("production-devel") == sha
+        self.settle()
+        return sha
+
+    def given_deployed(self, *servers: str, revision: str | None = None) -> None:
+        """``servers`` run ``revision`` (default: the production-stable tip), deployed by a losa."""
+        args = [a for s in servers for a in ("--server", s)] + (["--revision", revision] if revision else [])
+        result = self.cli("deploy", *args, user="bob")
+        assert result.returncode == 0, result.stdout + result.stderr
+        self.settle()
+
+    def given_no_cowboys(self) -> None:
+        """No active cowboy on any server (each is removed by a losa, with a reason)."""
+        listed = self.cli("cowboy", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        for c in json.loads(listed.stdout):
+            removed = self.cli("cowboy", "remove", str(c["id"]), "--reason", "test starting state", user="bob")
+            assert removed.returncode == 0, removed.stderr
+
+    def status(self) -> dict[str, Any]:
+        """``lpdeploy status --json`` (as anonymous)."""
+        result = self.cli("status", "--json")
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    def given_thawed(self) -> None:
+        """No freeze: a losa thaws the flow if it is frozen."""
+        if self.status()["freeze"] is not None:
+            result = self.cli("thaw", user="bob")
+            assert result.returncode == 0, result.stdout + result.stderr
+
     def steps(self, build: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return {s["name"]: s for s in self.api(f"builds/{build['buildid']}/steps")["steps"]}
 

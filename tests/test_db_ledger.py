@@ -14,14 +14,19 @@ masters and the per-scenario tests come from ``support.py``.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.util.twisted import async_to_deferred
-from ledger_contract import COMMIT, OTHER_COMMIT, SCENARIOS, SUITE, TREE, make_record
-from support import add_scenario_tests, make_db_master, two_masters_on_one_database
+from ledger_contract import COMMIT, OTHER_COMMIT, OTHER_SUITE, OTHER_TREE, SCENARIOS, SUITE, TREE, make_record
+from support import add_scenario_tests, make_db_master, temp_dir, two_masters_on_one_database
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.ledger import LEDGER_OBJECT, DbLedger
+from lpdeploy.ledger import LEDGER_OBJECT, DbLedger, from_json
 from lpdeploy.model import Result
 
 
@@ -99,3 +104,45 @@ class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
         rec = make_record(Result.FAILED, build_number=9)
         await self.a.record(rec)
         self.assertEqual(await DbLedger(self.master_b).lookup(SUITE, TREE), rec)
+
+
+class LedgerAcrossARealRestart(TestReactorMixin, unittest.TestCase):
+    """What one process records, a new process on the same database file finds (design invariant 8).
+
+    The two-master tests above share one Python process, so a store that kept
+    entries in a module-level dict would pass them; here the reader is a new
+    process (``restart_probe.py``), as after a master restart.
+    """
+
+    TESTS = os.path.dirname(os.path.abspath(__file__))
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.setup_test_reactor()
+        self.base = temp_dir(self)
+        self.db_url = "sqlite:///" + os.path.join(self.base, "state.sqlite")
+        self.master = yield make_db_master(self, basedir=os.path.join(self.base, "before"), db_url=self.db_url)
+
+    def read_in_a_new_process(self, lookups):
+        out = os.path.join(self.base, "found.json")
+        probe = {"db_url": self.db_url, "lookups": lookups, "out": out}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             os.path.join(self.TESTS, "restart_probe.py") + "::LedgerAfterARestart::test_read"],
+            cwd=os.path.dirname(self.TESTS), env={**os.environ, "LPDEPLOY_PROBE": json.dumps(probe)},
+            capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        with open(out, encoding="utf-8") as f:
+            return [from_json(d) if d is not None else None for d in json.load(f)]
+
+    @async_to_deferred
+    async def test_passes_and_failures_recorded_before_a_restart_are_found_after_it(self):
+        ledger = DbLedger(self.master)
+        passed = make_record(Result.PASSED, build_number=41)
+        failed = make_record(Result.FAILED, tree=OTHER_TREE, build_number=42)
+        other_suite = make_record(Result.PASSED, suite=OTHER_SUITE, build_number=43)
+        for rec in (passed, failed, other_suite):
+            await ledger.record(rec)
+        found = self.read_in_a_new_process([[SUITE, TREE], [SUITE, OTHER_TREE], [OTHER_SUITE, TREE],
+                                            [OTHER_SUITE, OTHER_TREE]])
+        self.assertEqual(found, [passed, failed, other_suite, None])

@@ -114,6 +114,7 @@ def test_a_server_on_an_older_revision_moves_and_says_what_it_was():
 
 def test_a_server_already_at_the_target_is_left_alone():
     p = plan(facts(deployed=TARGET))
+    assert p.server == "app1"
     assert p.action is Action.NOTHING
     assert "already runs" in p.reason and short(TARGET) in p.reason
     assert p.retire == () and p.overridden == ()
@@ -124,6 +125,7 @@ def test_a_server_already_at_the_target_is_left_alone():
 
 def test_rollout_never_overwrites_a_cowboy_without_its_fix():
     p = plan(facts(cowboy(7, reason="hot-patched the login form", created_by="bob")))
+    assert p.server == "app1"
     assert p.action is Action.REFUSE
     assert "#7" in p.reason
     assert "bob" in p.reason
@@ -167,6 +169,7 @@ def test_a_fixed_cowboy_does_not_excuse_another_one_without_its_fix():
 
 def test_a_losa_may_override_a_cowboy_with_a_reason():
     p = plan(facts(cowboy(7)), override_reason="patch is obsolete, checked with bob")
+    assert p.server == "app1"
     assert p.action is Action.MOVE
     assert p.overridden == (7,)
     assert p.retire == ()

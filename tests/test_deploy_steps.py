@@ -208,6 +208,42 @@ class PlanDeployPerServer(DeployCase):
         self.assertEqual(self.plans()["app1"]["action"], "move")
 
     @async_to_deferred
+    async def test_a_rollback_past_a_released_security_fix_is_refused_naming_it(self):
+        # design invariant 4: production never loses a security fix, not even by a rollback
+        self.history()
+        fix = self.repo.commit("Close the session fixation hole", self.p2)
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, fix)
+        await self.registry.save_fix(SecurityFix("security/cve-77", fix, "promoted", "sec-alice", T0,
+                                                 candidate=fix, released=fix, released_candidate=fix))
+        await self.deployed("app1", fix)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1", target_revision=self.p2)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_plan")
+        self.expect_no_property("lpdeploy_run_deploy")
+        await self.run_step()
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn("would lose the security fix security/cve-77", reason)
+        self.assertIn(fix[:12], reason)
+
+    @async_to_deferred
+    async def test_a_rollback_that_keeps_the_released_fix_is_planned(self):
+        self.history()
+        fix = self.repo.commit("Close the session fixation hole", self.p2)
+        later = self.repo.commit("Speed up search", fix)
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, later)
+        await self.registry.save_fix(SecurityFix("security/cve-77", fix, "promoted", "sec-alice", T0,
+                                                 candidate=fix, released=fix, released_candidate=fix))
+        await self.deployed("app1", later)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1", target_revision=fix)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", fix, "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.plans()["app1"]["action"], "move")
+
+    @async_to_deferred
     async def test_an_automated_deploy_targets_stable(self):
         self.history()
         self.repo.push("stable", self.d1)

@@ -1,7 +1,10 @@
 """A LOSA's week end to end: deploys, cowboys, freeze, rollback, restart.
 
 Real master, real worker, real git; the servers are simulated by deploy
-commands that write the deployed revision into a file per server.
+commands that write the deployed revision into a file per server. One master
+serves the module; each test starts with nothing pending, no freeze and no
+active cowboy, and sets up the rest of its starting state with the
+``given_*`` helpers of ``Flow``: any one runs alone and in any order.
 """
 
 from __future__ import annotations
@@ -49,38 +52,41 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     yield from f.running()
 
 
+@pytest.fixture(autouse=True)
+def clean_slate(flow: Flow) -> None:
+    """Nothing pending, no freeze, no active cowboy: what every test here starts from."""
+    flow.settle()
+    flow.given_thawed()
+    flow.given_no_cowboys()
+
+
 def deployed(flow: Flow, server: str) -> str | None:
     path = flow.base / "servers" / server
     return path.read_text().strip() if path.exists() else None
 
 
-def status(flow: Flow) -> dict:
-    result = flow.cli("status", "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def ship(flow: Flow, message: str) -> str:
-    """Push to devel, wait for the gate to move stable, promote; return the new production-stable tip."""
-    sha = flow.commit("ok", message)
-    wait_until(lambda: flow.tip("stable") == sha, 90, "stable to take the push")
-    result = flow.cli("promote", user="bob")
-    assert result.returncode == 0, result.stderr
-    assert flow.tip("production-stable") == sha
-    return sha
+def servers(flow: Flow) -> dict[str, dict]:
+    return {s["name"]: s for s in flow.status()["servers"]}
 
 
 def test_deploy_production_stable_to_chosen_servers(flow: Flow) -> None:
-    target = flow.tip("production-stable")
+    before = flow.given_promoted("Deployed everywhere first")
+    flow.given_deployed("app1", "app2")
+    target = flow.given_promoted("Search box for the report")
     result = flow.cli("deploy", "--server", "app1", "--server", "app2", user="bob")
     assert result.returncode == 0, result.stderr
     assert deployed(flow, "app1") == target and deployed(flow, "app2") == target
     assert "app1: deployed" in result.stdout and "app2: deployed" in result.stdout
-    assert "deployment report for app1" in result.stdout
-    assert "Initial release" in result.stdout  # the report lists commits (subject, author)
+    # the report lists what changed since the server's last deploy (subject, author), nothing older
+    assert f"deployment report for app1: {before[:12]} → {target[:12]}" in result.stdout
+    assert "1 new commit(s)" in result.stdout
+    assert "Search box for the report (Test Developer <test@example.invalid>)" in result.stdout
+    assert "Deployed everywhere first" not in result.stdout
 
 
 def test_redeploying_the_same_revision_is_a_no_op(flow: Flow) -> None:
+    flow.given_promoted("Deployed twice")
+    flow.given_deployed("app1")
     before = (flow.base / "servers" / "app1").stat().st_mtime_ns
     result = flow.cli("deploy", "--server", "app1", user="bob")
     assert result.returncode == 0, result.stderr
@@ -89,14 +95,17 @@ def test_redeploying_the_same_revision_is_a_no_op(flow: Flow) -> None:
 
 
 def test_auto_deploy_server_follows_stable(flow: Flow) -> None:
-    sha = flow.commit("ok", "Staging follows stable")
-    wait_until(lambda: flow.tip("stable") == sha, 90, "stable to move")
+    sha = flow.given_stable_at("Staging follows stable")
     wait_until(lambda: deployed(flow, "staging") == sha, 90, "staging to be redeployed")
+    assert flow.tip("production-stable") != sha  # staging follows stable, not production
 
 
-def test_cowboy_blocks_a_rollout_until_its_fix_is_deployed(flow: Flow, tmp_path: Path) -> None:
+def test_cowboy_blocks_a_rollout_until_its_fix_is_deployed(flow: Flow) -> None:
+    flow.given_promoted("Before the hot patch")
+    flow.given_deployed("app1", "app2")
     # the real fix lives on a side branch for now
-    fix = flow.commit("ok", "Real fix for the hot patch", branch="fix/hotpatch")
+    fix = flow.commit_file("mail.conf", "relay = smtp.example.invalid\n", "Real fix for the hot patch",
+                           branch="fix/hotpatch")
     added = flow.cli("cowboy", "add", "--server", "app1", "--reason", "patched mail config by hand",
                      "--fixed-by", fix, user="bob")
     assert added.returncode == 0, added.stderr
@@ -106,7 +115,7 @@ def test_cowboy_blocks_a_rollout_until_its_fix_is_deployed(flow: Flow, tmp_path:
     assert [(c["id"], c["server"], c["fixed_by"], c["created_by"], c["active"]) for c in listed] == [
         (int(cowboy_id), "app1", fix, "bob", True)]
 
-    target = ship(flow, "Unrelated change")
+    target = flow.given_promoted("Unrelated change")
     result = flow.cli("deploy", "--server", "app1", "--server", "app2", user="bob")
     assert result.returncode == 1
     assert "app1: refused" in result.stdout and "patched mail config by hand" in result.stdout
@@ -124,81 +133,116 @@ def test_cowboy_blocks_a_rollout_until_its_fix_is_deployed(flow: Flow, tmp_path:
     result = flow.cli("deploy", "--server", "app1", user="bob")
     assert result.returncode == 0, result.stderr
     assert deployed(flow, "app1") == merged
-    assert flow.cli("cowboy", "list", "--json").stdout.strip() == "[]"
+    assert json.loads(flow.cli("cowboy", "list", "--json").stdout) == []
     history = json.loads(flow.cli("cowboy", "list", "--json", "--all").stdout)
-    assert history[0]["state"] == "retired" and not history[0]["active"]
+    retired = [c for c in history if str(c["id"]) == cowboy_id]
+    assert len(retired) == 1 and retired[0]["state"] == "retired" and not retired[0]["active"]
 
 
 def test_override_needs_a_reason_and_is_audited(flow: Flow) -> None:
+    flow.given_promoted("Before the debug logging")
+    flow.given_deployed("app2")
     added = flow.cli("cowboy", "add", "--server", "app2", "--reason", "debug logging", user="bob")
     assert added.returncode == 0, added.stderr
-    ship(flow, "Another change")
+    target = flow.given_promoted("Another change")
     refused = flow.cli("deploy", "--server", "app2", "--override-cowboys", user="bob")
     assert refused.returncode == 2 and "--reason" in refused.stderr
+    assert deployed(flow, "app2") != target
     result = flow.cli("deploy", "--server", "app2", "--override-cowboys", "--reason", "debugging is over",
                       user="bob")
     assert result.returncode == 0, result.stderr
     assert "OVER cowboy" in result.stdout and "debugging is over" in result.stdout
-    assert deployed(flow, "app2") == flow.tip("production-stable")
+    assert deployed(flow, "app2") == target
+    audit = json.loads(flow.cli("audit", "--json", user="bob").stdout)
+    overrides = [e for e in audit if e["action"] == "cowboy-override" and e["details"]["revision"] == target]
+    assert len(overrides) == 1
+    assert overrides[0]["who"] == "bob" and overrides[0]["details"]["reason"] == "debugging is over"
 
 
 def test_freeze_stops_promotions_and_deploys_but_not_the_gate(flow: Flow) -> None:
+    production = flow.given_promoted("Before the freeze")
+    flow.given_deployed("app1")
     assert flow.cli("freeze", "--reason", "release party", user="bob").returncode == 0
     assert "FROZEN" in flow.cli("status").stdout
-    sha = flow.commit("ok", "Pushed during the freeze")
-    wait_until(lambda: flow.tip("stable") == sha, 90, "the gate to keep running while frozen")
+    sha = flow.given_stable_at("Pushed during the freeze")  # the gate keeps running while frozen
     for args in (["promote"], ["deploy", "--server", "app1"]):
         result = flow.cli(*args, user="bob")
         assert result.returncode == 1
         assert "release party" in result.stderr
-    assert flow.tip("production-stable") != sha
+    assert flow.tip("production-stable") == production
+    assert deployed(flow, "app1") == production
     assert flow.cli("thaw", user="bob").returncode == 0
     assert flow.cli("promote", user="bob").returncode == 0
+    assert flow.tip("production-stable") == sha
 
 
 def test_rollback_to_an_earlier_production_revision(flow: Flow) -> None:
-    assert flow.cli("deploy", "--server", "app1", user="bob").returncode == 0
-    earlier = git("rev-parse", f"{flow.tip('production-stable')}~1", cwd=flow.work)
+    earlier = flow.given_promoted("The revision to roll back to")
+    latest = flow.given_promoted("The revision that misbehaves")
+    flow.given_deployed("app1")
+    assert deployed(flow, "app1") == latest
     result = flow.cli("deploy", "--server", "app1", "--revision", earlier, user="bob")
     assert result.returncode == 0, result.stderr
-    assert "ROLLBACK" in result.stdout
+    assert "ROLLBACK" in result.stdout and "The revision that misbehaves" in result.stdout
     assert deployed(flow, "app1") == earlier
-    s = {x["name"]: x for x in status(flow)["servers"]}
-    assert s["app1"]["deployed"] == earlier and s["app1"]["behind"] == 1
+    s = servers(flow)["app1"]
+    assert s["deployed"] == earlier and s["behind"] == 1
 
 
 def test_bad_deploys_are_refused_or_reported_and_nothing_is_half_recorded(flow: Flow) -> None:
+    production = flow.given_promoted("Production for the bad deploys")
+    flow.given_deployed("app1")
     side = flow.commit("ok", "Not on production", branch="feature/x")
     result = flow.cli("deploy", "--server", "app1", "--revision", side, user="bob")
     assert result.returncode == 1 and "is not on production-stable" in result.stderr
     result = flow.cli("deploy", "--server", "nosuch", user="bob")
     assert result.returncode == 1 and "unknown server" in result.stderr
+    assert deployed(flow, "app1") == production
     for server, words in (("broken", "exit code 3"), ("stuck", "failed")):
         result = flow.cli("deploy", "--server", server, user="bob")
         assert result.returncode == 1, server
         assert words in result.stdout + result.stderr
-        assert {x["name"]: x for x in status(flow)["servers"]}[server]["deployed"] is None
+        assert servers(flow)[server]["deployed"] is None
 
 
 def test_only_losa_may_act(flow: Flow) -> None:
+    flow.given_promoted("Only a losa deploys this")
+    before = servers(flow)
     for args in (["deploy"], ["cowboy", "add", "--server", "app1", "--reason", "x"], ["freeze", "--reason", "x"]):
         result = flow.cli(*args, user="alice")
         assert result.returncode == 1 and "not allowed" in result.stderr, args
+    after = flow.status()
+    assert after["freeze"] is None
+    assert {n: (s["deployed"], s["cowboys"]) for n, s in before.items()} == {
+        s["name"]: (s["deployed"], s["cowboys"]) for s in after["servers"]}
 
 
 def test_cowboys_survive_a_master_restart(flow: Flow) -> None:
+    flow.given_promoted("Before the kernel tweak")
+    flow.given_deployed("app1", "app2")
+    running = deployed(flow, "app1")
     added = flow.cli("cowboy", "add", "--server", "app1", "--server", "app2", "--reason", "kernel tweak",
                      user="bob")
     assert added.returncode == 0, added.stderr
     ids = added.stdout.split()
     assert len(ids) == 2
+    target = flow.given_promoted("After the kernel tweak")
     flow.stop()
     flow.start()
     listed = json.loads(flow.cli("cowboy", "list", "--json").stdout)
-    assert sorted(str(c["id"]) for c in listed if c["reason"] == "kernel tweak") == sorted(ids)
+    by_id = {str(c["id"]): c["server"] for c in listed if c["reason"] == "kernel tweak"}
+    assert sorted(by_id) == sorted(ids) and sorted(by_id.values()) == ["app1", "app2"]
+    app1_cowboy = next(i for i, server in by_id.items() if server == "app1")
+    # the restarted master still refuses to deploy over them
     result = flow.cli("deploy", "--server", "app1", user="bob")
-    assert result.returncode in (0, 1)
-    removed = flow.cli("cowboy", "remove", ids[0], "--reason", "rolled back by hand", user="bob")
+    assert result.returncode == 1
+    assert (f"refusing to deploy {target[:12]} to app1: it carries cowboy #{app1_cowboy} by bob: kernel tweak"
+            in result.stderr)
+    assert deployed(flow, "app1") == running
+    removed = flow.cli("cowboy", "remove", app1_cowboy, "--reason", "rolled back by hand", user="bob")
     assert removed.returncode == 0, removed.stderr
     remaining = json.loads(flow.cli("cowboy", "list", "--json").stdout)
-    assert ids[0] not in [str(c["id"]) for c in remaining]
+    assert [str(c["id"]) for c in remaining] == [i for i in ids if i != app1_cowboy]
+    result = flow.cli("deploy", "--server", "app1", user="bob")
+    assert result.returncode == 0, result.stderr
+    assert deployed(flow, "app1") == target

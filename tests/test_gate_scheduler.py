@@ -194,6 +194,51 @@ class GateSchedulerTests(SchedulerCase):
         await self.start(lambda builderid: self.earlier_request(builderid, claimed=True))
         self.assertEqual(len(await self.gate_buildsets()), 2)
 
+    def running_build(self, builderid, revision):
+        """A gate build from before the start, still running, that decided on ``revision`` (None: not yet)."""
+        return [
+            *self.earlier_request(builderid, claimed=True),
+            fakedb.Worker(id=47, name="worker-1"),
+            fakedb.Build(id=700, number=7, buildrequestid=901, builderid=builderid, workerid=47,
+                         masterid=fakedb.FakeDBConnector.MASTER_ID, results=None, complete_at=None),
+            *([fakedb.BuildProperty(buildid=700, name="lpdeploy_revision", value=revision, source="lpdeploy")]
+              if revision else []),
+        ]
+
+    @async_to_deferred
+    async def test_the_running_build_fixture_is_seen_as_running_with_its_revision(self):
+        # guards the two tests below: Buildbot must see the fixture as an unfinished build
+        await self.start(lambda builderid: self.running_build(builderid, self.d1))
+        (build,) = await self.master.data.get(("builds",))
+        self.assertFalse(build["complete"])
+        props = await self.master.data.get(("builds", build["buildid"], "properties"))
+        self.assertEqual(props["lpdeploy_revision"], (self.d1, "lpdeploy"))
+
+    @async_to_deferred
+    async def test_a_running_gate_build_on_the_devel_tip_counts_as_pending(self):
+        # issue 9, mutant 4: its verdict is coming; the periodic check must not run the suite again
+        await self.start(lambda builderid: self.running_build(builderid, self.d1))
+        self.assertEqual(await self.gate_buildsets(), [900])
+        self.reactor.advance(RECONCILE_INTERVAL)
+        self.assertEqual(await self.gate_buildsets(), [900])
+
+    @async_to_deferred
+    async def test_a_running_gate_build_that_has_not_decided_yet_counts_as_pending(self):
+        # its decide step will take the devel tip when it runs: a push seen while it starts
+        # (say, the poller's first report after a restart) must not queue the same tip twice
+        await self.start(lambda builderid: self.running_build(builderid, None))
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.assertEqual(await self.gate_buildsets(), [900])
+
+    @async_to_deferred
+    async def test_a_running_gate_build_on_an_older_tip_does_not_hide_the_newer_tip(self):
+        await self.start(lambda builderid: self.running_build(builderid, self.base))
+        buildsets = await self.buildsets()
+        self.assertEqual(len(buildsets), 2)
+        self.assertIn(([GATE_BUILDER], [("devel", self.d1, self.repo.url)]), buildsets)
+
     @async_to_deferred
     async def test_a_completed_gate_request_does_not_count_as_queued(self):
         await self.start(lambda builderid: self.earlier_request(builderid, complete=1))

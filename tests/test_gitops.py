@@ -364,3 +364,135 @@ def test_an_option_as_upstream_url_is_only_ever_a_repository_name(tmp_path, monk
     with pytest.raises(GitError):
         Mirror(tmp_path / "m.git", f"--upload-pack=touch {pwned}").fetch()
     assert not pwned.exists()
+
+
+# --- every outside value reaches git after --end-of-options (issue 9, mutant 8) ----
+
+# options whose next argv element is their argument, never read as an option or a revision
+OPTIONS_WITH_AN_ARGUMENT = {"-c", "-m", "-p"}
+
+
+def misplaced(argv: list[str], outside: set[str]) -> list[str]:
+    """The elements of ``argv`` that carry an outside value where git could read it as an option.
+
+    An outside value (the upstream URL, a commit id, a branch or ref name) is
+    safe after ``--end-of-options``, inside an option lpdeploy names itself
+    (``--force-with-lease=refs/heads/stable:<sha>``) or as the argument of an
+    option (``commit-tree -p <sha>``). Anywhere else it is misplaced.
+    """
+    end = argv.index("--end-of-options") if "--end-of-options" in argv else len(argv)
+    bad = []
+    for i, arg in enumerate(argv[:end]):
+        if not any(value in arg for value in outside) or arg.startswith("-"):
+            continue
+        if i > 0 and argv[i - 1] in OPTIONS_WITH_AN_ARGUMENT:
+            continue
+        bad.append(arg)
+    return bad
+
+
+def test_misplaced_finds_an_outside_value_without_end_of_options():
+    # the checker itself can fail: a push without --end-of-options is caught
+    url, sha = "file:///srv/up.git", ABSENT
+    assert misplaced(["git", "push", "--atomic", url, f"{sha}:refs/heads/stable"], {url, sha}) == [
+        url, f"{sha}:refs/heads/stable"]
+    assert misplaced(["git", "push", f"--force-with-lease=refs/heads/stable:{sha}", "--end-of-options", url,
+                      f"{sha}:refs/heads/stable"], {url, sha}) == []
+    assert misplaced(["git", "commit-tree", "t", "-p", sha, "-m", "merge"], {sha}) == []
+
+
+def _push(repo, mirror, h):
+    mirror.fetch()
+    mirror.push([Move("stable", expected=h["A"], new=h["R"]), Move("production-stable", expected=None, new=h["A"])])
+    assert repo.upstream_heads()["stable"] == h["R"]
+
+
+def _stale_push(repo, mirror, h):
+    mirror.fetch()
+    repo.push(h["B"], "stable")
+    with pytest.raises(StaleBranch):
+        mirror.push([Move("stable", expected=h["A"], new=h["R"])])
+
+
+def _fetch_revision(repo, mirror, h):
+    mirror.ensure()
+    mirror.fetch_revision(h["B"])
+    assert mirror.has(h["B"])
+
+
+def _fetch_revision_of_an_unknown_sha(repo, mirror, h):
+    mirror.fetch()
+    with pytest.raises(UnknownRevision):
+        mirror.fetch_revision(ABSENT)
+
+
+def _merge(repo, mirror, h):
+    mirror.fetch()
+    merged = mirror.merge(h["A"], h["R"], "Merge security/fix-1 into devel")
+    assert mirror.commit(merged).subject == "Merge security/fix-1 into devel"
+
+
+def _push_new_ref(repo, mirror, h):
+    mirror.fetch()
+    mirror.push_new_ref(f"refs/lpdeploy/candidates/{h['R']}", h["R"])
+    mirror.push_new_ref(f"refs/lpdeploy/candidates/{h['R']}", h["R"])  # exists already: nothing to do
+
+
+def _reads(repo, mirror, h):
+    mirror.fetch()
+    mirror.heads()
+    assert mirror.has(h["A"])
+    assert mirror.tree_of(h["R"]) == mirror.tree_of(h["A"])
+    assert mirror.is_ancestor(h["A"], h["R"])
+    assert mirror.commit(h["B"]).sha == h["B"]
+    assert set(mirror.commit_times([h["A"], h["B"], ABSENT])) == {h["A"], h["B"]}
+    assert [c.sha for c in mirror.commits_between([h["A"]], [h["R"]])] == [h["R"], h["B"]]
+
+
+def _ls_remote(repo, mirror, h):
+    assert ls_remote(repo.url)["devel"] == h["R"]
+
+
+OPERATIONS = {"push": _push, "stale-push": _stale_push, "fetch_revision": _fetch_revision,
+              "fetch_revision-unknown": _fetch_revision_of_an_unknown_sha, "merge": _merge,
+              "push_new_ref": _push_new_ref, "reads": _reads, "ls_remote": _ls_remote}
+
+
+def test_the_operations_cover_every_git_running_method_of_the_mirror():
+    # a new Mirror method must be added to OPERATIONS, or this fails
+    covered = {"push", "fetch_revision", "merge", "push_new_ref", "fetch", "heads", "has", "tree_of",
+               "is_ancestor", "commit", "commit_times", "commits_between", "ensure", "git"}
+    public = {name for name in vars(Mirror) if not name.startswith("_")}
+    assert public == covered
+
+
+@pytest.fixture
+def spy_run_git(monkeypatch):
+    """The argv (after ``git``) of every git call lpdeploy makes: all of them go through ``run_git``."""
+    calls: list[list[str]] = []
+    real_run_git = gitops.run_git
+
+    def spy(args, *rest, **kwargs):
+        calls.append(list(args))
+        return real_run_git(args, *rest, **kwargs)
+
+    monkeypatch.setattr(gitops, "run_git", spy)
+    return calls
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_outside_values_reach_git_only_after_end_of_options(operation, repo, mirror, history, spy_run_git):
+    OPERATIONS[operation](repo, mirror, history)
+    refs = {f"refs/heads/{b}" for b in ("devel", "stable", "production-stable")}
+    outside = {repo.url, *history.values(), ABSENT, *refs, "refs/lpdeploy/candidates"}
+    assert spy_run_git, "the operation ran no git at all"
+    assert {" ".join(argv): misplaced(argv, outside) for argv in spy_run_git if misplaced(argv, outside)} == {}
+
+
+def test_the_worker_checkout_commands_pass_outside_values_after_end_of_options(repo, history):
+    ref = f"refs/lpdeploy/candidates/{history['R']}"
+    for branch_ref in ("refs/heads/stable", ref):
+        commands = gitops.checkout_commands(repo.url, branch_ref, history["R"])
+        outside = {repo.url, history["R"], branch_ref}
+        assert [argv for argv in commands if misplaced(argv, outside)] == []
+        assert any(repo.url in argv for argv in commands) and any(history["R"] in argv for argv in commands)

@@ -64,6 +64,7 @@ def test_a_revert_to_a_tested_tree_skips_the_suite_even_if_the_pass_was_on_anoth
 def test_a_tree_that_failed_runs_the_suite_again():
     d = suite_decision(TARGET, TREE, FAILED)
     assert d.action is Action.RUN_SUITE
+    assert d.revision == TARGET
     assert d.record == FAILED
     assert "failed" in d.reason
     assert "build #43" in d.reason
@@ -83,6 +84,7 @@ def test_an_untested_revision_is_refused_and_no_branch_moves():
     assert d.action is Action.REFUSE
     assert d.refused
     assert d.branches == ()
+    assert (d.revision, d.record) == (TARGET, None)
     assert "stable" in d.reason
     assert "not passed" in d.reason
 
@@ -91,6 +93,7 @@ def test_a_failed_revision_is_refused_and_no_branch_moves():
     d = move_decision(TARGET, FAILED, [BranchFacts("stable", OLD, behind_target=True)])
     assert d.action is Action.REFUSE
     assert d.branches == ()
+    assert (d.revision, d.record) == (TARGET, FAILED)
 
 
 def test_gate_green_moves_stable_forward_to_the_tested_commit():
@@ -110,7 +113,7 @@ def test_stable_green_promotion_moves_production_without_suite():
     )
     assert d.action is Action.MOVE
     assert d.branches == ("production-devel", "production-stable")
-    assert d.action is not Action.RUN_SUITE
+    assert "moving production-devel, production-stable" in d.reason
 
 
 def test_a_branch_already_at_the_target_means_nothing_to_do():
@@ -118,6 +121,7 @@ def test_a_branch_already_at_the_target_means_nothing_to_do():
     assert d.action is Action.NOTHING
     assert d.reason.startswith("nothing to do")
     assert d.branches == ()
+    assert (d.revision, d.record) == (TARGET, PASSED)
 
 
 def test_a_branch_already_containing_the_target_means_nothing_to_do_and_never_moves_back():
@@ -136,6 +140,7 @@ def test_a_branch_already_at_the_target_needs_no_record_to_do_nothing():
 def test_a_diverged_branch_is_refused_as_not_a_fast_forward_never_forced():
     d = move_decision(TARGET, PASSED, [BranchFacts("production-stable", OTHER)])
     assert d.action is Action.REFUSE
+    assert (d.revision, d.record) == (TARGET, PASSED)
     assert "not a fast-forward" in d.reason
     assert "production-stable" in d.reason
     assert d.branches == ()
@@ -170,6 +175,7 @@ def test_promotion_moves_only_the_production_branch_that_is_behind():
     )
     assert d.action is Action.MOVE
     assert d.branches == ("production-stable",)
+    assert d.reason.startswith(f"moving production-stable to {short(TARGET)}")
     assert "production-devel is already at" in d.reason
 
 

@@ -51,15 +51,17 @@ def test_normal_branch_names_are_accepted_unchanged(name):
 )
 def test_unsafe_or_invalid_branch_names_are_refused(name):
     with pytest.raises(InvalidInput) as e:
-        validate_branch(name)
+        validate_branch(name, what="stable branch")
     assert e.value.value == name
+    assert e.value.what == "stable branch"  # every refusal names what was being validated
     assert e.value.problem
 
 
 @pytest.mark.parametrize("value", [None, 1, b"devel", ["devel"]])
 def test_a_branch_name_that_is_not_a_string_is_refused(value):
-    with pytest.raises(InvalidInput, match="must be a string"):
-        validate_branch(value)
+    with pytest.raises(InvalidInput, match="must be a string") as e:
+        validate_branch(value, what="devel branch")
+    assert (e.value.what, e.value.value) == ("devel branch", repr(value))
 
 
 def test_an_option_like_branch_name_is_refused_because_it_reads_as_an_option():
@@ -108,14 +110,17 @@ def test_full_lowercase_hex_revisions_are_accepted(rev):
     ],
 )
 def test_short_uppercase_or_non_hex_revisions_are_refused(rev):
-    with pytest.raises(InvalidInput):
-        validate_revision(rev)
+    with pytest.raises(InvalidInput) as e:
+        validate_revision(rev, what="target revision")
+    assert (e.value.what, e.value.value) == ("target revision", rev)
+    assert "full 40-character hex commit id" in e.value.problem
 
 
 @pytest.mark.parametrize("value", [None, 12345, b"0" * 40])
 def test_a_revision_that_is_not_a_string_is_refused(value):
-    with pytest.raises(InvalidInput, match="must be a string"):
-        validate_revision(value)
+    with pytest.raises(InvalidInput, match="must be a string") as e:
+        validate_revision(value, what="target revision")
+    assert (e.value.what, e.value.value) == ("target revision", repr(value))
 
 
 def test_a_security_branch_matches_the_security_pattern():
@@ -146,7 +151,9 @@ def test_pattern_characters_other_than_star_are_literal():
 
 def test_a_branch_pattern_may_contain_a_star_but_not_an_option():
     assert validate_branch_pattern("security/*") == "security/*"
-    with pytest.raises(InvalidInput):
-        validate_branch_pattern("-*")
-    with pytest.raises(InvalidInput):
-        validate_branch_pattern(None)
+    with pytest.raises(InvalidInput) as e:
+        validate_branch_pattern("-*", what="branches.security")
+    assert e.value.what == "branches.security"
+    with pytest.raises(InvalidInput, match="must be a string") as e:
+        validate_branch_pattern(None, what="branches.security")
+    assert (e.value.what, e.value.value) == ("branches.security", "None")

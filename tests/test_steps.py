@@ -34,9 +34,11 @@ from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 from lpdeploy.ledger import DbLedger
-from lpdeploy.model import Result, TestRecord
+from lpdeploy.model import PROMOTED, Result, SecurityFix, TestRecord
+from lpdeploy.registry import DbRegistry
 from lpdeploy.settings import parse_settings
-from lpdeploy.steps import GATE, PROMOTE, Decide, MoveBranches, RunSuite
+from lpdeploy.steps import GATE, MAX_CAS_ATTEMPTS, PROMOTE, Decide, MoveBranches, RunSuite
+from lpdeploy.upstream import Upstream
 
 BUILD_NUMBER = 13  # FakeBuild.number
 _REAL_DEFER_TO_THREAD = threads.deferToThread
@@ -198,6 +200,49 @@ class DecidePromote(StepCase):
         self.assertIn("build #21", self.decision_log())
 
 
+    @async_to_deferred
+    async def test_a_stable_tip_without_a_released_security_fix_is_refused_naming_it(self):
+        # design invariant 4: the fix reached production straight from its security branch;
+        # promoting stable before the merge-back would drop it, so it is refused before any suite runs
+        self.flow_history()
+        fix = self.repo.commit("Close the session fixation hole", self.s1)
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, fix)
+        self.repo.push("stable", self.d1)
+        await self.record(self.d1)
+        await DbRegistry(self.master).save_fix(SecurityFix(
+            "security/cve-77", fix, PROMOTED, "sec-alice", 1_700_000_000.0, candidate=fix, released=fix,
+            released_candidate=fix))
+        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_run_suite")
+        await self.run_step()
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn("production-stable would lose the security fix security/cve-77", reason)
+        self.assertIn(fix[:12], reason)
+        self.assertEqual(self.repo.tip("production-stable"), fix)
+
+    @async_to_deferred
+    async def test_a_stable_tip_holding_the_released_security_fix_is_promoted(self):
+        self.flow_history()
+        fix = self.repo.commit("Close the session fixation hole", self.s1, path="session.txt")
+        merged = self.repo.merge(self.d1, fix, "Merge the security fix back into devel")
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, fix)
+        self.repo.push("stable", merged)
+        await self.record(merged, build_number=22)
+        await DbRegistry(self.master).save_fix(SecurityFix(
+            "security/cve-77", fix, PROMOTED, "sec-alice", 1_700_000_000.0, candidate=fix, released=fix,
+            released_candidate=fix))
+        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", merged, "lpdeploy")
+        self.expect_property("lpdeploy_run_suite", False, "lpdeploy")
+        await self.run_step()
+        self.assertIn("build #22", self.decision_log())
+
+
 class RunSuiteStep(StepCase):
     def expect_suite(self, rc):
         self.expect_commands(
@@ -328,6 +373,11 @@ class MoveBranchesGate(StepCase):
     @async_to_deferred
     async def test_decided_nothing_is_skipped_without_reading_the_upstream(self):
         self.flow_history()
+
+        async def unreadable():
+            raise AssertionError("the upstream was read")
+
+        Upstream.of(self.master, self.repo.url).fetch = unreadable
         props = {**self.decided(self.d2), "lpdeploy_outcome": "nothing"}
         self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **props)
         self.expect_outcome(result=SKIPPED)
@@ -349,3 +399,95 @@ class MoveBranchesPromote(StepCase):
         self.assertEqual(self.repo.tip("production-devel"), self.d1)
         self.assertEqual(self.repo.tip("production-stable"), self.d1)
         self.assertEqual(self.repo.tip("stable"), self.d1)
+
+
+class MoveBranchesRace(StepCase):
+    """A gated branch moves between the step's read of the tips and its push (design invariant 2).
+
+    The upstream is real and so is the compare-and-swap: ``race`` lets someone
+    else push to the bare repository just before each of the step's pushes, so
+    the step's lease is really stale and git really refuses. What must follow
+    is a fresh read of the tips and a fresh decision, never a retry that only
+    swaps in the new lease (that would be a force), and never "moved" for a
+    push that did not land (issue 9, mutant 3).
+    """
+
+    def race(self, *pushes_by_someone_else):
+        """Before each push of the step, push the next ``(branch, sha)`` upstream; return the step's pushes."""
+        upstream = Upstream.of(self.master, self.repo.url)
+        real_push = upstream.push
+        pending = list(pushes_by_someone_else)
+        attempts = []
+
+        async def push(moves):
+            attempts.append([(m.branch, m.expected, m.new) for m in moves])
+            if pending:
+                self.repo.push(*pending.pop(0))
+            await real_push(moves)
+
+        upstream.push = push
+        return attempts
+
+    def decided(self, sha):
+        return {"lpdeploy_revision": sha, "lpdeploy_tree": self.repo.tree(sha)}
+
+    @async_to_deferred
+    async def test_a_branch_that_diverged_under_the_push_is_re_decided_and_refused(self):
+        self.flow_history()
+        await self.record(self.d2)
+        hotfix = self.repo.commit("Hotfix straight on stable", self.s1)
+        attempts = self.race(("stable", hotfix))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), hotfix, "the other push was overwritten: a force")
+        self.assertEqual(attempts, [[("stable", self.s1, self.d2)]])  # re-decided, not pushed again
+        self.assertIn("not a fast-forward", self.prop("lpdeploy_reason"))
+        log = self.decision_log()
+        self.assertIn("attempt 1: a branch moved under us", log)
+        self.assertIn(f"refusing to move stable from {hotfix[:12]}", log)
+
+    @async_to_deferred
+    async def test_a_branch_that_moved_forward_under_the_push_is_re_decided_and_moved_with_the_new_lease(self):
+        self.flow_history()
+        await self.record(self.d2)
+        attempts = self.race(("stable", self.d1))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(self.repo.tip("stable"), self.d2)
+        self.assertEqual(attempts, [[("stable", self.s1, self.d2)], [("stable", self.d1, self.d2)]])
+        self.assertIn("attempt 1: a branch moved under us", self.decision_log())
+
+    @async_to_deferred
+    async def test_a_branch_that_keeps_moving_is_given_up_after_the_last_attempt_and_never_reported_moved(self):
+        self.flow_history()
+        await self.record(self.d2)
+        # every attempt finds stable somewhere else (each still behind d2, so each decision is a move)
+        moves = [("stable", self.d1), ("stable", self.s1), ("stable", self.d1), ("stable", self.s1)]
+        attempts = self.race(*moves[:MAX_CAS_ATTEMPTS])
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(len(attempts), MAX_CAS_ATTEMPTS)
+        self.assertEqual(self.repo.tip("stable"), moves[MAX_CAS_ATTEMPTS - 1][1])
+        self.assertIn(f"gave up after {MAX_CAS_ATTEMPTS} attempts", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_a_production_branch_that_diverged_under_a_promotion_stops_both_moves(self):
+        self.flow_history()
+        self.repo.push("stable", self.d1)
+        await self.record(self.d1)
+        hotfix = self.repo.commit("Hotfix straight on production", self.s1)
+        attempts = self.race(("production-stable", hotfix))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=PROMOTE), **self.decided(self.d1))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertEqual(len(attempts), 1)
+        self.assertEqual(self.repo.tip("production-stable"), hotfix)
+        self.assertEqual(self.repo.tip("production-devel"), self.s1)  # the push is atomic
+        self.assertIn("not a fast-forward", self.prop("lpdeploy_reason"))
