@@ -31,11 +31,12 @@ from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
 from lpdeploy.admin_steps import AdminAction
-from lpdeploy.authz import BcryptHtpasswdAuth, make_authz
+from lpdeploy.authz import make_authz
 from lpdeploy.changes import FlowPoller
 from lpdeploy.dashboard import make_app
 from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.errors import SettingsError
+from lpdeploy.login import BcryptHtpasswdAuth
 from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
 from lpdeploy.security_steps import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.settings import Settings, load_settings
