@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from lpdeploy.errors import InvalidInput, SettingsError
 from lpdeploy.refs import validate_branch, validate_branch_pattern
+from lpdeploy.validators import server_name
 
 KNOWN_ROLES = ("security", "losa")
-_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
 
@@ -278,8 +278,10 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         s = _Reader(item, key)
         s.only("name", "deploy_command", "auto_deploy", "timeout")
         name = s.string("name", required=True)
-        if not _SERVER_NAME.fullmatch(name):
-            raise SettingsError(f"{key}.name", f"{name!r}: letters, digits, '.', '_' and '-' only")
+        try:
+            server_name(name)
+        except InvalidInput as e:
+            raise SettingsError(f"{key}.name", f"{name!r}: {e.problem}") from None
         if name in seen:
             raise SettingsError(f"{key}.name", f"server {name!r} is defined twice")
         seen.add(name)
