@@ -153,7 +153,7 @@ def _fixed_codebase(settings: Settings, branch: str) -> CodebaseParameter:
         "",
         branch=FixedParameter(name="branch", default=branch),
         revision=FixedParameter(name="revision", default=""),
-        repository=FixedParameter(name="repository", default=settings.repository.url),
+        repository=FixedParameter(name="repository", default=settings.repository.public_url),
         project=FixedParameter(name="project", default=""),
     )
 
