@@ -47,6 +47,10 @@ class Recorder(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        if self.path.startswith("/api/v2/buildrequests/"):  # a command that waits sees its build done at once
+            self._answer(200, {"builds": []} if self.path.endswith("/builds") else
+                         {"buildrequests": [{"complete": True, "results": 0}]})
+            return
         self._answer(200, {})
 
     def do_POST(self):

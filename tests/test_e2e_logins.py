@@ -35,6 +35,10 @@ KNOWN = [f"known{i}" for i in range(8)]  # users for the timing test: 3 wrong gu
 FLOODERS = 10  # parallel clients sending bad logins, as in the attack of issue 10
 PER_ADDRESS = 20  # LoginLimits().per_address
 PER_USER = 5  # LoginLimits().per_user
+# A read that takes longer is given up and counted as that slow; the measuring goes on. (Buildbot 4.3 writes
+# REST answers from a worker thread; now and then such an answer is only flushed by Twisted's 60 s idle
+# timeout — issue 12. One such read must not stop the measuring for a minute.)
+READ_TIMEOUT = 2.0
 
 
 def htpasswd_line(user: str, password: str) -> str:
@@ -52,9 +56,9 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
 
 
 def get(flow: Flow, path: str, source: str = "127.0.0.1", auth: tuple[str, str] | None = None,
-        ) -> tuple[int, dict[str, str], str, float]:
+        timeout: float = 60) -> tuple[int, dict[str, str], str, float]:
     """One GET on a fresh connection from ``source``: status, headers, body, seconds until the body was read."""
-    conn = http.client.HTTPConnection("127.0.0.1", flow.www_port, timeout=60, source_address=(source, 0))
+    conn = http.client.HTTPConnection("127.0.0.1", flow.www_port, timeout=timeout, source_address=(source, 0))
     headers = {}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -110,8 +114,14 @@ def test_unrelated_reads_stay_fast_while_ten_clients_flood_bad_logins(flow: Flow
     for t in threads:
         t.start()
     during: list[float] = []
+    stuck = 0
     while any(t.is_alive() for t in threads):
-        during.append(get(flow, "api/v2/masters")[3])
+        start = time.perf_counter()
+        try:
+            during.append(get(flow, "api/v2/masters", timeout=READ_TIMEOUT)[3])
+        except TimeoutError:  # counted as slow as it was; the measuring goes on
+            during.append(time.perf_counter() - start)
+            stuck += 1
         time.sleep(0.02)
     for t in threads:
         t.join()
@@ -119,7 +129,8 @@ def test_unrelated_reads_stay_fast_while_ten_clients_flood_bad_logins(flow: Flow
     p95 = percentile(during, 0.95)
     print(f"\nGET /api/v2/masters: baseline p50 {statistics.median(baseline) * 1000:.1f} ms, "
           f"p95 {percentile(baseline, 0.95) * 1000:.1f} ms; during the flood ({len(during)} reads) "
-          f"p50 {statistics.median(during) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {max(during) * 1000:.1f} ms")
+          f"p50 {statistics.median(during) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {max(during) * 1000:.1f} ms, "
+          f"{stuck} gave up after {READ_TIMEOUT} s")
     assert p95 <= 0.100, f"p95 {p95 * 1000:.0f} ms while logins were checked"
     assert len(during) >= 20, "the flood ended too soon to measure anything"
     for i, got in answers.items():
