@@ -8,30 +8,20 @@ that shows who did what, when — besides the audit entry in the database.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from buildbot.process import results
 
+from lpdeploy import validators
 from lpdeploy.deploy_steps import parse_servers
 from lpdeploy.errors import GitError, InvalidInput, UnknownRevision
 from lpdeploy.model import REMOVED, AuditEntry, Freeze
-from lpdeploy.refs import short, validate_revision
+from lpdeploy.refs import short
 from lpdeploy.registry import DbRegistry, UnknownCowboy
 from lpdeploy.settings import Settings
 from lpdeploy.steps import ADMIN, SOURCE, FlowStep
 
-MAX_REASON = 500
 ACTIONS = ("cowboy-add", "cowboy-remove", "freeze", "thaw")
-
-
-def reason_text(value: Any, what: str = "reason") -> str:
-    text = " ".join(str(value or "").split())
-    if not text:
-        raise InvalidInput(what, "", "must not be empty")
-    if len(text) > MAX_REASON:
-        raise InvalidInput(what, text, f"longer than {MAX_REASON} characters")
-    return text
 
 
 class AdminAction(FlowStep):
@@ -63,14 +53,10 @@ class AdminAction(FlowStep):
         return results.SUCCESS
 
     async def _cowboy_add(self, registry: DbRegistry, now: float) -> str:
-        servers = self.getProperty("servers")
-        if not servers:
-            raise InvalidInput("server", "", "name at least one server")
-        names = parse_servers(servers, self.settings)
-        reason = reason_text(self.getProperty("cowboy_reason"))
-        fixed_by = str(self.getProperty("fixed_by") or "").strip() or None
+        names = parse_servers(self.getProperty("servers"), self.settings, required=True)
+        reason = validators.reason(self.getProperty("cowboy_reason"), "cowboy reason")
+        fixed_by = validators.optional_revision(self.getProperty("fixed_by"), "fixed-by revision") or None
         if fixed_by is not None:
-            validate_revision(fixed_by, "fixed-by revision")
             await self.upstream.fetch_revision(fixed_by)  # must exist upstream, on any ref
         ids = []
         for name in names:
@@ -82,16 +68,14 @@ class AdminAction(FlowStep):
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"
 
     async def _cowboy_remove(self, registry: DbRegistry, now: float) -> str:
-        raw = str(self.getProperty("cowboy_id") or "").strip().lstrip("#")
-        if not re.fullmatch(r"[0-9]{1,9}", raw):
-            raise InvalidInput("cowboy id", raw, "must be a number")
-        why = str(self.getProperty("remove_reason") or "").strip() or "removed by hand"
-        c = await registry.end_cowboy(int(raw), REMOVED, self.who, why, now)
+        cowboy = validators.cowboy_id(self.getProperty("cowboy_id"))
+        why = validators.reason(self.getProperty("remove_reason"), "remove reason", required=False) or "removed by hand"
+        c = await registry.end_cowboy(cowboy, REMOVED, self.who, why, now)
         await registry.audit(AuditEntry(now, self.who, "cowboy-remove", {"cowboy": c.as_json()}))
         return f"removed cowboy #{c.id} on {c.server}: {why}"
 
     async def _freeze(self, registry: DbRegistry, now: float) -> str:
-        reason = reason_text(self.getProperty("freeze_reason"))
+        reason = validators.reason(self.getProperty("freeze_reason"), "freeze reason")
         await registry.set_freeze(Freeze(reason, self.who, now))
         await registry.audit(AuditEntry(now, self.who, "freeze", {"reason": reason}))
         return f"frozen by {self.who}: {reason}"

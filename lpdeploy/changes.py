@@ -97,7 +97,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             committer=EMBARGOED if embargoed else commit.author,
             revision=sha,
             branch=branch,
-            repository=self.settings.repository.url,
+            repository=self.settings.repository.public_url,
             project="",
             codebase="",
             comments=f"{short(sha)} {EMBARGOED}" if embargoed else commit.subject,
@@ -110,7 +110,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
 
     async def _already_reported(self, branch: str, sha: str) -> bool:
         """Whether the newest change recorded for ``branch`` already names ``sha``."""
-        url = self.settings.repository.url
+        url = self.settings.repository.public_url
 
         def thd(conn: Any) -> bool:
             tbl = self.master.db.model.changes

@@ -10,21 +10,20 @@ import argparse
 import getpass
 import json
 import os
-import re
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from lpdeploy import __version__
+from lpdeploy import __version__, validators
 from lpdeploy.client import FINAL_RESULTS, ApiError, Client
 from lpdeploy.errors import InvalidInput
-from lpdeploy.refs import short, validate_revision
+from lpdeploy.refs import short, validate_branch
 
 DEFAULT_URL = "http://localhost:8010/"
 DEFAULT_WAIT = 24 * 3600
-SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 OK_OUTCOMES = ("moved", "nothing", "deployed", "done")
-SECURITY_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -46,27 +45,24 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(args.url, args.user, _password(args))
 
 
-def _revision(value: str | None, option: str) -> str:
-    if not value:
-        return ""
+def _checked(rule: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Apply an input rule (``validators``) before anything is sent; a violation is a usage error (exit 2)."""
     try:
-        return validate_revision(value.strip(), option)
+        return rule(*args, **kwargs)
     except InvalidInput as e:
         raise UsageError(str(e)) from None
 
 
-def _servers(names: list[str] | None) -> str:
-    for n in names or []:
-        if not SERVER_NAME.fullmatch(n):
-            raise UsageError(f"invalid --server {n!r}: letters, digits, '.', '_' and '-' only")
-    return " ".join(names or [])
+def _revision(value: str | None, option: str) -> str:
+    return _checked(validators.optional_revision, value, option)
 
 
-def _reason(value: str | None, option: str = "--reason") -> str:
-    text = " ".join((value or "").split())
-    if not text:
-        raise UsageError(f"{option} must not be empty")
-    return text
+def _servers(names: list[str] | None, required: bool = False) -> str:
+    return " ".join(_checked(validators.server_names, names or [], "--server", required=required))
+
+
+def _reason(value: str | None, option: str = "--reason", required: bool = True) -> str:
+    return _checked(validators.reason, value, option, required=required)
 
 
 def _force(args: argparse.Namespace, scheduler: str, params: dict[str, Any]) -> tuple[Client, dict[str, Any] | None]:
@@ -152,17 +148,16 @@ def _when(ts: float) -> str:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     params = {"target_revision": _revision(args.revision, "--revision"),
-              "reason": args.reason or "lpdeploy promote"}
+              "reason": _reason(args.reason, required=False) or "lpdeploy promote"}
     return _report(_force(args, "promote", params)[1])
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    reason = _reason(args.reason, required=bool(args.override_cowboys))
     params: dict[str, Any] = {
         "servers": _servers(args.server), "target_revision": _revision(args.revision, "--revision"),
-        "override_cowboys": bool(args.override_cowboys), "override_reason": "",
-        "reason": "lpdeploy deploy"}
-    if args.override_cowboys:
-        params["override_reason"] = _reason(args.reason)
+        "override_cowboys": bool(args.override_cowboys), "override_reason": reason if args.override_cowboys else "",
+        "reason": reason or "lpdeploy deploy"}
     client, build = _force(args, "deploy", params)
     if build is None:
         return 0
@@ -177,9 +172,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_cowboy_add(args: argparse.Namespace) -> int:
-    if not args.server:
-        raise UsageError("name at least one --server")
-    params = {"servers": _servers(args.server), "cowboy_reason": _reason(args.reason),
+    params = {"servers": _servers(args.server, required=True), "cowboy_reason": _reason(args.reason),
               "fixed_by": _revision(args.fixed_by, "--fixed-by"), "reason": "lpdeploy cowboy add"}
     _, build = _force(args, "cowboy-add", params)
     code = _report(build, quiet_success=True)
@@ -209,9 +202,8 @@ def cmd_cowboy_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cowboy_remove(args: argparse.Namespace) -> int:
-    if not re.fullmatch(r"#?[0-9]{1,9}", args.id):
-        raise UsageError(f"invalid cowboy id {args.id!r}: a number, as `lpdeploy cowboy list` shows")
-    params = {"cowboy_id": args.id.lstrip("#"), "remove_reason": args.reason or "",
+    params = {"cowboy_id": str(_checked(validators.cowboy_id, args.id)),
+              "remove_reason": _reason(args.reason, required=False),
               "reason": "lpdeploy cowboy remove"}
     return _report(_force(args, "cowboy-remove", params)[1])
 
@@ -226,10 +218,7 @@ def cmd_thaw(args: argparse.Namespace) -> int:
 
 
 def _security_branch(name: str) -> str:
-    if not SECURITY_BRANCH.fullmatch(name) or ".." in name:
-        raise UsageError(f"invalid security branch {name!r}: a branch name such as security/fix-1, "
-                         "not an option")
-    return name
+    return _checked(validate_branch, name, "security branch")
 
 
 def cmd_security_build(args: argparse.Namespace) -> int:
@@ -304,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--revision", metavar="REV", help="a full 40-hex commit id on production-stable")
     d.add_argument("--override-cowboys", action="store_true",
                    help="deploy over active cowboys anyway (needs --reason; audited)")
-    d.add_argument("--reason", help="why the override")
+    d.add_argument("--reason", help="why (shown in the build); required with --override-cowboys, as its reason")
     _waiting(d)
     d.set_defaults(func=cmd_deploy)
 

@@ -2,7 +2,9 @@
 
 Login is Buildbot's: GET ``/auth/login`` with HTTP basic credentials sets a
 session cookie; control actions are JSON-RPC POSTs. Errors become
-``ApiError`` with a one-line message the CLI can print as is.
+``ApiError`` with a one-line message the CLI can print as is: a login refused
+for too many failures (429) says how long to wait, a form field refused (400)
+names the field and its rule.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ FINAL_RESULTS = {0: "success", 1: "warnings", 2: "failure", 3: "skipped", 4: "ex
 
 
 class ApiError(LpDeployError):
-    """The master refused or failed a request; ``status`` is the HTTP status (0: unreachable)."""
+    """The master refused or failed a request; ``status`` is the HTTP status (0: unreachable).
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    ``detail`` is the master's own message, without the "HTTP <status>:" prefix.
+    """
+
+    def __init__(self, message: str, status: int = 0, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail or message
 
 
 class Client:
@@ -47,7 +53,8 @@ class Client:
             with self._opener.open(req, timeout=REQUEST_TIMEOUT) as resp:
                 body = resp.read()
         except urllib.error.HTTPError as e:
-            raise ApiError(_error_text(e), e.code) from None
+            detail = _error_text(e)
+            raise ApiError(f"HTTP {e.code}: {detail}", e.code, detail) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise ApiError(f"cannot reach the master at {self.url}: {reason}") from None
@@ -68,6 +75,8 @@ class Client:
         except ApiError as e:
             if e.status == 401:
                 raise ApiError(f"login failed for user {self.user!r}: wrong user name or password", 401) from None
+            if e.status in (429, 503):
+                raise ApiError(f"login refused: {e.detail}", e.status) from None
             raise
         self._logged_in = True
 
@@ -88,9 +97,11 @@ class Client:
                 who = f"user {self.user!r}" if self.user else "anonymous users"
                 raise ApiError(f"not allowed: {who} may not {method} {path.split('/')[-1]} "
                                "(missing role, or not logged in)", 403) from None
+            if e.status == 400:
+                raise ApiError(f"the master refused: {e.detail}", 400, e.detail) from None
             raise
         if isinstance(reply, dict) and "error" in reply:
-            raise ApiError(f"the master refused: {reply['error'].get('message')}", 400)
+            raise ApiError(f"the master refused: {_message(reply['error'].get('message'))}", 400)
         return reply.get("result") if isinstance(reply, dict) else reply
 
     def wait_for_request(self, brid: int, progress: Callable[[str], None], timeout: float,
@@ -134,11 +145,21 @@ class Client:
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:
+    """The master's message in an error answer: JSON (``error``, maybe JSON-RPC) or one line of text."""
+    raw = e.read() or b""
     try:
-        body = json.loads(e.read() or b"{}")
-        msg = body.get("error") or body
-        if isinstance(msg, dict):
-            msg = msg.get("message", msg)
+        body = json.loads(raw or b"{}")
     except ValueError:
-        msg = e.reason
-    return f"HTTP {e.code}: {msg}"
+        text = raw.decode("utf-8", "replace").strip()
+        return text.splitlines()[0][:500] if text else str(e.reason)
+    msg = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(msg, dict) and "message" in msg:
+        msg = msg["message"]
+    return _message(msg)
+
+
+def _message(msg: Any) -> str:
+    """A refusal as one line; Buildbot's force API gives ``{field: problem}`` for refused form fields."""
+    if isinstance(msg, dict):
+        return "; ".join(f"{field}: {problem}" for field, problem in msg.items())
+    return str(msg)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from buildbot.schedulers.forcesched import (
     CodebaseParameter,
     FixedParameter,
     ForceScheduler,
+    IntParameter,
     StringParameter,
+    ValidationError,
 )
 from buildbot.schedulers.triggerable import Triggerable
 from buildbot.steps.shell import ShellCommand
@@ -30,12 +33,14 @@ from buildbot.steps.transfer import FileUpload, StringDownload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
+from lpdeploy import validators
 from lpdeploy.admin_steps import AdminAction
-from lpdeploy.authz import BcryptHtpasswdAuth, make_authz
+from lpdeploy.authz import make_authz
 from lpdeploy.changes import FlowPoller
 from lpdeploy.dashboard import make_app
 from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
-from lpdeploy.errors import SettingsError
+from lpdeploy.errors import InvalidInput, SettingsError
+from lpdeploy.login import BcryptHtpasswdAuth
 from lpdeploy.model import MERGE_BACK, SECURITY_BUILD
 from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
 from lpdeploy.security_forms import SecurityForceScheduler
@@ -67,9 +72,6 @@ SHARD_BUILDER = "lpdeploy-shard"
 SECURITY_SHARD_BUILDER = "lpdeploy-security-shard"  # shards of security builds: embargoed as a whole
 MERGE_BACK_BUILDER = "lpdeploy-merge-back"
 PROMOTE_SCHEDULER = "promote"
-FULL_SHA_OR_EMPTY = r"^(?:[0-9a-f]{40})?\Z"
-SERVER_LIST = r"^[A-Za-z0-9._, -]{0,1000}\Z"
-ONE_LINE = r"^[^\n\r]{0,500}\Z"
 DEMO_SITE = Path(__file__).resolve().parent.parent / "demo" / "site.toml"
 
 
@@ -154,7 +156,7 @@ def _fixed_codebase(settings: Settings, branch: str) -> CodebaseParameter:
         "",
         branch=FixedParameter(name="branch", default=branch),
         revision=FixedParameter(name="revision", default=""),
-        repository=FixedParameter(name="repository", default=settings.repository.url),
+        repository=FixedParameter(name="repository", default=settings.repository.public_url),
         project=FixedParameter(name="project", default=""),
     )
 
@@ -196,53 +198,109 @@ def _security_schedulers(settings: Settings) -> list[Any]:
         SecurityForceScheduler(name="security-build", builderNames=[SECURITY_BUILDER], settings=settings,
                                kind=SECURITY_BUILD, label="Security build", buttonName="Test and promote the fix",
                                reason=FixedParameter(name="reason", default=REASONS[SECURITY_BUILD]),
-                               codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+                               priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")], properties=[branch]),
         SecurityForceScheduler(name="merge-back", builderNames=[MERGE_BACK_BUILDER], settings=settings,
                                kind=MERGE_BACK, label="Merge a fix back", buttonName="Merge back into devel",
                                reason=FixedParameter(name="reason", default=REASONS[MERGE_BACK]),
-                               codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+                               priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")], properties=[branch]),
         SecurityScheduler(name="lpdeploy-security", builderNames=[SECURITY_BUILDER], settings=settings,
                           merge_back_builder=MERGE_BACK_BUILDER),
     ]
 
 
-def _text(name: str, label: str, regex: str = ONE_LINE, required: bool = False, size: int = 60) -> StringParameter:
-    return StringParameter(name=name, label=label, default="", size=size, regex=regex, required=required)
+class CheckedText(StringParameter):
+    """A one-line form field whose value must pass an lpdeploy rule (``validators``).
+
+    Buildbot calls ``parse_from_arg`` while it validates a force request;
+    the ``ValidationError`` raised here is collected and the JSON-RPC API
+    answers 400 with ``{"<field>": "<the rule broken>"}``, and nothing is
+    scheduled. The rule does all the checking: Buildbot's own ``regex`` and
+    ``maxsize`` are not used, because they fail with a 500 on a JSON value
+    that is not a string.
+    """
+
+    def __init__(self, name: str, label: str, rule: Callable[[object], str], **kwargs: Any) -> None:
+        super().__init__(name=name, label=label, **kwargs)
+        self.rule = rule
+
+    def parse_from_arg(self, s: object) -> str:
+        try:
+            return self.rule(s)
+        except InvalidInput as e:
+            raise ValidationError(str(e)) from None
+
+
+class NoPriority(IntParameter):
+    """The force forms' priority field, fixed at 0: the flow's builds are ordered by their builders."""
+
+    hide = True
+
+    def getFromKwargs(self, kwargs: dict[str, Any]) -> int:
+        return 0
+
+
+def _reason_field(default: str) -> CheckedText:
+    """Buildbot's own reason field (the buildset's reason), bounded by the free-text rule."""
+    return CheckedText("reason", "Reason", lambda v: validators.reason(v, required=False) or default,
+                       default=default, size=60)
+
+
+def _text(name: str, label: str, rule: Callable[[object], str], required: bool = False,
+          size: int = 60) -> CheckedText:
+    return CheckedText(name, label, rule, default="", size=size, required=required)
+
+
+def _reason_text(name: str, label: str, what: str, required: bool = False) -> CheckedText:
+    return _text(name, label, lambda v: validators.reason(v, what, required=required), required=required)
+
+
+def _revision_text(name: str, label: str, what: str) -> CheckedText:
+    return _text(name, label, lambda v: validators.optional_revision(v, what), size=40)
+
+
+def _servers_text(settings: Settings, label: str, required: bool = False) -> CheckedText:
+    known = [s.name for s in settings.servers]
+    return _text("servers", label, required=required,
+                 rule=lambda v: " ".join(validators.server_names(v, known=known, required=required)))
+
+
+def _force(name: str, builder: str, label: str, codebase: CodebaseParameter, params: list[Any],
+           button: str | None = None) -> ForceScheduler:
+    """A force scheduler of the flow: every field it shows is fixed or checked by a rule."""
+    return ForceScheduler(name=name, builderNames=[builder], label=label, buttonName=button or label,
+                          reason=_reason_field(f"lpdeploy {name}"), priority=NoPriority(name="priority"),
+                          codebases=[codebase], properties=params)
 
 
 def _admin_scheduler(settings: Settings, action: str, label: str, params: list[Any]) -> ForceScheduler:
-    return ForceScheduler(
-        name=action, builderNames=[ADMIN_BUILDER], label=label, buttonName=label,
-        codebases=[_fixed_codebase(settings, settings.branches.production_stable)],
-        properties=[FixedParameter(name="lpdeploy_action", default=action), *params],
-    )
+    return _force(action, ADMIN_BUILDER, label, _fixed_codebase(settings, settings.branches.production_stable),
+                  [FixedParameter(name="lpdeploy_action", default=action), *params])
 
 
 def _deploy_schedulers(settings: Settings) -> list[Any]:
     names = ", ".join(s.name for s in settings.servers) or "none configured"
     b = settings.branches
     scheds: list[Any] = [
-        ForceScheduler(
-            name="deploy", builderNames=[DEPLOY_BUILDER], label=f"Deploy {b.production_stable}",
-            buttonName="Deploy", codebases=[_fixed_codebase(settings, b.production_stable)],
-            properties=[
-                _text("servers", f"Servers (empty: all of {names})", SERVER_LIST),
-                _text("target_revision", f"Revision on {b.production_stable} (full sha; empty: its tip)",
-                      FULL_SHA_OR_EMPTY, size=40),
-                BooleanParameter(name="override_cowboys", label="Deploy over cowboys", default=False),
-                _text("override_reason", "Why override (required with the box above)"),
-            ]),
+        _force("deploy", DEPLOY_BUILDER, f"Deploy {b.production_stable}",
+               _fixed_codebase(settings, b.production_stable), button="Deploy", params=[
+                   _servers_text(settings, f"Servers (empty: all of {names})"),
+                   _revision_text("target_revision", f"Revision on {b.production_stable} (full sha; empty: its tip)",
+                                  "target revision"),
+                   BooleanParameter(name="override_cowboys", label="Deploy over cowboys", default=False),
+                   _reason_text("override_reason", "Why override (required with the box above)",
+                                "override reason"),
+               ]),
         _admin_scheduler(settings, "cowboy-add", "Record a cowboy", [
-            _text("servers", f"Servers ({names})", SERVER_LIST, required=True),
-            _text("cowboy_reason", "What was patched by hand, and why", required=True),
-            _text("fixed_by", "Commit with the real fix (full sha, optional)", FULL_SHA_OR_EMPTY, size=40),
+            _servers_text(settings, f"Servers ({names})", required=True),
+            _reason_text("cowboy_reason", "What was patched by hand, and why", "cowboy reason", required=True),
+            _revision_text("fixed_by", "Commit with the real fix (full sha, optional)", "fixed-by revision"),
         ]),
         _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [
-            _text("cowboy_id", "Cowboy id", r"^#?[0-9]{1,9}\Z", required=True, size=10),
-            _text("remove_reason", "Why"),
+            _text("cowboy_id", "Cowboy id", lambda v: str(validators.cowboy_id(v)), required=True, size=10),
+            _reason_text("remove_reason", "Why", "remove reason"),
         ]),
         _admin_scheduler(settings, "freeze", "Freeze", [
-            _text("freeze_reason", "Why promotions and deploys stop", required=True),
+            _reason_text("freeze_reason", "Why promotions and deploys stop", "freeze reason", required=True),
         ]),
         _admin_scheduler(settings, "thaw", "Thaw", []),
     ]
@@ -297,24 +355,12 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
                 description=f"one of the {settings.suite.shards} shards of {what}"))
     c["schedulers"] = [
         GateScheduler(name="lpdeploy-gate", builderNames=[GATE_BUILDER], settings=settings),
-        ForceScheduler(
-            name=PROMOTE_SCHEDULER,
-            builderNames=[PROMOTE_BUILDER],
-            label=f"Promote {b.stable} to production",
-            buttonName="Promote",
-            codebases=[CodebaseParameter(
-                "",
-                branch=FixedParameter(name="branch", default=b.stable),
-                revision=FixedParameter(name="revision", default=""),
-                repository=FixedParameter(name="repository", default=settings.repository.url),
-                project=FixedParameter(name="project", default=""),
-            )],
-            properties=[StringParameter(
-                name="target_revision",
-                label=f"Revision on {b.stable} (full 40-hex sha; empty: the {b.stable} tip)",
-                default="", size=40, regex=FULL_SHA_OR_EMPTY,
-            )],
-        ),
+        _force(PROMOTE_SCHEDULER, PROMOTE_BUILDER, f"Promote {b.stable} to production",
+               _fixed_codebase(settings, b.stable), button="Promote", params=[
+                   _revision_text("target_revision",
+                                  f"Revision on {b.stable} (full 40-hex sha; empty: the {b.stable} tip)",
+                                  "target revision"),
+               ]),
     ]
     c["schedulers"] += _deploy_schedulers(settings) + _security_schedulers(settings)
     if settings.suite.sharded:

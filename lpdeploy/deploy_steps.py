@@ -11,13 +11,12 @@ fix is now deployed, audits overrides and writes a deployment report.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import Any
 
 from buildbot.process import buildstep, results
 
-from lpdeploy import fix_history, policy
+from lpdeploy import fix_history, policy, validators
 from lpdeploy.embargo import EMBARGOED, embargoed_commits
 from lpdeploy.errors import GitError, InvalidInput
 from lpdeploy.model import RETIRED, Action, AuditEntry, Deployment, Release
@@ -33,19 +32,10 @@ def deploy_needed(step: buildstep.BuildStep) -> bool:
     return bool(step.getProperty("lpdeploy_run_deploy"))
 
 
-def parse_servers(value: Any, settings: Settings) -> list[str]:
-    """Server names from a form field ("app1 app2", "app1,app2") or a list; empty means all."""
-    if value in (None, "", []):
-        names: list[str] = []
-    elif isinstance(value, (list, tuple)):
-        names = [str(v) for v in value]
-    else:
-        names = [n for n in re.split(r"[\s,]+", str(value)) if n]
+def parse_servers(value: Any, settings: Settings, required: bool = False) -> list[str]:
+    """Configured server names from a form field ("app1 app2", "app1,app2") or a list; empty means all."""
     known = [s.name for s in settings.servers]
-    for n in names:
-        if n not in known:
-            raise InvalidInput("server", n, f"unknown server (known: {', '.join(known) or 'none'})")
-    return list(dict.fromkeys(names)) or known
+    return validators.server_names(value, known=known, required=required) or known
 
 
 class PlanDeploy(FlowStep):

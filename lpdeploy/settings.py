@@ -16,21 +16,34 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from lpdeploy.errors import InvalidInput, SettingsError
 from lpdeploy.refs import validate_branch, validate_branch_pattern
+from lpdeploy.validators import server_name
 
 KNOWN_ROLES = ("security", "losa")
-_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
 
 
 @dataclass(frozen=True)
 class Repository:
-    url: str
+    url: str  # what git uses; never carries a password (refused when the site file is read)
     poll_interval: int = 60
+
+    @property
+    def public_url(self) -> str:
+        """The URL as shown to everyone (status, change records, forms): without any user name."""
+        return public_url(self.url)
+
+
+def public_url(url: str) -> str:
+    """``url`` without its user info (``ssh://git@host/x`` → ``ssh://host/x``); other URLs unchanged."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @dataclass(frozen=True)
@@ -141,7 +154,7 @@ class Settings:
 
     def __repr__(self) -> str:
         # Buildbot logs step arguments; keep the settings' part of that short and secret-free
-        return f"Settings({self.repository.url!r}, suite={self.suite.identity})"
+        return f"Settings({self.repository.public_url!r}, suite={self.suite.identity})"
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -278,8 +291,10 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         s = _Reader(item, key)
         s.only("name", "deploy_command", "auto_deploy", "timeout")
         name = s.string("name", required=True)
-        if not _SERVER_NAME.fullmatch(name):
-            raise SettingsError(f"{key}.name", f"{name!r}: letters, digits, '.', '_' and '-' only")
+        try:
+            server_name(name)
+        except InvalidInput as e:
+            raise SettingsError(f"{key}.name", f"{name!r}: {e.problem}") from None
         if name in seen:
             raise SettingsError(f"{key}.name", f"server {name!r} is defined twice")
         seen.add(name)
@@ -296,7 +311,16 @@ def _repo_url(url: str, base: Path | None) -> str:
         # a local path, absolute or relative to the site file, means a file:// URL
         path = Path(url) if base is None else base / url
         return path.resolve().as_uri()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        raise SettingsError("repository.url", "not a valid URL") from None
+    if password is not None or (user is not None and parts.scheme != "ssh"):
+        # the URL is shown to everyone (status, change records, forms): never echo it here either
+        raise SettingsError("repository.url", "must not carry a password or token (user info is only allowed as "
+                                              "the user of an ssh:// URL); give git its credentials with a "
+                                              "credential helper or an SSH key, see README")
     if parts.scheme not in _REPO_SCHEMES:
         raise SettingsError("repository.url", f"{url!r}: use a file://, ssh:// or https:// URL")
     if url.startswith("-") or any(c.isspace() for c in url):

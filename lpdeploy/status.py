@@ -59,7 +59,7 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
     servers = [await _server(upstream, registry, name, tips.get(b.production_stable), cowboys)
                for name in (s.name for s in settings.servers)]
     status: dict[str, Any] = {
-        "repository": settings.repository.url, "suite": settings.suite.identity,
+        "repository": settings.repository.public_url, "suite": settings.suite.identity,
         "suite_command": list(settings.suite.command), "branches": branches,
         "freeze": asdict(freeze) if freeze else None, "servers": servers}
     if may_see_security:

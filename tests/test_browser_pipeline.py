@@ -149,6 +149,20 @@ def test_buttons_follow_roles_and_the_page_updates_itself(flow: Flow, story: dic
     assert flow.cli("thaw", user="bob").returncode == 0
 
 
+def test_a_refused_form_field_is_shown_with_its_rule(flow: Flow, story: dict[str, str]) -> None:
+    driver = browser(flow, "bob")
+    try:
+        form = driver.find_element("css selector", "form[data-scheduler=freeze]")
+        form.find_element("name", "freeze_reason").send_keys("x" * 201)
+        form.find_element("tag name", "button").click()
+        wait_until(lambda: "refused" in driver.find_element("id", "message").text, 30, "the refusal")
+        message = driver.find_element("id", "message").text
+        assert message.startswith("refused (400): freeze_reason: invalid freeze reason"), message
+        assert "at most 200 printable characters" in message
+    finally:
+        driver.quit()
+
+
 def test_the_menu_entry_opens_the_page_in_the_buildbot_ui(flow: Flow, story: dict[str, str]) -> None:
     driver = browser(flow, None)
     try:

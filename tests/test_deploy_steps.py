@@ -496,7 +496,7 @@ class AdminActions(DeployCase):
     async def test_cowboy_add_records_a_cowboy_per_server_with_an_audit_entry(self):
         self.history()
         self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
-                             servers="app1, app3", cowboy_reason="hand-patched  the\nsession cache",
+                             servers="app1, app3", cowboy_reason=" hand-patched the session cache ",
                              fixed_by=self.p2)
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_cowboy_ids", [1, 2], "lpdeploy")
@@ -510,6 +510,16 @@ class AdminActions(DeployCase):
         self.assertEqual(sorted(e.details["cowboy"]["id"] for e in audit), [1, 2])
         self.assertEqual({e.who for e in audit}, {"bob"})
         self.assertIn("#1, #2", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_cowboy_add_with_a_two_line_reason_is_refused_by_the_step_too(self):
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="app1", cowboy_reason="hand-patched\nFAKE second line")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("more than one line", self.prop("lpdeploy_reason"))
+        self.assertEqual(await self.registry.cowboys(), [])
 
     @async_to_deferred
     async def test_cowboy_add_without_a_server_is_refused(self):
@@ -569,7 +579,7 @@ class AdminActions(DeployCase):
     @async_to_deferred
     async def test_freeze_with_an_empty_reason_is_refused(self):
         self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="freeze", owner="alice",
-                             freeze_reason=" \n ")
+                             freeze_reason="   ")
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
