@@ -9,7 +9,7 @@ the working tree's repository): uncommitted changes are not in the clone.
   Its ``.venv`` is removed when the session ends.
 - ``MakeRun``: ``make run`` (or any long-running command) as a subprocess in
   its own process group, its output collected line by line; ``stop()`` sends
-  SIGTERM to the whole group, as a terminal's Ctrl-C or a service manager would.
+  SIGTERM to the whole group (as a terminal's Ctrl-C does) or to make alone.
 - ``processes_under(root)`` and ``port_free(port)``: what must be true after a stop.
 """
 
@@ -89,10 +89,16 @@ class MakeRun:
             time.sleep(0.3)
         raise AssertionError(f"{' '.join(self.argv)} printed no {text!r} within {timeout}s:\n{self.output[-4000:]}")
 
-    def stop(self) -> int | None:
-        """SIGTERM to the process group; the exit status, or fail (after SIGKILL) if it does not exit in time."""
+    def stop(self, group: bool = True) -> int | None:
+        """SIGTERM to the process group (Ctrl-C's way), or to make alone (``kill PID``'s way).
+
+        Returns the exit status; fails (after SIGKILL to the group) if it does not exit in time.
+        """
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            if group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                self.proc.terminate()
         except ProcessLookupError:
             pass
         try:

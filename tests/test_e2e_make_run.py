@@ -7,8 +7,9 @@ site file with its own bare upstream, a tiny suite and free ports (the demo
 test uses the demo's fixed ports 8010 and 9989 and fails if they are taken),
 starts ``make run`` in its own process group, drives the flow from outside
 (a push to devel; ``lpdeploy status`` through the console script installed in
-the clone's ``.venv``), then sends SIGTERM to the group and checks that make
-exits, that no process of the run is left and that both ports are free.
+the clone's ``.venv``), then sends SIGTERM to the group (or to make alone, as
+``kill PID`` does) and checks that make exits, that no process of the run is
+left (a suite still running included) and that both ports are free.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from tests.fresh_clone import WEB_UI, MakeRun, assert_all_gone, port_free, share
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 SUITE = """#!/bin/sh
-# the whole suite: record the commit it ran on, pass unless app.txt says broken
+# the whole suite: record the commit it ran on; "slow" runs until stopped; pass unless app.txt says broken
 git rev-parse HEAD >> "$1"
+if grep -q "^status: slow" app.txt; then sleep 600; fi
 grep -q "^status: ok" app.txt
 """
 DEMO_PORTS = (8010, 9989)
@@ -66,9 +68,9 @@ port = {self.worker_port}
 password = "my-own-worker-secret"
 """)
 
-    def push(self, message: str) -> str:
+    def push(self, message: str, status: str = "ok") -> str:
         commits = len(git("log", "--oneline", cwd=self.work).splitlines())
-        (self.work / "app.txt").write_text(f"status: ok\nversion: {commits}\n")
+        (self.work / "app.txt").write_text(f"status: {status}\nversion: {commits}\n")
         git("commit", "--quiet", "-am", message, cwd=self.work)
         git("push", "--quiet", str(self.upstream), "HEAD:refs/heads/devel", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
@@ -92,8 +94,8 @@ def status(clone: Path, url: str) -> dict[str, dict[str, object]]:
     return {b["name"]: b for b in json.loads(proc.stdout)["branches"]}
 
 
-def stop_and_check(run: MakeRun, clone: Path, *ports: int) -> None:
-    run.stop()
+def stop_and_check(run: MakeRun, clone: Path, *ports: int, group: bool = True) -> None:
+    run.stop(group)
     assert "lpdeploy run: stopped" in run.output, run.output[-3000:]
     assert_all_gone(clone, *ports)
 
@@ -107,7 +109,9 @@ def test_own_site_on_a_fresh_clone_gates_a_push_and_stops_cleanly(clone: Path, t
         wait_until(lambda: site.tip("stable") == sha, 120, "stable to reach the pushed commit")
         branches = status(clone, site.url)
         assert branches["stable"]["tip"] == sha and branches["stable"]["tested"], branches["stable"]
-        stop_and_check(run, clone, site.www_port, site.worker_port)
+        slow = site.push("A change whose suite is still running at Ctrl-C", status="slow")
+        wait_until(lambda: slow in site.suite_runs(), 120, "the suite to start on the slow change")
+        stop_and_check(run, clone, site.www_port, site.worker_port)  # the running suite goes too
 
 
 def test_a_second_make_run_keeps_the_database(clone: Path, tmp_path: Path) -> None:
@@ -117,7 +121,7 @@ def test_a_second_make_run_keeps_the_database(clone: Path, tmp_path: Path) -> No
         initial = site.tip("devel")
         wait_until(lambda: initial in site.suite_runs(), 120, "the gate to test the initial devel tip")
         tested_by = wait_until(lambda: status(clone, site.url)["stable"]["tested_by"], 60, "the tip to be recorded")
-        stop_and_check(run, clone, site.www_port, site.worker_port)
+        stop_and_check(run, clone, site.www_port, site.worker_port, group=False)  # `kill PID` stops it all too
     with site.make_run(clone) as run:
         run.wait_for(WEB_UI, 180)
         assert status(clone, site.url)["stable"]["tested_by"] == tested_by  # the ledger survived the restart
