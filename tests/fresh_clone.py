@@ -92,7 +92,9 @@ class MakeRun:
     def stop(self, group: bool = True) -> int | None:
         """SIGTERM to the process group (Ctrl-C's way), or to make alone (``kill PID``'s way).
 
-        Returns the exit status; fails (after SIGKILL to the group) if it does not exit in time.
+        Returns make's exit status as soon as make has exited (its output may still be
+        arriving: see ``all_output``), so that what is left at that moment can be checked;
+        fails (after SIGKILL to the group) if make does not exit in time.
         """
         try:
             if group:
@@ -107,8 +109,12 @@ class MakeRun:
             self._kill()
             raise AssertionError(f"{' '.join(self.argv)} did not exit within {STOPPED_WITHIN}s of SIGTERM:\n"
                                  f"{self.output[-4000:]}") from None
-        self._reader.join(5)
         return status
+
+    def all_output(self) -> str:
+        """The output once every writer has closed it (a process left behind keeps it open: 5 s at most)."""
+        self._reader.join(5)
+        return self.output
 
     def _kill(self) -> None:
         try:

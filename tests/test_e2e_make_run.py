@@ -96,8 +96,8 @@ def status(clone: Path, url: str) -> dict[str, dict[str, object]]:
 
 def stop_and_check(run: MakeRun, clone: Path, *ports: int, group: bool = True) -> None:
     run.stop(group)
-    assert "lpdeploy run: stopped" in run.output, run.output[-3000:]
-    assert_all_gone(clone, *ports)
+    assert_all_gone(clone, *ports)  # at once: make returns only when everything is gone
+    assert "lpdeploy run: stopped" in run.all_output(), run.output[-3000:]
 
 
 def test_own_site_on_a_fresh_clone_gates_a_push_and_stops_cleanly(clone: Path, tmp_path: Path) -> None:

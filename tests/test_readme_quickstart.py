@@ -109,5 +109,6 @@ def test_the_quick_start_runs_as_written_on_a_fresh_clone(clone: Path) -> None:
         assert second.returncode == 0, f"the second terminal failed:\n{second.stdout}{second.stderr}"
         for run in reversed(running):
             run.stop()
-            assert "lpdeploy run: stopped" in run.output, run.output[-3000:]
-    assert_all_gone(clone, *DEMO_PORTS)
+        assert_all_gone(clone, *DEMO_PORTS)  # at once: make returns only when everything is gone
+        for run in running:
+            assert "lpdeploy run: stopped" in run.all_output(), run.output[-3000:]
