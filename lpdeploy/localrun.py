@@ -101,6 +101,11 @@ def taken_port(settings: Settings) -> str | None:
     return None
 
 
+def local_host(interface: str) -> str:
+    """Where a process on this machine reaches a server listening on ``interface``."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(interface, interface)
+
+
 def _create(argv: list[str], made: list[Path], what: str) -> None:
     """Run a create command; fail unless it exited 0, printed no traceback and made every path in ``made``.
 
@@ -130,7 +135,8 @@ def prepare(home: Path, settings: Settings, cfg: Path) -> tuple[Path, list[Path]
         wdir.parent.mkdir(parents=True, exist_ok=True)
         (wdir / "buildbot.tac").unlink(missing_ok=True)
         _create([_bin("buildbot-worker"), "create-worker", "--quiet", "--umask=0o022", str(wdir),
-                 f"127.0.0.1:{settings.workers.port}", name, settings.workers.password],
+                 f"{local_host(settings.workers.interface)}:{settings.workers.port}", name,
+                 settings.workers.password],
                 [wdir / "buildbot.tac"], f"buildbot-worker create-worker {wdir} failed")
         workers.append(wdir)
     return master, workers
@@ -146,7 +152,7 @@ def create_demo(settings: Settings) -> None:
 
 
 def _wait_port(port: int, interface: str, give_up: Callable[[], bool]) -> bool:
-    host = "127.0.0.1" if interface in ("", "0.0.0.0") else "::1" if interface == "::" else interface
+    host = local_host(interface)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and not give_up():
         try:
@@ -224,17 +230,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lpdeploy run: site file {cfg}: {e}", file=sys.stderr)
         return 2
     try:
-        if cfg.resolve() == DEMO_SITE.resolve():
-            create_demo(settings)
         taken = taken_port(settings)
         if taken:
             raise RunError(f"cannot start the site {cfg}", taken)
+        if cfg.resolve() == DEMO_SITE.resolve():
+            create_demo(settings)
         home = site_home(args.run_dir.resolve(), cfg)
         _say(f"site file {cfg}; master and workers in {home}")
         master, workers = prepare(home, settings, cfg)
-    except (RunError, OSError) as e:
+    except (LpDeployError, OSError) as e:  # RunError, a GitError from the demo, a directory we cannot write
         print(f"lpdeploy run: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before anything was started
+        _say("interrupted; nothing was started")
+        return 130
     return serve(master, workers, settings, cfg)
 
 

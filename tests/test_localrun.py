@@ -69,6 +69,11 @@ def test_the_sqlite_file_a_database_url_names(tmp_path: Path) -> None:
 
 
 # --- ports ------------------------------------------------------------------------
+def test_local_processes_reach_a_wildcard_interface_on_loopback() -> None:
+    assert [localrun.local_host(i) for i in ("", "0.0.0.0", "::", "10.1.2.3")] == \
+        ["127.0.0.1", "127.0.0.1", "::1", "10.1.2.3"]
+
+
 def _listening() -> socket.socket:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -104,6 +109,7 @@ def test_prepare_creates_master_database_and_workers_where_nothing_existed(tmp_p
     assert (master / "buildbot.tac").exists() and (master / "state.sqlite").exists()
     assert workers == [home / "workers" / "worker-1", home / "workers" / "worker-2"]
     assert all("port = 19999" in (w / "buildbot.tac").read_text() for w in workers)
+    assert all("buildmaster_host = '127.0.0.1'" in (w / "buildbot.tac").read_text() for w in workers)
     assert (home / "site-file").read_text().strip() == str(tmp_path / "site.toml")
 
 
