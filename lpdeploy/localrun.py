@@ -36,7 +36,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from lpdeploy import demo
-from lpdeploy.configurator import DEMO_SITE, site_file
 from lpdeploy.errors import LpDeployError, SettingsError
 from lpdeploy.settings import Settings, load_settings
 
@@ -75,7 +74,7 @@ def cause(output: str) -> str:
 def site_home(run_dir: Path, cfg: Path) -> Path:
     """The directory of one site file's master and workers (see the module docstring)."""
     path = cfg.resolve()
-    if path == DEMO_SITE.resolve():
+    if path == demo.SITE:
         return run_dir / "demo"
     return run_dir / f"{path.stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
 
@@ -223,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run",
                         help="where each site's master and workers live (default: .run/ in this checkout)")
     args = parser.parse_args(argv)
-    cfg = site_file()
+    cfg = demo.site_file()
     try:
         settings = load_settings(cfg)
     except SettingsError as e:
@@ -233,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         taken = taken_port(settings)
         if taken:
             raise RunError(f"cannot start the site {cfg}", taken)
-        if cfg.resolve() == DEMO_SITE.resolve():
+        if cfg.resolve() == demo.SITE:
             create_demo(settings)
         home = site_home(args.run_dir.resolve(), cfg)
         _say(f"site file {cfg}; master and workers in {home}")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lpdeploy import localrun
-from lpdeploy.configurator import DEMO_SITE
+from lpdeploy import demo, localrun
 from lpdeploy.localrun import RunError, cause, prepare, site_home, sqlite_file, taken_port
 from lpdeploy.settings import Settings, load_settings, parse_settings
 
@@ -55,10 +54,27 @@ def test_each_site_file_has_its_own_directory_and_the_demo_is_named(tmp_path: Pa
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     one, other = tmp_path / "a" / "site.toml", tmp_path / "b" / "site.toml"
-    assert site_home(run, DEMO_SITE) == run / "demo"
+    assert site_home(run, demo.SITE) == run / "demo"
     assert site_home(run, one).parent == run and site_home(run, one).name.startswith("site-")
     assert site_home(run, one) != site_home(run, other)  # same name, other file: another database
     assert site_home(run, tmp_path / "a" / ".." / "a" / "site.toml") == site_home(run, one)  # stable across runs
+
+
+@pytest.mark.parametrize("named", [None, "/srv/lpdeploy/site.toml"])
+def test_make_run_reads_the_site_file_the_master_reads(named: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lpdeploy import configurator  # imports Buildbot: only here, at run time, never in make run itself
+
+    if named:
+        monkeypatch.setenv("LPDEPLOY_CONFIG", named)
+    else:
+        monkeypatch.delenv("LPDEPLOY_CONFIG", raising=False)
+    assert demo.site_file() == configurator.site_file()
+
+
+def test_make_run_does_not_load_buildbot() -> None:
+    code = "import sys, lpdeploy.localrun; print(sorted(m for m in sys.modules if m.startswith('buildbot')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_sqlite_file_a_database_url_names(tmp_path: Path) -> None:
