@@ -1,4 +1,4 @@
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="lpdeploy",
@@ -8,9 +8,10 @@ setup(
     long_description_content_type="text/x-rst",
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
-    packages=find_packages(include=["lpdeploy", "lpdeploy.*"]),
-    include_package_data=True,
-    package_data={"lpdeploy": ["templates/*.html"]},
+    # lpdeploy/templates holds data, not code; setuptools sees every directory as a
+    # (namespace) package, so it is listed as one and its files declared as its data
+    packages=find_namespace_packages(include=["lpdeploy", "lpdeploy.*"]),
+    package_data={"lpdeploy.templates": ["*.html"]},
     install_requires=[
         "buildbot>=4.3,<4.4",
         "buildbot-worker>=4.3,<4.4",
@@ -32,6 +33,9 @@ setup(
             "ruff>=0.6",
             "mypy>=1.11",
             "selenium>=4.20,<5",
+            # tests/test_packaging.py builds the wheel with these (pyproject.toml's build-system)
+            "setuptools>=68",
+            "wheel",
         ],
     },
     entry_points={

@@ -1,11 +1,14 @@
-"""The demo upstream that ``make run`` creates when ``LPDEPLOY_CONFIG`` is unset.
+"""The demo site: what ``make run`` uses when ``LPDEPLOY_CONFIG`` is unset.
 
-A bare repository with the four flow branches, a tiny application and a small
-suite (``run-tests.sh``), plus an htpasswd file with one user per role.
+``demo/site.toml`` names a bare repository with the four flow branches, a tiny
+application and a small suite (``run-tests.sh``), and an htpasswd file with
+one user per role; ``make run`` creates both where the site file says.
+Nothing here imports Buildbot, so ``make run`` does not load it either.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -22,8 +25,15 @@ for i in 1 2 3; do echo "test $i ... ok"; sleep 1; done
 grep -q "^status: ok" app.txt || { echo "FAIL: app.txt says it is broken"; exit 1; }
 echo "all tests passed"
 """
+SITE = Path(__file__).resolve().parent.parent / "demo" / "site.toml"
 IDENTITY = {"GIT_AUTHOR_NAME": "Demo Developer", "GIT_AUTHOR_EMAIL": "dev@example.invalid",
             "GIT_COMMITTER_NAME": "Demo Developer", "GIT_COMMITTER_EMAIL": "dev@example.invalid"}
+
+
+def site_file() -> Path:
+    """The site file named by ``LPDEPLOY_CONFIG``, or the demo's (as ``configurator.site_file``)."""
+    named = os.environ.get("LPDEPLOY_CONFIG")
+    return Path(named) if named else SITE
 
 
 def _git(work: Path, *args: str) -> str:

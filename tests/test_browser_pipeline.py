@@ -3,12 +3,15 @@
 A real master, worker and repository: the flow is driven with the CLI, then
 the page is loaded headless as anonymous, as a LOSA and as a security user.
 Screenshots land in ``artifacts/``. Skipped — loudly — where Chromium or its
-driver is missing; ``.ci/run`` installs both so CI always runs these.
+driver is missing, unless ``LPDEPLOY_REQUIRE_BROWSER=1``: then a missing
+browser fails every test. ``.ci/run`` installs both and sets that variable, so
+CI never skips these.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,15 +22,23 @@ import pytest
 from tests.flow_harness import ROOT, Flow, git, wait_until
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+MISSING = None if CHROMIUM and DRIVER else ("Debian's chromium and chromium-driver are not installed "
+                                            "(apt-get install chromium chromium-driver; .ci/run does this)")
+REQUIRED = os.environ.get("LPDEPLOY_REQUIRE_BROWSER") == "1"  # .ci/run: CI must never skip these tests
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                       reason="BROWSER TESTS SKIPPED: Debian's chromium and chromium-driver are not installed "
-                              "(apt-get install chromium chromium-driver; .ci/run does this)"),
+    pytest.mark.skipif(bool(MISSING) and not REQUIRED, reason=f"BROWSER TESTS SKIPPED: {MISSING}"),
 ]
 SECRET = "EMBARGO-SECRET-7f3a9"
 ARTIFACTS = ROOT / "artifacts"
 PAGE = "plugins/wsgi_dashboards/pipeline/page"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser_present() -> None:
+    """Where the browser is required and missing, fail before anything starts (autouse: set up first)."""
+    if MISSING:
+        pytest.fail(f"LPDEPLOY_REQUIRE_BROWSER=1 but {MISSING}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
