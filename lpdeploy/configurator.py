@@ -30,6 +30,7 @@ from buildbot.steps.transfer import FileUpload, StringDownload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
+from lpdeploy import eventguard, restguard
 from lpdeploy.admin_steps import AdminAction
 from lpdeploy.authz import BcryptHtpasswdAuth, make_authz
 from lpdeploy.changes import FlowPoller
@@ -68,6 +69,11 @@ FULL_SHA_OR_EMPTY = r"^(?:[0-9a-f]{40})?\Z"
 SERVER_LIST = r"^[A-Za-z0-9._, -]{0,1000}\Z"
 ONE_LINE = r"^[^\n\r]{0,500}\Z"
 DEMO_SITE = Path(__file__).resolve().parent.parent / "demo" / "site.toml"
+
+# the web server's read doors: REST written from the reactor, embargoed items out of lists and events;
+# installed at import, before Buildbot's www service builds its site (see restguard, eventguard)
+restguard.install()
+eventguard.install()
 
 
 def site_file() -> Path:
