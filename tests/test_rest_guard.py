@@ -23,17 +23,32 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
+from buildbot.test import fakedb
 from buildbot.test.util.www import FakeRequest, FakeSession
 from buildbot.util.twisted import async_to_deferred
 from buildbot.www.authz import Forbidden
 from buildbot.www.rest import RestRootResource
-from embargo_rows import EMBARGOED, GATES, OUTSIDERS, SEC, SECRET, SHARD, USERS, WORKER, DoorsCase, Ids
+from embargo_rows import (
+    EMBARGOED,
+    GATES,
+    OUTSIDERS,
+    SEC,
+    SECRET,
+    SHARD,
+    USERS,
+    WORKER,
+    DoorsCase,
+    Ids,
+    ids_of,
+    rows_for,
+)
 from twisted.internet import defer, threads
 
 from lpdeploy import restguard
-from lpdeploy.authz import PUBLIC_ENDPOINTS
 
 EMBARGOED_BUILDS = {i.build for i in EMBARGOED}
+# the endpoints that name an embargoed builder and still show only the builder itself
+PUBLIC_ENDPOINTS = {"BuilderEndpoint", "ForceSchedulerEndpoint", "ForceSchedulersEndpoint"}
 PUBLIC_BUILDS = {g.build for g in GATES}
 # queries that select builds, requests, buildsets and test results: filters, nesting, pagination, fields
 COLLECTIONS = [
@@ -200,21 +215,34 @@ class Collections(RestCase):
         self.assertEqual(len(answer["buildsets"]), len(GATES))
 
     @async_to_deferred
-    async def test_an_item_written_after_the_query_was_narrowed_is_still_dropped(self):
-        # the database query was narrowed with the embargoed builders' ids as they were; an item of a
-        # builder that became embargoed (or was written) in between must not slip through
-        items_ = self.authz.embargo.items
-        real = items_.builder_ids
-        calls = []
+    async def test_an_item_the_narrowed_query_missed_is_still_dropped(self):
+        # the query is narrowed with the embargoed builds and buildsets as they were when it was built; an item
+        # written in between must not slip through: here the narrowing is lost altogether
+        narrow = restguard.CollectionGuard.before
 
-        async def stale_then_real():
-            calls.append(1)
-            return frozenset() if len(calls) == 1 else await real()
+        async def narrowed_too_little(guard: restguard.CollectionGuard, rspec: Any) -> None:
+            await narrow(guard, rspec)
+            rspec.filters = [f for f in rspec.filters if f.op != "ne"]
 
-        self.patch(items_, "builder_ids", stale_then_real)
-        _, answer, _ = await self.get("builds?property=*", "anonymous")
+        self.patch(restguard.CollectionGuard, "before", narrowed_too_little)
+        _, answer, request = await self.get("builds?property=*&field=buildid&field=properties", "anonymous")
         self.assertEqual({b["buildid"] for b in answer["builds"]}, PUBLIC_BUILDS)
+        self.assertEqual({frozenset(b) for b in answer["builds"]}, {frozenset({"buildid", "properties"})})
         self.assertEqual(answer["meta"]["total"], len(PUBLIC_BUILDS))
+        self.assertNotIn(SECRET, request.written.decode())
+        _, answer, request = await self.get("buildsets?field=reason", "anonymous")
+        self.assertEqual(len(answer["buildsets"]), len(GATES))
+        self.assertNotIn(SECRET, request.written.decode())
+
+    @async_to_deferred
+    async def test_an_embargoed_builder_configured_later_is_embargoed_once_it_exists(self):
+        # lpdeploy-merge-back has no row yet: its first build must not be listed once it has one
+        _, answer, _ = await self.get("builds", "carol")
+        late = ids_of(6, 24, "lpdeploy-merge-back")
+        await self.master.db.insert_test_data([fakedb.Builder(id=late.builder, name=late.name),
+                                               *rows_for(late, SECRET)])
+        _, answer, _ = await self.get("builds", "carol")
+        self.assertEqual({b["buildid"] for b in answer["builds"]}, PUBLIC_BUILDS)
 
 
 class Head(RestCase):
