@@ -17,13 +17,14 @@ An item is named by a *reference*: a kind (``build``, ``buildrequest``,
 id. ``EmbargoedItems`` resolves references to builder ids through Buildbot's
 database, with caches: a build's builder, a step's build, a log's step, a
 request's builder, a test result set's builder and a buildset's requests
-never change once written, so a resolved reference stays resolved. The ids
-of the embargoed builders are looked up by name and kept once every name
-was found (Buildbot creates a builder's row when its configuration is
-loaded, before the web server answers; an embargoed builder that is not
-configured has no builds to hide, and is looked up again until it appears).
-One ``EmbargoedItems`` lives per configuration (on the ``EmbargoMatcher``
-the site file's authz holds), so a reconfig starts with fresh caches.
+never change once written, so a resolved reference stays resolved. Builders
+are known by id → name (a builder's row keeps its name for ever); the map
+is read again only when an item names a builder id it does not hold yet,
+so a builder created later — another master's, or an embargoed builder
+configured after the web server started — is recognised by its name as
+soon as one of its items shows up. One ``EmbargoedItems`` lives per
+configuration (on the ``EmbargoMatcher`` the site file's authz holds), so a
+reconfig starts with fresh caches.
 """
 
 from __future__ import annotations
@@ -120,22 +121,28 @@ class EmbargoedItems:
     def __init__(self, builder_names: Iterable[str]) -> None:
         self.builder_names = frozenset(builder_names)
         self.master: Any = None
-        self._ids: frozenset[int] | None = None
+        self._builders: dict[int, str] = {}  # builder id → name, as read from the database
         self._caches: dict[str, _Cache] = {kind: _Cache() for kind in
                                            (BUILD, BUILDREQUEST, BUILDSET, STEP, LOG, TEST_RESULT_SET)}
 
     def set_master(self, master: Any) -> None:
         self.master = master
 
+    async def _read_builders(self) -> None:
+        self._builders = {b.id: b.name for b in await self.master.db.builders.getBuilders()}
+
     async def builder_ids(self) -> frozenset[int]:
-        """The ids of the embargoed builders that exist."""
-        if self._ids is not None:
-            return self._ids
-        builders = await self.master.db.builders.getBuilders()
-        ids = frozenset(b.id for b in builders if b.name in self.builder_names)
-        if len(ids) == len(self.builder_names):
-            self._ids = ids  # every name found: builder ids never change within a configuration
-        return ids
+        """The ids of the embargoed builders known so far (read once, then kept)."""
+        if not self._builders:
+            await self._read_builders()
+        return frozenset(i for i, name in self._builders.items() if name in self.builder_names)
+
+    async def is_embargoed_builder(self, builderid: int) -> bool | None:
+        """Whether the builder is embargoed; None when no builder has that id."""
+        if builderid not in self._builders:
+            await self._read_builders()
+        name = self._builders.get(builderid)
+        return None if name is None else name in self.builder_names
 
     async def builders_of(self, kind: str, id_: int) -> frozenset[int] | None:
         """The builders ``(kind, id_)`` belongs to; None when no such item exists."""
@@ -174,13 +181,10 @@ class EmbargoedItems:
         told otherwise: what cannot be resolved is not shown (a path to a
         missing item is left to answer 404).
         """
-        embargoed = await self.builder_ids()
         for kind, id_ in refs:
             builders = await self.builders_of(kind, id_)
-            if builders is None:
-                if unknown_is_embargoed:
-                    return True
-            elif builders & embargoed:
+            verdicts = [await self.is_embargoed_builder(b) for b in builders] if builders else [None]
+            if any(verdicts) or (unknown_is_embargoed and None in verdicts):
                 return True
         return False
 

@@ -112,14 +112,12 @@ class GuardedRestResource(V2RootResource):
     def _write_error(self, request: Any, msg: str | bytes, errcode: int = 404, jsonrpccode: int | None = None) -> None:
         self._write_rest_error(request, msg=msg, errcode=errcode)
 
-    async def _guard(self, request: Any, ep: Any) -> CollectionGuard | None:
+    def _guard(self, request: Any, ep: Any) -> CollectionGuard | None:
         """A guard when the answer is a list of embargoable items and the viewer lacks the role."""
-        authz = flow_authz(self.master)
         if ep.kind != EndpointKind.COLLECTION or ep.rtype is None or ep.rtype.plural not in ITEM_FIELD:
             return None
-        if authz is None or authz.embargo is None:
-            return None
-        if authz.may_see_embargoed(self.master.www.getUserInfos(request)):
+        authz = flow_authz(self.master)
+        if authz is None or authz.embargo is None or authz.may_see_embargoed(self.master.www.getUserInfos(request)):
             return None
         return CollectionGuard(authz.embargo.items, ep.rtype.plural)
 
@@ -130,7 +128,7 @@ class GuardedRestResource(V2RootResource):
             if ep.kind in RAW_KINDS:
                 await self._render_raw(request, ep, rspec, kwargs)
                 return
-            guard = await self._guard(request, ep)
+            guard = self._guard(request, ep)
             if guard:
                 await guard.before(rspec)
             data = await ep.get(rspec, kwargs)

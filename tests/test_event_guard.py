@@ -211,8 +211,9 @@ class Websocket(DoorsCase):
     async def test_an_event_of_an_unknown_item_is_dropped(self):
         proto = self.connect()
         await self.handshake(proto, "bob")
-        await self.subscribe(proto, ["builds/*/*"])
+        await self.subscribe(proto, ["builds/*/*", "builders/*/builds/*/*"])
         self.master.mq.produce(("builds", "999", "new"), {"buildid": 999})
+        self.master.mq.produce(("builders", "9999", "builds", "1", "new"), {"builderid": 9999})  # no such builder
         self.master.mq.produce(("builds", str(GATE.build), "new"), {"buildid": GATE.build})
         self.assertEqual([m["k"] for m in proto.sent], [f"builds/{GATE.build}/new"])
 

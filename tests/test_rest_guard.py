@@ -236,13 +236,18 @@ class Collections(RestCase):
 
     @async_to_deferred
     async def test_an_embargoed_builder_configured_later_is_embargoed_once_it_exists(self):
-        # lpdeploy-merge-back has no row yet: its first build must not be listed once it has one
+        # lpdeploy-merge-back has no row yet: its first build must not be listed once it has one,
+        # and a public builder created meanwhile (say by another master) is listed as usual
         _, answer, _ = await self.get("builds", "carol")
         late = ids_of(6, 24, "lpdeploy-merge-back")
+        public = ids_of(7, 25, "lpdeploy-gate-of-another-master")
         await self.master.db.insert_test_data([fakedb.Builder(id=late.builder, name=late.name),
-                                               *rows_for(late, SECRET)])
-        _, answer, _ = await self.get("builds", "carol")
-        self.assertEqual({b["buildid"] for b in answer["builds"]}, PUBLIC_BUILDS)
+                                               fakedb.Builder(id=public.builder, name=public.name),
+                                               *rows_for(late, SECRET), *rows_for(public, "public")])
+        for path in ("builds", f"workers/{WORKER}/builds", "test_result_sets"):
+            _, answer, request = await self.get(path, "carol")
+            self.assertEqual({b["buildid"] for b in items(answer)}, PUBLIC_BUILDS | {public.build}, path)
+            self.assertNotIn(SECRET, request.written.decode())
 
 
 class Head(RestCase):
