@@ -320,7 +320,8 @@ losa = ["bob"]
 # and narrower shapes a client may subscribe to besides
 ALL_EVENTS = ["/".join(["*"] * n) for n in range(2, 8)]
 SOME_EVENTS = ["builds/*/*", "builders/*/builds/*/*", "builds/*/properties/*", "buildsets/*/*"]
-PAGES = ["plugins/lpdeploy/status.json", "plugins/lpdeploy/cowboys.json?all=1", "plugins/lpdeploy/audit.json",
+PAGES = ["api/latest/builds?property=*", "api/latest/buildrequests?property=*",  # /api/latest is /api/v2
+         "plugins/lpdeploy/status.json", "plugins/lpdeploy/cowboys.json?all=1", "plugins/lpdeploy/audit.json",
          "plugins/wsgi_dashboards/pipeline/index.html", "plugins/wsgi_dashboards/pipeline/page",
          "plugins/wsgi_dashboards/pipeline/fragment"]
 
@@ -370,7 +371,7 @@ class Crawler:
     ``builders/N/buildrequests``, ``buildsets/N/properties``,
     ``masters/N/builders``, ``buildrequests/N/builds``, ``builds/N/steps``,
     logs and their text...); ``HEAD`` of every item and collection; lpdeploy's
-    JSON pages and the Pipeline dashboard. The ids come from an ``Inventory``
+    JSON pages, the Pipeline dashboard and ``/api/latest``. The ids come from an ``Inventory``
     read as a security user, so a denied item never ends the crawl.
     """
 
