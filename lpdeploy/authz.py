@@ -2,15 +2,16 @@
 
 Authorisation denies by default: every control action lpdeploy adds is
 allowed to its role only, and a final rule denies every other control action
-to everyone. Reads stay open to anonymous users.
+to everyone. Reads stay open to anonymous users, except what belongs to an
+embargoed builder: ``EmbargoMatcher`` denies paths that reach it, and
+``FlowAuthz`` tells the collection and event filters (``lpdeploy.restguard``,
+``lpdeploy.eventguard``) who may see it. ``HEAD`` is checked as ``GET``.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from buildbot.data import resultspec
 from buildbot.data.exceptions import InvalidPathError
 from buildbot.util import bytes2unicode
 from buildbot.www.authz import Authz
@@ -25,16 +26,18 @@ from buildbot.www.authz.endpointmatchers import (
 from buildbot.www.authz.roles import RolesFromUsername
 from twisted.internet import defer
 
+from lpdeploy import readguard
+from lpdeploy.embargo import SECURITY_ROLE
 from lpdeploy.settings import Settings
 
-log = logging.getLogger(__name__)
 NOBODY = "lpdeploy-deny-all"  # a role no user ever has
 
 
-def make_authz(settings: Settings, builders: dict[str, str], embargoed: tuple[str, ...] = ()) -> Authz:
+def make_authz(settings: Settings, builders: dict[str, str], embargoed: tuple[str, ...] = ()) -> FlowAuthz:
     """Rules for the builders lpdeploy makes: ``builders`` maps builder name → required role;
     reads of ``embargoed`` builders' builds need the security role."""
-    rules: list[Any] = [EmbargoMatcher(list(embargoed), role="security")] if embargoed else []
+    embargo = EmbargoMatcher(list(embargoed), role=SECURITY_ROLE) if embargoed else None
+    rules: list[Any] = [embargo] if embargo else []
     for builder, role in builders.items():
         rules += [
             ForceBuildEndpointMatcher(builder=builder, role=role),
@@ -46,28 +49,84 @@ def make_authz(settings: Settings, builders: dict[str, str], embargoed: tuple[st
         RolesFromUsername(roles=[role], usernames=list(users))
         for role, users in settings.auth.roles.items()
     ]
-    return Authz(allowRules=rules, roleMatchers=matchers)
+    return FlowAuthz(allowRules=rules, roleMatchers=matchers, embargo=embargo)
+
+
+class FlowAuthz(Authz):
+    """Buildbot's ``Authz`` with two additions.
+
+    * ``HEAD`` is a read: Buildbot's REST resource passes the HTTP method as
+      the action, and every matcher (the deny-all ``AnyControlEndpointMatcher``
+      first) treats anything but ``GET`` as a control action. A ``HEAD`` is
+      checked exactly as the ``GET`` of the same path, embargo included.
+    * ``embargo`` (the ``EmbargoMatcher``, or None) and ``may_see_embargoed``
+      are what the REST collection filter and the event filters ask
+      (``lpdeploy.restguard``, ``lpdeploy.eventguard``), so every door uses the
+      same builders, the same role and the same caches.
+    """
+
+    def __init__(self, *, embargo: EmbargoMatcher | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embargo = embargo
+
+    def assertUserAllowed(self, ep: Any, action: Any, options: dict[str, Any],
+                          userDetails: dict[str, Any]) -> defer.Deferred[None]:
+        if bytes2unicode(action).upper() == "HEAD":
+            action = "GET"
+        return super().assertUserAllowed(ep, action, options, userDetails)
+
+    def may_see_embargoed(self, user_info: dict[str, Any]) -> bool:
+        """Whether the user (Buildbot's user info: session → ``user_info``) holds the embargo's role."""
+        if self.embargo is None:
+            return True
+        return any(self.match(role, self.embargo.role) for role in self.getRolesFromUser(user_info))
+
+
+def flow_authz(master: Any) -> FlowAuthz | None:
+    """The master's ``FlowAuthz`` (None when its web configuration has another authz, or none)."""
+    authz = getattr(getattr(master, "www", None), "authz", None)
+    return authz if isinstance(authz, FlowAuthz) else None
+
+
+# endpoints that name an embargoed builder but show only the builder itself: public
+PUBLIC_ENDPOINTS = frozenset({"BuilderEndpoint", "ForceSchedulerEndpoint", "ForceSchedulersEndpoint"})
+# the whole log text of every build at once
+ALL_LOGS_ENDPOINTS = frozenset({"LogChunkEndpoint", "RawLogChunkEndpoint", "RawInlineLogChunkEndpoint"})
+# path arguments (``n:buildid``...) and the kind of item each names
+PATH_IDS = {"builderid": readguard.BUILDER, "buildid": readguard.BUILD, "buildrequestid": readguard.BUILDREQUEST,
+            "bsid": readguard.BUILDSET, "buildsetid": readguard.BUILDSET, "stepid": readguard.STEP,
+            "logid": readguard.LOG, "test_result_setid": readguard.TEST_RESULT_SET}
 
 
 class EmbargoMatcher(EndpointMatcherBase):
-    """Matches every read that reaches a build of an embargoed builder, so only its role may read it.
+    """Matches every read whose path reaches an embargoed builder's item, so only its role may read it.
 
-    Buildbot's own ``ViewBuildsEndpointMatcher`` is a stub; this one resolves
-    the endpoint's ids (log → step → build → builder, build request, buildset,
-    test result set) to the builder and matches the security and merge-back
-    builders' builds, steps, logs, properties and requests. The global
-    ``/logchunks`` collection is matched too. Listing collections such as
-    ``/builds`` still shows that such builds exist (their summaries carry no
-    commit text by construction), but not what is in them.
+    Buildbot's own ``ViewBuildsEndpointMatcher`` is a stub. Buildbot calls
+    ``match`` (through ``Authz.assertUserAllowed``) before every REST read
+    with the path's segments; this matcher resolves the ids the path names —
+    a builder (by id or name), build, step, log, build request, buildset or
+    test result set — to their builders (``readguard.EmbargoedItems``) and
+    matches when one is embargoed: the builds, steps, logs and their text,
+    properties, build data, requests, buildsets, test results, and nested
+    collections such as ``/builders/<embargoed>/builds`` or
+    ``/buildsets/N/properties``. The global ``/logchunks`` is matched too.
+    Paths that name no embargoed item (``/builds``, ``/workers/3/builds``)
+    are collections: ``lpdeploy.restguard`` drops the embargoed items from
+    them. The builder itself (its name and description) stays public.
     """
 
     def __init__(self, builders: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.builders = builders
-        self._ids: set[int] | None = None
+        self.items = readguard.EmbargoedItems(builders)
+
+    def setAuthz(self, authz: Any) -> None:
+        """Called by ``Authz.setMaster`` when the www service takes the configuration."""
+        super().setAuthz(authz)
+        self.items.set_master(self.master)
 
     def match(self, ep: Any, action: str = "get", options: dict[str, Any] | None = None) -> defer.Deferred:
-        if bytes2unicode(action).lower() != "get":
+        if bytes2unicode(action).lower() not in ("get", "head"):
             return defer.succeed(None)
         return defer.ensureDeferred(self._match(ep))
 
@@ -77,51 +136,16 @@ class EmbargoMatcher(EndpointMatcherBase):
         except InvalidPathError:
             return None
         kind = type(epobject).__name__
-        if kind in ("BuilderEndpoint", "ForceSchedulerEndpoint", "ForceSchedulersEndpoint"):
+        if kind in PUBLIC_ENDPOINTS:
             return None
-        if kind in ("LogChunkEndpoint", "RawLogChunkEndpoint", "RawInlineLogChunkEndpoint") and not epdict:
+        if kind in ALL_LOGS_ENDPOINTS and not epdict:
             return Match(self.master)  # /logchunks: every log's text at once
-        builders = await self._builders_of(epdict)
-        return Match(self.master) if builders & await self._embargoed() else None
+        refs = await self._refs(epdict)
+        return Match(self.master) if await self.items.any_embargoed(refs, unknown_is_embargoed=False) else None
 
-    async def _builders_of_build(self, buildid: int) -> set[int]:
-        build = await self.master.data.get(("builds", buildid))
-        return {build["builderid"]} if build else set()
-
-    async def _embargoed(self) -> set[int]:
-        if self._ids is None:
-            ids = set()
-            for name in self.builders:
-                found = await self.master.data.get(("builders", name))
-                if found:
-                    ids.add(found["builderid"])
-            self._ids = ids
-        return self._ids
-
-    async def _builders_of(self, epdict: dict[str, Any]) -> set[int]:
-        get = self.master.data.get
-        if "builderid" in epdict:
-            return {epdict["builderid"]}
+    async def _refs(self, epdict: dict[str, Any]) -> list[readguard.Ref]:
+        refs = [(PATH_IDS[k], int(v)) for k, v in epdict.items() if k in PATH_IDS and str(v).isdigit()]
         if "buildername" in epdict:
-            found = await get(("builders", epdict["buildername"]))
-            return {found["builderid"]} if found else set()
-        buildid = epdict.get("buildid")
-        if "logid" in epdict:
-            log_ = await get(("logs", epdict["logid"]))
-            epdict = {"stepid": log_["stepid"]} if log_ else {}
-        if "stepid" in epdict:
-            step = await get(("steps", epdict["stepid"]))
-            buildid = step["buildid"] if step else None
-        if buildid is not None:
-            return await self._builders_of_build(buildid)
-        if "buildrequestid" in epdict:
-            req = await get(("buildrequests", epdict["buildrequestid"]))
-            return {req["builderid"]} if req else set()
-        if "test_result_setid" in epdict:
-            trs = await get(("test_result_sets", epdict["test_result_setid"]))
-            return {trs["builderid"]} if trs else set()
-        bsid = epdict.get("bsid", epdict.get("buildsetid"))
-        if bsid is not None:
-            reqs = await get(("buildrequests",), filters=[resultspec.Filter("buildsetid", "eq", [int(bsid)])])
-            return {r["builderid"] for r in reqs}
-        return set()
+            found = await self.master.data.get(("builders", epdict["buildername"]))
+            refs += [(readguard.BUILDER, found["builderid"])] if found else []
+        return refs

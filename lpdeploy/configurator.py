@@ -33,7 +33,7 @@ from buildbot.steps.transfer import FileUpload, StringDownload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
-from lpdeploy import validators
+from lpdeploy import eventguard, restguard, validators
 from lpdeploy.admin_steps import AdminAction
 from lpdeploy.authz import make_authz
 from lpdeploy.changes import FlowPoller
@@ -73,6 +73,11 @@ SECURITY_SHARD_BUILDER = "lpdeploy-security-shard"  # shards of security builds:
 MERGE_BACK_BUILDER = "lpdeploy-merge-back"
 PROMOTE_SCHEDULER = "promote"
 DEMO_SITE = Path(__file__).resolve().parent.parent / "demo" / "site.toml"
+
+# the web server's read doors: REST written from the reactor, embargoed items out of lists and events;
+# installed at import, before Buildbot's www service builds its site (see restguard, eventguard)
+restguard.install()
+eventguard.install()
 
 
 def site_file() -> Path:
@@ -198,11 +203,13 @@ def _security_schedulers(settings: Settings) -> list[Any]:
         SecurityForceScheduler(name="security-build", builderNames=[SECURITY_BUILDER], settings=settings,
                                kind=SECURITY_BUILD, label="Security build", buttonName="Test and promote the fix",
                                reason=FixedParameter(name="reason", default=REASONS[SECURITY_BUILD]),
-                               priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+                               priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")],
+                               properties=[branch]),
         SecurityForceScheduler(name="merge-back", builderNames=[MERGE_BACK_BUILDER], settings=settings,
                                kind=MERGE_BACK, label="Merge a fix back", buttonName="Merge back into devel",
                                reason=FixedParameter(name="reason", default=REASONS[MERGE_BACK]),
-                               priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")], properties=[branch]),
+                               priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")],
+                               properties=[branch]),
         SecurityScheduler(name="lpdeploy-security", builderNames=[SECURITY_BUILDER], settings=settings,
                           merge_back_builder=MERGE_BACK_BUILDER),
     ]

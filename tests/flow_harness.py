@@ -9,6 +9,7 @@ Every server listens on 127.0.0.1 on a free port; every wait is bounded.
 from __future__ import annotations
 
 import base64
+import http.client
 import http.cookiejar
 import json
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
+import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -372,48 +375,28 @@ losa = ["bob"]
             opener.open(req, timeout=30).read()
         return opener
 
-    def crawl(self, user: str | None, extra_builds: list[int] = ()) -> str:  # type: ignore[assignment]
-        """Everything ``user`` can read: every REST collection, every build, step and log, lpdeploy's pages.
+    def crawl(self, user: str | None, extra_builds: list[int] = ()) -> Crawl:  # type: ignore[assignment]
+        """Everything ``user`` can read through REST, lpdeploy's pages and the Pipeline dashboard.
 
-        Returns the concatenated text of every readable answer (403s and 404s read as nothing).
+        Returns the text of every readable answer (403s and 404s read as
+        nothing) with the status of every request; see ``Crawler``.
+        ``extra_builds``: build ids to try besides those that exist.
         """
-        opener = self.session(user)
-        seen: list[str] = []
+        return Crawler(self, user).run(extra_builds)
 
-        def get(path: str) -> Any:
-            try:
-                with opener.open(self.url + path, timeout=30) as r:
-                    body = r.read().decode("utf-8", "replace")
-            except urllib.error.HTTPError:
-                return None
-            seen.append(body)
-            try:
-                return json.loads(body)
-            except ValueError:
-                return None
+    def cookie(self, user: str | None) -> str:
+        """The ``Cookie`` header of a browser logged in as ``user`` ("" for anonymous)."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        if user:
+            token = base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
+            req = urllib.request.Request(self.url + "auth/login", headers={"Authorization": f"Basic {token}"})
+            opener.open(req, timeout=30).read()
+        return "; ".join(f"{c.name}={c.value}" for c in jar)
 
-        for coll in ("builders", "builds?property=*", "buildrequests?property=*", "buildsets", "changes",
-                     "sourcestamps", "workers", "schedulers", "forceschedulers", "masters", "changesources",
-                     "projects", "test_result_sets", "logchunks"):
-            get("api/v2/" + coll)
-        for page in ("status.json", "cowboys.json?all=1", "audit.json"):
-            get("plugins/lpdeploy/" + page)
-        builds = get("api/v2/builds") or {"builds": []}
-        ids = {b["buildid"] for b in builds.get("builds", [])} | set(extra_builds)
-        for buildid in sorted(ids):
-            for sub in ("", "/properties", "/changes", "/data", "/test_result_sets", "/triggered_builds"):
-                get(f"api/v2/builds/{buildid}{sub}")
-            steps = get(f"api/v2/builds/{buildid}/steps") or {"steps": []}
-            for step in steps.get("steps", []):
-                logs = get(f"api/v2/steps/{step['stepid']}/logs") or {"logs": []}
-                for log in logs.get("logs", []):
-                    for sub in ("", "/contents", "/raw", "/raw_inline"):
-                        get(f"api/v2/logs/{log['logid']}{sub}")
-        for bsid in range(1, 200):
-            if get(f"api/v2/buildsets/{bsid}") is None:
-                break
-            get(f"api/v2/buildsets/{bsid}/properties")
-        return "\n".join(seen)
+    def recording(self, user: str | None) -> EventRecorder:
+        """A websocket and an SSE client as ``user``, subscribed to every event; ``with`` records meanwhile."""
+        return EventRecorder(self, user)
 
     def cli(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
@@ -422,3 +405,257 @@ losa = ["bob"]
             env["LPDEPLOY_PASSWORD"] = PASSWORDS[user]
         return subprocess.run([str(BIN / "lpdeploy"), *args], env=env, capture_output=True, text=True,
                               timeout=300, stdin=subprocess.DEVNULL)
+
+
+# --- reading as a viewer: the crawl and the event recorders --------------------------------------------
+# every routing-key length Buildbot produces (builds/51/new ... buildsets/31/builders/21/buildrequests/41/new),
+# and narrower shapes a client may subscribe to besides
+ALL_EVENTS = ["/".join(["*"] * n) for n in range(2, 8)]
+SOME_EVENTS = ["builds/*/*", "builders/*/builds/*/*", "builds/*/properties/*", "buildsets/*/*"]
+PAGES = ["api/latest/builds?property=*", "api/latest/buildrequests?property=*",  # /api/latest is /api/v2
+         "plugins/lpdeploy/status.json", "plugins/lpdeploy/cowboys.json?all=1", "plugins/lpdeploy/audit.json",
+         "plugins/wsgi_dashboards/pipeline/index.html", "plugins/wsgi_dashboards/pipeline/page",
+         "plugins/wsgi_dashboards/pipeline/fragment"]
+
+
+class Crawl(str):
+    """What a crawl read: every readable answer's text, concatenated; ``statuses`` maps "METHOD path" → status."""
+
+    statuses: dict[str, int]
+
+
+class Inventory:
+    """Every id that exists, read as a security user (who is shown everything)."""
+
+    def __init__(self, flow: Flow, extra_builds: list[int]) -> None:
+        opener = flow.session("alice")
+
+        def get(path: str) -> list[dict[str, Any]]:
+            with opener.open(flow.url + "api/v2" + (f"/{path}" if path else ""), timeout=60) as r:
+                answer = json.loads(r.read())
+            return next(v for k, v in answer.items() if k != "meta")
+
+        self.collections = [link["name"] for link in get("")]
+        self.builders = get("builders")
+        self.builds = get("builds")
+        self.buildids = sorted({b["buildid"] for b in self.builds} | set(extra_builds))
+        self.requests = get("buildrequests")
+        self.buildsets = get("buildsets")
+        self.workers = get("workers")
+        self.masters = get("masters")
+        self.changes = get("changes")
+        self.sourcestamps = get("sourcestamps")
+        self.result_sets = get("test_result_sets")
+        self.steps = [s for b in self.builds for s in get(f"builds/{b['buildid']}/steps")]
+        self.logs = [lg for s in self.steps for lg in get(f"steps/{s['stepid']}/logs")]
+        self.data = [(b["buildid"], d["name"]) for b in self.builds for d in get(f"builds/{b['buildid']}/data")]
+
+
+class Crawler:
+    """Reads, as one viewer, every REST path and query that can reach a build, and lpdeploy's pages.
+
+    Every collection Buildbot lists at ``/api/v2`` (plain and with
+    ``?property=*``); every filter that selects builds (``builderid``,
+    ``buildid``, ``buildrequestid``, ``workerid``, ``complete``) with every id
+    that exists, on builds, build requests, buildsets and test result sets,
+    plus ``limit``/``offset``/``order``/``field``; every item and nested
+    collection (``workers/N/builds``, ``builders/N/builds``,
+    ``builders/N/buildrequests``, ``buildsets/N/properties``,
+    ``masters/N/builders``, ``buildrequests/N/builds``, ``builds/N/steps``,
+    logs and their text...); ``HEAD`` of every item and collection; lpdeploy's
+    JSON pages, the Pipeline dashboard and ``/api/latest``. The ids come from an ``Inventory``
+    read as a security user, so a denied item never ends the crawl.
+    """
+
+    def __init__(self, flow: Flow, user: str | None) -> None:
+        self.flow = flow
+        self.opener = flow.session(user)
+        self.seen: list[str] = []
+        self.statuses: dict[str, int] = {}
+
+    def fetch(self, path: str, method: str = "GET") -> None:
+        req = urllib.request.Request(self.flow.url + path, method=method)
+        try:
+            with self.opener.open(req, timeout=60) as r:
+                body, status = r.read().decode("utf-8", "replace"), r.status
+        except urllib.error.HTTPError as e:
+            self.statuses[f"{method} {path}"] = e.code
+            return
+        self.statuses[f"{method} {path}"] = status
+        self.seen.append(body)
+
+    def run(self, extra_builds: list[int]) -> Crawl:
+        inv = Inventory(self.flow, extra_builds)
+        for path in self.reads(inv):
+            self.fetch("api/v2/" + path)
+        for path in self.heads(inv):
+            self.fetch("api/v2/" + path, "HEAD")
+        for page in PAGES:
+            self.fetch(page)
+        crawl = Crawl("\n".join(self.seen))
+        crawl.statuses = self.statuses
+        return crawl
+
+    @staticmethod
+    def filtered(inv: Inventory) -> Iterator[str]:
+        values = {"builderid": [b["builderid"] for b in inv.builders],
+                  "buildid": inv.buildids,
+                  "buildrequestid": [r["buildrequestid"] for r in inv.requests],
+                  "workerid": [w["workerid"] for w in inv.workers],
+                  "complete": ["true", "false"]}
+        for name, vals in values.items():
+            for v in vals:
+                yield f"builds?{name}={v}&property=*"
+        for name in ("builderid", "buildrequestid", "complete"):
+            for v in values[name]:
+                yield f"buildrequests?{name}={v}&property=*"
+        for bs in inv.buildsets:
+            yield f"buildrequests?buildsetid={bs['bsid']}&property=*"
+        for v in values["builderid"]:
+            yield f"test_result_sets?builderid={v}"
+        for v in values["complete"]:
+            yield f"test_result_sets?complete={v}"
+            yield f"buildsets?complete={v}"
+        yield from ["builds?order=-buildid&limit=1&property=*", "builds?limit=3&offset=1&property=*",
+                    "builds?field=buildid&field=properties&field=state_string&property=*",
+                    "buildrequests?order=-buildrequestid&limit=2&property=*", "buildsets?order=-bsid&limit=2",
+                    "buildsets?field=reason&field=bsid"]
+
+    @staticmethod
+    def nested(inv: Inventory) -> Iterator[str]:
+        for b in inv.builders:
+            for key in (b["builderid"], b["name"]):
+                yield from [f"builders/{key}", f"builders/{key}/builds?property=*", f"builders/{key}/test_result_sets"]
+            bid = b["builderid"]
+            yield from [f"builders/{bid}/buildrequests?property=*", f"builders/{bid}/workers",
+                        f"builders/{bid}/masters", f"builders/{bid}/forceschedulers"]
+            for m in inv.masters:
+                yield from [f"masters/{m['masterid']}/builders/{bid}{sub}" for sub in ("", "/workers")]
+        for w in inv.workers:
+            yield from [f"workers/{w['workerid']}", f"workers/{w['workerid']}/builds?property=*",
+                        f"workers/{w['workerid']}/builders"]
+        for m in inv.masters:
+            yield from [f"masters/{m['masterid']}{sub}" for sub in ("", "/builders", "/workers", "/schedulers",
+                                                                     "/changesources")]
+        for bs in inv.buildsets:
+            yield from [f"buildsets/{bs['bsid']}{sub}" for sub in ("", "/properties", "/properties_list",
+                                                                    "/sourcestamps")]
+        for r in inv.requests:
+            yield from [f"buildrequests/{r['buildrequestid']}?property=*",
+                        f"buildrequests/{r['buildrequestid']}/builds?property=*"]
+        for c in inv.changes:
+            yield from [f"changes/{c['changeid']}", f"changes/{c['changeid']}/builds?property=*",
+                        f"changes/{c['changeid']}/properties_list"]
+        for ss in inv.sourcestamps:
+            yield from [f"sourcestamps/{ss['ssid']}", f"sourcestamps/{ss['ssid']}/changes"]
+
+    @staticmethod
+    def per_build(inv: Inventory) -> Iterator[str]:
+        for buildid in inv.buildids:
+            yield from [f"builds/{buildid}{sub}" for sub in (
+                "?property=*", "/properties", "/property_list", "/changes", "/data", "/test_result_sets",
+                "/triggered_builds?property=*", "/steps")]
+        for b in inv.builds:
+            yield from [f"builders/{b['builderid']}/builds/{b['number']}{sub}" for sub in (
+                "", "/steps", "/properties", "/changes", "/data")]
+        for buildid, name in inv.data:
+            yield from [f"builds/{buildid}/data/{name}", f"builds/{buildid}/data/{name}/value"]
+        for s in inv.steps:
+            yield from [f"steps/{s['stepid']}", f"steps/{s['stepid']}/logs", f"steps/{s['stepid']}/test_result_sets",
+                        f"builds/{s['buildid']}/steps/{s['number']}/logs"]
+        for lg in inv.logs:
+            yield from [f"logs/{lg['logid']}{sub}" for sub in ("", "/contents", "/raw", "/raw_inline")]
+            yield f"steps/{lg['stepid']}/logs/{lg['slug']}/contents"
+        for t in inv.result_sets:
+            yield from [f"test_result_sets/{t['test_result_setid']}{sub}" for sub in ("", "/results")]
+
+    def reads(self, inv: Inventory) -> list[str]:
+        every = [c for name in inv.collections for c in (name, f"{name}?property=*")]
+        return [*every, *self.filtered(inv), *self.nested(inv), *self.per_build(inv)]
+
+    @staticmethod
+    def heads(inv: Inventory) -> list[str]:
+        items = [f"builds/{b}" for b in inv.buildids] + [f"buildsets/{bs['bsid']}" for bs in inv.buildsets]
+        items += [f"buildrequests/{r['buildrequestid']}" for r in inv.requests]
+        items += [f"logs/{lg['logid']}/contents" for lg in inv.logs]
+        return [*inv.collections, "builds?property=*", *items]
+
+
+class EventRecorder:
+    """A websocket client and a server-sent-events client, as one viewer, subscribed to every event.
+
+    ``with flow.recording(user) as rec:`` connects and subscribes both (every
+    routing-key length, and a few narrower shapes on top) before the body
+    runs, and disconnects after. ``rec.events`` holds ``(door, key, message)``
+    for everything received (``door`` is "ws" or "sse"); ``rec.text`` all of
+    it as text.
+    """
+
+    def __init__(self, flow: Flow, user: str | None) -> None:
+        self.flow = flow
+        self.user = user
+        self.events: list[tuple[str, str, Any]] = []
+        self._threads: list[Any] = []
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.events)
+
+    def __enter__(self) -> EventRecorder:
+        cookie = self.flow.cookie(self.user)
+        self._ws = websocket.create_connection(f"ws://127.0.0.1:{self.flow.www_port}/ws", cookie=cookie or None,
+                                               timeout=30)
+        paths = ALL_EVENTS + SOME_EVENTS
+        for n, path in enumerate(paths):
+            self._ws.send(json.dumps({"cmd": "startConsuming", "path": path, "_id": n}))
+        acks = 0
+        while acks < len(paths):
+            message = json.loads(self._ws.recv())
+            acks += message.get("msg") == "OK"
+        self._sse = http.client.HTTPConnection("127.0.0.1", self.flow.www_port, timeout=30)
+        self._sse.request("GET", "/sse/listen/" + paths[0], headers={"Cookie": cookie} if cookie else {})
+        stream = self._sse.getresponse()
+        lines = [stream.readline() for _ in range(3)]  # event: handshake / data: <consumer id> / (blank)
+        cid = lines[1].decode().removeprefix("data: ").strip()
+        for path in paths[1:]:
+            with urllib.request.urlopen(f"{self.flow.url}sse/add/{cid}/{path}", timeout=30) as r:
+                r.read()
+        self._sse_sock = self._sse.sock
+        self._threads = [threading.Thread(target=self._read_ws, daemon=True),
+                         threading.Thread(target=self._read_sse, args=(stream,), daemon=True)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _read_ws(self) -> None:
+        self._ws.settimeout(None)
+        while True:
+            try:
+                message = json.loads(self._ws.recv())
+            except (websocket.WebSocketException, OSError, ValueError):
+                return
+            if "k" in message:
+                self.events.append(("ws", message["k"], message.get("m")))
+
+    def _read_sse(self, stream: Any) -> None:
+        while True:
+            try:
+                line = stream.readline()
+            except (OSError, ValueError, AttributeError, http.client.HTTPException):
+                return  # closed by __exit__ (http.client fails in several ways on a socket shut down under it)
+            if not line:
+                return
+            if line.startswith(b"data: "):
+                message = json.loads(line[len(b"data: "):])
+                self.events.append(("sse", "/".join(message["key"]), message["message"]))
+
+    def __exit__(self, *exc: Any) -> None:
+        time.sleep(1)  # let the last events of the body arrive
+        self._ws.close()
+        try:
+            self._sse_sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sse.close()
+        for t in self._threads:
+            t.join(timeout=30)
