@@ -91,6 +91,17 @@ def roles(request: Any, master: Any) -> set[str]:
     return set(authz.getRolesFromUser(master.www.getUserInfos(request)))
 
 
+# security work in the audit trail: who works on a fix, and when, is for the security role only
+SECURITY_ACTIONS = frozenset({"security-build", "security-promote", "merge-back"})
+
+
+def visible_audit(entries: list[Any], viewer_roles: set[str]) -> list[Any]:
+    """The audit entries a viewer may read: a ``losa`` sees the release flow, not security work."""
+    if SECURITY_ROLE in viewer_roles:
+        return entries
+    return [e for e in entries if e.action not in SECURITY_ACTIONS]
+
+
 class AuditResource(resource.Resource):
     """``audit.json``: the audit trail, for users with the security or losa role."""
 
@@ -102,13 +113,15 @@ class AuditResource(resource.Resource):
 
     def render_GET(self, request: Any) -> Any:
         request.setHeader(b"content-type", b"application/json")
-        if not roles(request, self.app.master) & {SECURITY_ROLE, "losa"}:
+        viewer = roles(request, self.app.master)
+        if not viewer & {SECURITY_ROLE, "losa"}:
             request.setResponseCode(403)
             return b'{"error": "the audit trail needs the security or losa role"}'
         d = defer.ensureDeferred(DbRegistry(self.app.master).audit_log(limit=500))
 
         def done(entries: list[Any]) -> None:
-            request.write(json.dumps([asdict(e) for e in entries], indent=1).encode())
+            shown = visible_audit(entries, viewer)
+            request.write(json.dumps([asdict(e) for e in shown], indent=1).encode())
             request.finish()
 
         def failed(f: Any) -> None:
