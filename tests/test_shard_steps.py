@@ -159,6 +159,11 @@ class RunShardsCase(ShardCase):
             self.reactor.advance(min(POLL, seconds))
             seconds -= POLL
 
+    def ended(self, done):
+        """The step's run, which must have ended by now: a wait that does not end fails, never hangs."""
+        self.assertTrue(done.called, "the sharded suite is still waiting")
+        return done
+
     def cancelled(self):
         """The build requests the step cancelled (Buildbot's BotMaster would act on these messages)."""
         return [int(key[2]) for key, _ in self.master.mq.productions
@@ -187,7 +192,7 @@ class Verdict(RunShardsCase):
         await self.run_shard(0)
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertEqual((await self.ledger()).result, Result.PASSED)
         self.assertEqual(self.cancelled(), [])
 
@@ -204,7 +209,7 @@ class Verdict(RunShardsCase):
         plan = await self.plan(1, 1)
         await self.finish(req, buildid, {t: Outcome(PASSED, 1.0) for t in plan.ids if t != skipped}, SUCCESS)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         record = await self.ledger()
         self.assertEqual(record.result, Result.FAILED)
         self.assertIn("1 listed tests did not run", self.prop("lpdeploy_reason"))
@@ -218,7 +223,7 @@ class Verdict(RunShardsCase):
         await self.run_shard(0, failed=[bad])
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertEqual((await self.ledger()).result, Result.FAILED)
         self.assertIn(f"1 failed: {bad}", self.prop("lpdeploy_reason"))
 
@@ -231,7 +236,7 @@ class Verdict(RunShardsCase):
         await self.run_shard(0, failed=[bad])
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertNotIn(bad, self.prop("lpdeploy_reason"))
         self.assertNotIn(bad, " ".join(self.get_nth_step(0).descriptionDone))
         self.assertIn(bad, self.get_nth_step(0).logs["failures"].stdout)
@@ -254,7 +259,7 @@ class LostShards(RunShardsCase):
         self.assertIn((1, 2), await self.requests(), "the shard was not run again")
         await self.run_shard(1, attempt=2)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         log = self.decision_log()
         self.assertIn("shard 1, attempt 1: not started after", log)
         self.assertIn("'pinging worker'", log)
@@ -275,7 +280,25 @@ class LostShards(RunShardsCase):
         await self.finish(stuck, stuck_build, {t: Outcome(FAILED, 1.0) for t in plan.ids}, FAILURE)
         await self.run_shard(1, attempt=2)
         self.advance(POLL)
-        await done
+        await self.ended(done)
+        self.assertEqual((await self.ledger()).result, Result.PASSED)
+
+    @async_to_deferred
+    async def test_results_of_an_attempt_given_up_never_count(self):
+        # shard 1 files a failure, then its build hangs and is given up; attempt 2 passes
+        self.expect_outcome(result=SUCCESS)
+        self.expect_results()
+        done = self.start_suite()
+        await self.run_shard(0)
+        hung = (await self.requests())[(1, 1)]
+        await self.start_build(hung, running=False)
+        plan = await self.plan(1, 1)
+        await ShardRuns(self.master).file_results((PARENT, 1, 1), {t: Outcome(FAILED, 1.0) for t in plan.ids},
+                                                  "linux")
+        self.advance(LIMITS.start + 3 * POLL)
+        await self.run_shard(1, attempt=2)
+        self.advance(POLL)
+        await self.ended(done)
         self.assertEqual((await self.ledger()).result, Result.PASSED)
 
     @async_to_deferred
@@ -288,7 +311,7 @@ class LostShards(RunShardsCase):
         for attempt in (1, 2):
             await self.start_build((await self.requests())[(1, attempt)], running=False)
             self.advance(LIMITS.start + 3 * POLL)
-        await done
+        await self.ended(done)
         self.assertEqual((await self.ledger()).result, Result.FAILED)
         self.assertEqual(len(self.cancelled()), 2)
         self.assertNotIn((1, 3), await self.requests(), "a lost shard runs at most twice")
@@ -307,7 +330,7 @@ class LostShards(RunShardsCase):
         await self.run_shard(0, attempt=2)
         await self.run_shard(1, attempt=2)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertIn("waiting with no worker connected after", self.decision_log())
 
     @async_to_deferred
@@ -324,7 +347,7 @@ class LostShards(RunShardsCase):
         plan = await self.plan(1, 1)
         await self.finish(req, buildid, {t: Outcome(PASSED, 1.0) for t in plan.ids})
         self.advance(POLL)
-        await done
+        await self.ended(done)
 
     @async_to_deferred
     async def test_a_running_shard_past_the_run_bound_is_cancelled(self):
@@ -338,7 +361,7 @@ class LostShards(RunShardsCase):
         self.assertEqual(self.cancelled(), [hung["buildrequestid"]])
         await self.run_shard(1, attempt=2)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertIn("shard 1, attempt 1: running for", self.decision_log())
 
     @async_to_deferred
@@ -357,7 +380,7 @@ class LostShards(RunShardsCase):
         self.assertEqual((await self.plan(1, 1)).cancelled, "lost its worker 3 times")
         await self.run_shard(1, attempt=2)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertIn("Buildbot queued it again", self.decision_log())
 
 
@@ -369,7 +392,7 @@ class Stops(RunShardsCase):
         await self.run_shard(0)
         self.get_nth_step(0).interrupt("stopped by bob")
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertEqual(len(self.cancelled()), 1)
         self.assertIsNone(await self.ledger())
         self.assertIn("stopped by bob", self.prop("lpdeploy_reason"))
@@ -385,7 +408,7 @@ class Stops(RunShardsCase):
         await self.run_shard(0)
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertEqual(self.cancelled(), [])
         self.assertEqual((await self.ledger()).result, Result.PASSED)
 
@@ -401,7 +424,7 @@ class WhatShardsCarry(RunShardsCase):
         await self.run_shard(0)
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
 
     @async_to_deferred
     async def test_a_gate_run_triggers_the_public_shard_builder(self):
@@ -413,7 +436,7 @@ class WhatShardsCarry(RunShardsCase):
         await self.run_shard(0)
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
 
     @async_to_deferred
     async def test_shard_properties_are_opaque_and_the_plan_is_in_the_database(self):
@@ -435,7 +458,7 @@ class WhatShardsCarry(RunShardsCase):
         await self.run_shard(0)
         await self.run_shard(1)
         self.advance(POLL)
-        await done
+        await self.ended(done)
         self.assertIsNone(await self.plan(0, 1), "the plan outlived the verdict")
 
 
