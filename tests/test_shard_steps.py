@@ -169,8 +169,10 @@ class RunShardsCase(ShardCase):
         return [int(key[2]) for key, _ in self.master.mq.productions
                 if key[:2] == ("control", "buildrequests") and key[3] == "cancel"]
 
-    def expect_results(self, failing=(), not_run=()):
-        """The result set of the parent: every listed test, "1" only if it passed."""
+    def expect_results(self, failing=(), not_run=(), kind=GATE):
+        """The result set of the parent: every listed test, "1" only if it passed; none for a security run."""
+        if kind == SECURITY:
+            return  # its test names stay in its (embargoed) logs: the harness checks that no set was added
         self.expect_test_result_sets([(f"{self.suite} on {REVISION[:12]}", "pass_fail", "boolean")])
         self.expect_test_results([
             (1000, "0" if t in failing or t in not_run else "1", t, None, None, 0 if t in not_run else 10**9)
@@ -232,7 +234,7 @@ class Verdict(RunShardsCase):
         self.expect_outcome(result=FAILURE)
         done = self.start_suite(kind=SECURITY)
         bad = (await self.plan(0, 1)).ids[0]
-        self.expect_results(failing=[bad])
+        self.expect_results(failing=[bad], kind=SECURITY)
         await self.run_shard(0, failed=[bad])
         await self.run_shard(1)
         self.advance(POLL)
@@ -417,7 +419,7 @@ class WhatShardsCarry(RunShardsCase):
     @async_to_deferred
     async def test_a_security_run_triggers_only_the_security_shard_builder(self):
         self.expect_outcome(result=SUCCESS)
-        self.expect_results()
+        self.expect_results(kind=SECURITY)
         done = self.start_suite(kind=SECURITY)
         requests = await self.requests()
         self.assertEqual({r["builderid"] for r in requests.values()}, {self.builderids[SECURITY_SHARD_BUILDER]})
@@ -441,7 +443,7 @@ class WhatShardsCarry(RunShardsCase):
     @async_to_deferred
     async def test_shard_properties_are_opaque_and_the_plan_is_in_the_database(self):
         self.expect_outcome(result=SUCCESS)
-        self.expect_results()
+        self.expect_results(kind=SECURITY)
         done = self.start_suite(kind=SECURITY)
         for (shard, attempt), req in (await self.requests()).items():
             self.assertEqual(set(req["props"]), {"lpdeploy_parent_buildid", "lpdeploy_shard", "lpdeploy_attempt",
