@@ -187,6 +187,7 @@ class RunShards(FlowStep):
         super().__init__(settings=settings, kind=kwargs.pop("kind", GATE), **kwargs)
         self.list_path = list_path
         self._wake: defer.Deferred[None] | None = None
+        self._poked = False  # something happened since the last look: look again without sleeping
         self._stopped_by: str | None = None
 
     renderables = ["list_path"]
@@ -260,18 +261,22 @@ class RunShards(FlowStep):
 
     def _poke(self, _: object = None) -> None:
         """Wake the watch loop (a shard's buildset completed, or the build is stopped); consumes the result."""
+        self._poked = True
         if self._wake is not None and not self._wake.called:
             self._wake.callback(None)
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake = defer.Deferred()
-        call = self.master.reactor.callLater(seconds, self._poke)
-        try:
-            await self._wake
-        finally:
-            self._wake = None
-            if call.active():
-                call.cancel()
+        """Wait ``seconds``, or less when poked (also if poked while the loop was looking)."""
+        if not self._poked:
+            self._wake = defer.Deferred()
+            call = self.master.reactor.callLater(seconds, self._poke)
+            try:
+                await self._wake
+            finally:
+                self._wake = None
+                if call.active():
+                    call.cancel()
+        self._poked = False
 
     async def _run_attempt(self, parts: list[list[str]], which: list[int], attempt: int,
                            limits: Bounds) -> dict[int, str | None]:
