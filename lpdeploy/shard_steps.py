@@ -255,7 +255,8 @@ class RunShards(FlowStep):
     def interrupt(self, reason: str | Failure) -> defer.Deferred[None]:
         """Buildbot calls this on a stop (a user, a master shutdown) and when this build's worker is lost."""
         if not (isinstance(reason, Failure) and reason.check(error.ConnectionLost)):
-            self._stopped_by = reason.getErrorMessage() if isinstance(reason, Failure) else str(reason)
+            text = reason.getErrorMessage() if isinstance(reason, Failure) else str(reason)
+            self._stopped_by = " ".join(text.split())[:200] or "no reason given"  # free text: one bounded line
             self._poke()
         return super().interrupt(reason)
 
@@ -300,6 +301,8 @@ class RunShards(FlowStep):
                     ended[w.shard] = why
             if len(ended) == len(watched):
                 return ended
+            self.description = [f"{len(ended)}/{len(watched)} shards done (attempt {attempt})"]
+            self.updateSummary()
             await self._sleep(POLL)
 
     async def _trigger(self, k: int, ids: list[str], attempt: int) -> Watched:

@@ -392,12 +392,16 @@ class Stops(RunShardsCase):
         self.expect_outcome(result=CANCELLED)
         done = self.start_suite()
         await self.run_shard(0)
-        self.get_nth_step(0).interrupt("stopped by bob")
+        self.advance(POLL)
+        step = self.get_nth_step(0)
+        self.assertEqual(step.description, ["1/2 shards done (attempt 1)"])
+        step.interrupt("stopped by bob\n" + "x" * 10_000)
         self.advance(POLL)
         await self.ended(done)
         self.assertEqual(len(self.cancelled()), 1)
         self.assertIsNone(await self.ledger())
-        self.assertIn("stopped by bob", self.prop("lpdeploy_reason"))
+        self.assertIn("(stopped by bob xxx", self.prop("lpdeploy_reason"))
+        self.assertLess(len(self.prop("lpdeploy_reason")), 300, "a stop reason is free text: one bounded line")
 
     @async_to_deferred
     async def test_losing_the_parent_s_worker_does_not_stop_the_shards(self):
