@@ -17,7 +17,7 @@ from buildbot import config
 from buildbot.config.builder import BuilderConfig
 from buildbot.locks import MasterLock, WorkerLock
 from buildbot.process.factory import BuildFactory
-from buildbot.process.properties import Interpolate, Property, Transform
+from buildbot.process.properties import Interpolate, Property
 from buildbot.schedulers.forcesched import (
     BooleanParameter,
     CodebaseParameter,
@@ -29,11 +29,11 @@ from buildbot.schedulers.forcesched import (
 )
 from buildbot.schedulers.triggerable import Triggerable
 from buildbot.steps.shell import ShellCommand
-from buildbot.steps.transfer import FileUpload, StringDownload
+from buildbot.steps.transfer import FileUpload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
-from lpdeploy import eventguard, restguard, validators
+from lpdeploy import eventguard, lost_worker, restguard, validators
 from lpdeploy.admin_steps import AdminAction
 from lpdeploy.authz import make_authz
 from lpdeploy.changes import FlowPoller
@@ -58,6 +58,8 @@ from lpdeploy.shard_steps import (
     SHARD_SCHEDULER,
     CollectShard,
     RunShards,
+    ShardCheckout,
+    ShardIds,
     to_file,
 )
 from lpdeploy.steps import GATE, PROMOTE, SECURITY, Checkout, Decide, MoveBranches, RunSuite, suite_needed
@@ -112,20 +114,19 @@ def _suite_steps(settings: Settings, kind: str, doStepIf: Any = True) -> list[An
     ]
 
 
-def _shard_factory(settings: Settings) -> BuildFactory:
+def _shard_factory(settings: Settings, kind: str) -> BuildFactory:
+    """One shard: its revision and test ids come from the database (see ``shard_steps``), not properties."""
     suite = settings.suite
     run_argv = tuple(a.replace("{id_file}", ID_FILE) for a in suite.run_command)
     subunit = suite.results_format == "subunit"
     f = BuildFactory()
-    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
-                       haltOnFailure=True))
-    f.addStep(StringDownload(Transform(lambda ids: "".join(f"{i}\n" for i in ids), Property("lpdeploy_shard_ids")),
-                             workerdest=ID_FILE, name="test ids", haltOnFailure=True))
+    f.addStep(ShardCheckout(settings=settings, haltOnFailure=True))
+    f.addStep(ShardIds(haltOnFailure=True))
     f.addStep(ShellCommand(name=RUN_STEP, command=to_file(RESULTS_OUT, run_argv) if subunit else list(run_argv),
                            logEnviron=False, timeout=suite.timeout, maxTime=suite.max_time))
     f.addStep(FileUpload(name="upload results", workersrc=RESULTS_OUT if subunit else suite.results_file,
                          masterdest=Interpolate(SHARD_RESULTS_PATH), alwaysRun=True))
-    f.addStep(CollectShard(settings=settings, results_path=Interpolate(SHARD_RESULTS_PATH)))
+    f.addStep(CollectShard(settings=settings, kind=kind, results_path=Interpolate(SHARD_RESULTS_PATH)))
     return f
 
 
@@ -319,6 +320,7 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
 
 def apply(c: dict[str, Any], settings: Settings) -> None:
     """Build every Buildbot object the flow needs from validated settings."""
+    lost_worker.install()  # Buildbot 4.3 wedges a build whose worker is lost while it prepares
     b = settings.branches
     workers = list(settings.workers.names)
     c["title"] = settings.title
@@ -355,9 +357,10 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     ]
     if settings.suite.sharded:
         one_shard_per_worker = WorkerLock("lpdeploy-shard")
-        for name, what in ((SHARD_BUILDER, "a suite run"), (SECURITY_SHARD_BUILDER, "a security build")):
+        for name, what, kind in ((SHARD_BUILDER, "a suite run", GATE),
+                                 (SECURITY_SHARD_BUILDER, "a security build", SECURITY)):
             c["builders"].append(BuilderConfig(
-                name=name, workernames=workers, collapseRequests=False, factory=_shard_factory(settings),
+                name=name, workernames=workers, collapseRequests=False, factory=_shard_factory(settings, kind),
                 locks=[one_shard_per_worker.access("exclusive")],
                 description=f"one of the {settings.suite.shards} shards of {what}"))
     c["schedulers"] = [

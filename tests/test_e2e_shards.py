@@ -50,6 +50,20 @@ def test_sharded_gate_runs_every_test_once_across_two_workers(flow: Flow) -> Non
     assert all(r["duration_ns"] and r["duration_ns"] > 0 for r in results)
 
 
+def test_shard_builds_carry_no_test_id_and_no_revision(flow: Flow) -> None:
+    # the ids and the revision are read master-side; properties hold the parent, the shard and the attempt
+    flow.settle()  # at least the first gate build has run its shards
+    revision = flow.tip("stable")
+    assert flow.builds(SHARD)
+    for build in flow.builds(SHARD):
+        props = flow.api(f"builds/{build['buildid']}/properties")["properties"][0]
+        assert {k for k in props if k.startswith("lpdeploy_")} == {
+            "lpdeploy_parent_buildid", "lpdeploy_shard", "lpdeploy_attempt"}
+        text = json.dumps(props) + json.dumps(build)
+        assert "test_0" not in text and "test_1" not in text
+        assert revision not in text
+
+
 def test_second_run_partitions_by_recorded_durations(flow: Flow) -> None:
     sha = flow.commit("ok", "Another change")
     wait_until(lambda: flow.tip("stable") == sha, 120, "stable to move after a sharded run")

@@ -1,7 +1,10 @@
 """Splitting a suite into shards by recorded durations: pure functions, no Buildbot.
 
-``hypothesis`` is not in the venv, so the properties run over seeded random
-cases: the same cases on every run, and a failure names its seed.
+The general rules are ``hypothesis`` properties: each runs on ``max_examples``
+generated suites (ids in any order, some without history, one stale entry in
+the history, 1 to 9 shards) and shrinks a failure to a smallest suite that
+breaks the rule, printing it with a ``@reproduce_failure`` blob (the examples
+database is off: a failure is replayed from that blob, not from a local file).
 """
 
 from __future__ import annotations
@@ -11,21 +14,25 @@ import random
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lpdeploy.partition import lower_bound, makespan, partition, round_robin, updated
 
-SEEDS = range(150)
+PROPERTY = settings(max_examples=150, deadline=None, database=None, print_blob=True)
+GONE = "pkg.gone_test"  # in the history, no longer listed: must be ignored
+SECONDS = st.floats(min_value=0.01, max_value=60.0, allow_nan=False, allow_infinity=False)
 
 
-def random_case(seed: int, max_tests: int = 30, unknown_share: float = 0.3) -> tuple[list[str], dict[str, float], int]:
-    """Ids (shuffled, some without history), their known durations, and a shard count."""
-    rng = random.Random(seed)
-    n = rng.randint(0, max_tests)
-    ids = [f"pkg.test_{i:03d}" for i in range(n)]
-    rng.shuffle(ids)
-    durations = {t: round(rng.uniform(0.01, 60.0), 3) for t in ids if rng.random() >= unknown_share}
-    durations["pkg.gone_test"] = 99.0  # history of a test no longer listed: must be ignored
-    return ids, durations, rng.randint(1, 9)
+@st.composite
+def suites(draw, max_tests: int = 30, unknown: bool = True) -> tuple[list[str], dict[str, float], int]:
+    """Ids (in any order; with ``unknown``, some without history), their known durations, a shard count."""
+    n = draw(st.integers(0, max_tests))
+    ids = draw(st.permutations([f"pkg.test_{i:03d}" for i in range(n)]))
+    known = draw(st.lists(st.booleans(), min_size=n, max_size=n)) if unknown else [True] * n
+    durations = {t: draw(SECONDS) for t, k in zip(ids, known, strict=True) if k}
+    durations[GONE] = 99.0
+    return list(ids), durations, draw(st.integers(1, 9))
 
 
 def optimum(durations: list[float], shards: int) -> float:
@@ -50,14 +57,15 @@ def loads(assignment: list[list[str]], durations: dict[str, float]) -> list[floa
 # --- partition: every id exactly once -------------------------------------------
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_every_listed_id_is_assigned_to_exactly_one_shard(seed):
-    ids, durations, shards = random_case(seed)
+@PROPERTY
+@given(suites())
+def test_every_listed_id_is_assigned_to_exactly_one_shard(suite):
+    ids, durations, shards = suite
     out = partition(ids, durations, shards)
     assert len(out) == shards
     assigned = [t for shard in out for t in shard]
     assert Counter(assigned) == Counter(ids)
-    assert "pkg.gone_test" not in assigned
+    assert GONE not in assigned
 
 
 def test_no_tests_gives_empty_shards():
@@ -93,18 +101,18 @@ def test_fewer_than_one_shard_is_refused(shards):
 # --- known durations: longest processing time first -------------------------------
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_known_tests_finish_within_four_thirds_of_the_optimum(seed):
-    rng = random.Random(seed)
-    n, shards = rng.randint(1, 8), rng.choice([2, 3])
-    # integers often tie and make LPT's worst cases; fractions check the sums
-    if seed % 2:
-        durations = {f"t{i}": float(rng.randint(1, 12)) for i in range(n)}
-    else:
-        durations = {f"t{i}": rng.uniform(0.1, 30.0) for i in range(n)}
+# integers often tie and make LPT's worst cases; fractions check the sums
+SMALL_SUITE = st.lists(st.one_of(st.integers(1, 12).map(float),
+                                 st.floats(min_value=0.1, max_value=30.0, allow_nan=False)), min_size=1, max_size=8)
+
+
+@PROPERTY
+@given(SMALL_SUITE, st.sampled_from([2, 3]))
+def test_known_tests_finish_within_four_thirds_of_the_optimum(seconds, shards):
+    durations = {f"t{i}": d for i, d in enumerate(seconds)}
     best = optimum(list(durations.values()), shards)
     got = makespan(partition(list(durations), durations, shards), durations)
-    assert best - 1e-9 <= got <= (4 / 3 - 1 / (3 * shards)) * best + 1e-9, (seed, durations, shards)
+    assert best - 1e-9 <= got <= (4 / 3 - 1 / (3 * shards)) * best + 1e-9
     assert got >= lower_bound(durations, shards) - 1e-9
 
 
@@ -121,6 +129,16 @@ def test_the_known_worst_cases_of_lpt_reach_its_bound_and_no_further(durations, 
     assert optimum(list(d.values()), shards) == best
     assert makespan(partition(list(d), d, shards), d) == lpt
     assert lpt == pytest.approx((4 / 3 - 1 / (3 * shards)) * best)
+
+
+@PROPERTY
+@given(suites(max_tests=200, unknown=False))
+def test_known_tests_never_exceed_the_greedy_bound_on_a_large_suite(suite):
+    # too large for the optimum by brute force: no shard ends later than a perfect share plus the longest test
+    ids, durations, shards = suite
+    listed = {t: durations[t] for t in ids}
+    bound = sum(listed.values()) / shards + max(listed.values(), default=0.0)
+    assert makespan(partition(ids, listed, shards), listed) <= bound + 1e-9
 
 
 def test_the_longest_tests_go_first_each_to_the_least_loaded_shard():
@@ -150,9 +168,10 @@ def test_tests_never_seen_are_spread_evenly_by_count(n, shards):
     assert max(counts) - min(counts) <= 1
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_unknown_tests_differ_by_at_most_one_per_shard_whatever_the_known_load(seed):
-    ids, durations, shards = random_case(seed, unknown_share=0.5)
+@PROPERTY
+@given(suites())
+def test_unknown_tests_differ_by_at_most_one_per_shard_whatever_the_known_load(suite):
+    ids, durations, shards = suite
     out = partition(ids, durations, shards)
     unknown = [sum(t not in durations for t in s) for s in out]
     assert max(unknown) - min(unknown) <= 1
@@ -172,6 +191,15 @@ def test_known_tests_are_placed_as_if_the_unknown_ones_were_not_there():
     assert [[t for t in s if t in d] for s in with_new] == without
 
 
+@PROPERTY
+@given(suites())
+def test_unknown_tests_never_move_a_known_one(suite):
+    ids, durations, shards = suite
+    known_only = [t for t in ids if t in durations]
+    with_unknown = partition(ids, durations, shards)
+    assert [[t for t in s if t in durations] for s in with_unknown] == partition(known_only, durations, shards)
+
+
 def test_mixed_known_and_unknown_tests_keep_the_history_balance():
     d = {f"k{i}": float(i + 1) for i in range(9)}
     ids = list(d) + [f"u{i}" for i in range(6)]
@@ -186,19 +214,21 @@ def test_mixed_known_and_unknown_tests_keep_the_history_balance():
 # --- determinism -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_equal_inputs_give_equal_partitions(seed):
-    ids, durations, shards = random_case(seed)
+@PROPERTY
+@given(suites())
+def test_equal_inputs_give_equal_partitions(suite):
+    ids, durations, shards = suite
     first = partition(list(ids), dict(durations), shards)
     assert partition(list(ids), dict(durations), shards) == first
     assert partition(list(ids), dict(reversed(list(durations.items()))), shards) == first
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_the_order_of_the_list_does_not_change_where_known_tests_go(seed):
-    ids, durations, shards = random_case(seed, unknown_share=0.0)
+@PROPERTY
+@given(suites(unknown=False), st.randoms(use_true_random=False))
+def test_the_order_of_the_list_does_not_change_where_known_tests_go(suite, rng):
+    ids, durations, shards = suite
     shuffled = list(ids)
-    random.Random(seed + 1000).shuffle(shuffled)
+    rng.shuffle(shuffled)
     assert partition(shuffled, durations, shards) == partition(ids, durations, shards)
 
 
@@ -251,9 +281,10 @@ def test_lower_bound_is_the_longest_test_or_the_total_shared_perfectly():
     assert lower_bound({"a": 1.0, "b": 2.0}, 1) == 3.0
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_no_partition_beats_the_lower_bound(seed):
-    ids, durations, shards = random_case(seed, unknown_share=0.0)
+@PROPERTY
+@given(suites(unknown=False))
+def test_no_partition_beats_the_lower_bound(suite):
+    ids, durations, shards = suite
     listed = {t: durations[t] for t in ids}
     for split in (partition(ids, listed, shards), round_robin(ids, shards)):
         assert makespan(split, listed) >= lower_bound(listed, shards) - 1e-9
