@@ -22,7 +22,7 @@ $(STAMP): setup.py pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	exec $(BIN)/python -m lpdeploy.localrun
+	exec $(BIN)/python -m lpdeploy.tools.localrun
 
 lint: $(STAMP)
 	$(BIN)/ruff check lpdeploy tests bench

@@ -8,10 +8,10 @@ setup(
     long_description_content_type="text/x-rst",
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
-    # lpdeploy/templates holds data, not code; setuptools sees every directory as a
+    # lpdeploy/web/templates holds data, not code; setuptools sees every directory as a
     # (namespace) package, so it is listed as one and its files declared as its data
     packages=find_namespace_packages(include=["lpdeploy", "lpdeploy.*"]),
-    package_data={"lpdeploy.templates": ["*.html"]},
+    package_data={"lpdeploy.web.templates": ["*.html"]},
     install_requires=[
         "buildbot>=4.3,<4.4",
         "buildbot-worker>=4.3,<4.4",
@@ -39,22 +39,22 @@ setup(
         ],
     },
     entry_points={
-        "console_scripts": ["lpdeploy = lpdeploy.cli:main"],
-        "buildbot.changes": ["FlowPoller = lpdeploy.changes:FlowPoller"],
+        "console_scripts": ["lpdeploy = lpdeploy.tools.cli:main"],
+        "buildbot.changes": ["FlowPoller = lpdeploy.master.changes:FlowPoller"],
         "buildbot.schedulers": [
-            "GateScheduler = lpdeploy.schedulers:GateScheduler",
-            "CronPromotion = lpdeploy.schedulers:CronPromotion",
+            "GateScheduler = lpdeploy.master.schedulers:GateScheduler",
+            "CronPromotion = lpdeploy.master.schedulers:CronPromotion",
         ],
         "buildbot.steps": [
-            "lpdeploy.Decide = lpdeploy.steps:Decide",
-            "lpdeploy.Checkout = lpdeploy.steps:Checkout",
-            "lpdeploy.RunSuite = lpdeploy.steps:RunSuite",
-            "lpdeploy.MoveBranches = lpdeploy.steps:MoveBranches",
+            "lpdeploy.Decide = lpdeploy.master.steps.flow:Decide",
+            "lpdeploy.Checkout = lpdeploy.master.steps.flow:Checkout",
+            "lpdeploy.RunSuite = lpdeploy.master.steps.flow:RunSuite",
+            "lpdeploy.MoveBranches = lpdeploy.master.steps.flow:MoveBranches",
         ],
         "buildbot.util": [
-            "lpdeploy.BcryptHtpasswdAuth = lpdeploy.authz:BcryptHtpasswdAuth",
+            "lpdeploy.BcryptHtpasswdAuth = lpdeploy.web.login:BcryptHtpasswdAuth",
             "lpdeploy.configure = lpdeploy.configurator:configure",
         ],
-        "buildbot.www": ["lpdeploy = lpdeploy.www:ep"],
+        "buildbot.www": ["lpdeploy = lpdeploy.web.www:ep"],
     },
 )

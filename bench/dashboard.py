@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from buildbot.db.model import Model
 
 from bench.common import median, percentile, save, table
-from lpdeploy.ledger import LEDGER_OBJECT
-from lpdeploy.registry import REGISTRY_OBJECT
+from lpdeploy.stores.ledger import LEDGER_OBJECT
+from lpdeploy.stores.registry import REGISTRY_OBJECT
 from tests.flow_harness import Flow
 
 BUILDS, LEDGER, EVENTS, FETCHES = 10_000, 1_000, 2_000, 30
@@ -90,7 +90,7 @@ def main() -> dict[str, float]:
         flow.start()
         flow.wait_builds("lpdeploy-gate", 1, timeout=120)
         flow.stop()
-        from lpdeploy.settings import load_settings
+        from lpdeploy.core.settings import load_settings
 
         fill(flow.master_dir / "state.sqlite", load_settings(flow.site).suite.identity)
         flow.start()

@@ -28,9 +28,9 @@ from buildbot.db.model import Model
 from buildbot.db.state import StateConnectorComponent
 
 from bench.common import percentile, save, table
-from lpdeploy import policy
-from lpdeploy.ledger import LEDGER_OBJECT, from_json
-from lpdeploy.model import TestRecord
+from lpdeploy.core import policy
+from lpdeploy.core.model import TestRecord
+from lpdeploy.stores.ledger import LEDGER_OBJECT, from_json
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 DECISIONS = 2_000

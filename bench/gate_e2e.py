@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import heavy_tailed_suite, save, table
-from lpdeploy.partition import lower_bound
+from lpdeploy.core.partition import lower_bound
 from tests.flow_harness import Flow, wait_until
 
 GATE = "lpdeploy-gate"

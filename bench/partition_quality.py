@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from bench.common import heavy_tailed_suite, noisy, save, table
-from lpdeploy.partition import lower_bound, makespan, partition, round_robin
+from lpdeploy.core.partition import lower_bound, makespan, partition, round_robin
 
 TESTS = 20_000
 SHARDS = (2, 4, 8, 16)

@@ -7,7 +7,6 @@ key, which ``buildbot checkconfig`` prints without a traceback.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -33,21 +32,20 @@ from buildbot.steps.transfer import FileUpload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
-from lpdeploy import eventguard, lost_worker, restguard, validators
-from lpdeploy.admin_steps import AdminAction
-from lpdeploy.authz import make_authz
-from lpdeploy.changes import FlowPoller
-from lpdeploy.dashboard import make_app
-from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, deploy_needed
-from lpdeploy.errors import InvalidInput, SettingsError
-from lpdeploy.login import BcryptHtpasswdAuth
-from lpdeploy.model import MERGE_BACK, SECURITY_BUILD
-from lpdeploy.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
-from lpdeploy.security_forms import SecurityForceScheduler
-from lpdeploy.security_jobs import BRANCH_FIELD, REASONS
-from lpdeploy.security_steps import MergeBack, PrepareSecurity, PromoteSecurity
-from lpdeploy.settings import Settings, load_settings
-from lpdeploy.shard_steps import (
+from lpdeploy.core import validators
+from lpdeploy.core.errors import InvalidInput, SettingsError
+from lpdeploy.core.model import MERGE_BACK, SECURITY_BUILD
+from lpdeploy.core.settings import Settings, load_settings, site_file
+from lpdeploy.master import lost_worker
+from lpdeploy.master.changes import FlowPoller
+from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
+from lpdeploy.master.security_forms import SecurityForceScheduler
+from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
+from lpdeploy.master.steps.admin import AdminAction
+from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, deploy_needed
+from lpdeploy.master.steps.flow import GATE, PROMOTE, SECURITY, Checkout, Decide, MoveBranches, RunSuite, suite_needed
+from lpdeploy.master.steps.security import MergeBack, PrepareSecurity, PromoteSecurity
+from lpdeploy.master.steps.shards import (
     ID_FILE,
     LIST_OUT,
     LIST_PATH,
@@ -62,8 +60,11 @@ from lpdeploy.shard_steps import (
     ShardIds,
     to_file,
 )
-from lpdeploy.steps import GATE, PROMOTE, SECURITY, Checkout, Decide, MoveBranches, RunSuite, suite_needed
-from lpdeploy.www import SiteService
+from lpdeploy.web import eventguard, restguard
+from lpdeploy.web.authz import make_authz
+from lpdeploy.web.dashboard import make_app
+from lpdeploy.web.login import BcryptHtpasswdAuth
+from lpdeploy.web.www import SiteService
 
 GATE_BUILDER = "lpdeploy-gate"
 PROMOTE_BUILDER = "lpdeploy-promote"
@@ -74,18 +75,12 @@ SHARD_BUILDER = "lpdeploy-shard"
 SECURITY_SHARD_BUILDER = "lpdeploy-security-shard"  # shards of security builds: embargoed as a whole
 MERGE_BACK_BUILDER = "lpdeploy-merge-back"
 PROMOTE_SCHEDULER = "promote"
-DEMO_SITE = Path(__file__).resolve().parent.parent / "demo" / "site.toml"
 
 # the web server's read doors: REST written from the reactor, embargoed items out of lists and events;
 # installed at import, before Buildbot's www service builds its site (see restguard, eventguard)
 restguard.install()
 eventguard.install()
 
-
-def site_file() -> Path:
-    """The site file named by ``LPDEPLOY_CONFIG``, or the demo one shipped in the repository."""
-    named = os.environ.get("LPDEPLOY_CONFIG")
-    return Path(named) if named else DEMO_SITE
 
 
 def configure(c: dict[str, Any], path: Path | None = None) -> Settings | None:

@@ -32,8 +32,8 @@ from support import temp_dir
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.authz import make_authz
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.web.authz import make_authz
 
 SECRET = "SECRETxCVE2099x4242"
 MASTER, WORKER = 1, 13

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lpdeploy.model import Result, TestRecord
+from lpdeploy.core.model import Result, TestRecord
 
 SUITE = "suite-aaaaaaaaaaaa"
 OTHER_SUITE = "suite-bbbbbbbbbbbb"

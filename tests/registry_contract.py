@@ -15,8 +15,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lpdeploy.errors import LpDeployError
-from lpdeploy.model import (
+from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.model import (
     ACTIVE,
     CONFLICT,
     FAILED,
@@ -36,7 +36,7 @@ from lpdeploy.model import (
     SecurityFix,
     SecurityJob,
 )
-from lpdeploy.registry import UnknownCowboy, new_job_token
+from lpdeploy.stores.registry import UnknownCowboy, new_job_token
 
 T0 = 1_700_000_000.25
 FIX = "f" * 40

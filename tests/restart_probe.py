@@ -18,7 +18,7 @@ from buildbot.util.twisted import async_to_deferred
 from support import make_db_master
 from twisted.trial import unittest
 
-from lpdeploy.ledger import DbLedger, to_json
+from lpdeploy.stores.ledger import DbLedger, to_json
 
 
 class LedgerAfterARestart(TestReactorMixin, unittest.TestCase):

@@ -25,7 +25,7 @@ What is here:
 
 Threads: ``TestReactorMixin.setup_test_reactor`` replaces
 ``threads.deferToThread`` with a synchronous stand-in (``NonThreadPool``), and
-``lpdeploy.upstream`` looks it up at call time, so real git runs synchronously
+``lpdeploy.git.upstream`` looks it up at call time, so real git runs synchronously
 in the test thread; no monkeypatching is needed.
 
 None of the classes here is a ``unittest.TestCase`` or named ``Test*``, so

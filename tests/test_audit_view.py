@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lpdeploy.model import AuditEntry
-from lpdeploy.www import SECURITY_ACTIONS, visible_audit
+from lpdeploy.core.model import AuditEntry
+from lpdeploy.web.www import SECURITY_ACTIONS, visible_audit
 
 ENTRIES = [AuditEntry(1.0, "alice", action, {}) for action in
            ("security-build", "security-promote", "merge-back", "promote", "deploy", "cowboy-add", "freeze")]

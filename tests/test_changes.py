@@ -6,7 +6,7 @@ API whose ``addChange`` checks its arguments, records the call in
 ``changesAdded`` and then hands it to Buildbot's real ``addChange``, which
 writes the change row; so the poller's duplicate check (it reads the
 ``changes`` table) sees exactly what a running master would. The upstream is
-a real bare git repository; the poller reads it through ``lpdeploy.upstream``
+a real bare git repository; the poller reads it through ``lpdeploy.git.upstream``
 and a mirror in a real temporary master basedir.
 
 Threads and the master's basedir are set up by ``support.RealUpstreamMixin``:
@@ -26,10 +26,10 @@ from support import DEV, RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.changes import FlowPoller
-from lpdeploy.model import Release
-from lpdeploy.registry import DbRegistry
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.model import Release
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.master.changes import FlowPoller
+from lpdeploy.stores.registry import DbRegistry
 
 
 class PollerCase(RealUpstreamMixin, ChangeSourceMixin, TestReactorMixin, unittest.TestCase):

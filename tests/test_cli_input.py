@@ -3,7 +3,7 @@
 The master here is a small HTTP server on 127.0.0.1 that records every
 request and answers like Buildbot (login, force); a refused command must
 leave it untouched, and the control cases show that an accepted command does
-reach it. The CLI runs in-process through ``lpdeploy.cli.main``.
+reach it. The CLI runs in-process through ``lpdeploy.tools.cli.main``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lpdeploy import cli
+from lpdeploy.tools import cli
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

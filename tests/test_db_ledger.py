@@ -26,8 +26,8 @@ from support import add_scenario_tests, make_db_master, temp_dir, two_masters_on
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.ledger import LEDGER_OBJECT, DbLedger, from_json
-from lpdeploy.model import Result
+from lpdeploy.core.model import Result
+from lpdeploy.stores.ledger import LEDGER_OBJECT, DbLedger, from_json
 
 
 class DbLedgerContract(TestReactorMixin, unittest.TestCase):

@@ -22,7 +22,7 @@ from support import add_scenario_tests, make_db_master, two_masters_on_one_datab
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.model import (
+from lpdeploy.core.model import (
     CONFLICT,
     FAILED,
     REMOVED,
@@ -36,7 +36,7 @@ from lpdeploy.model import (
     SecurityFix,
     SecurityJob,
 )
-from lpdeploy.registry import REGISTRY_OBJECT, DbRegistry, UnknownCowboy, new_job_token
+from lpdeploy.stores.registry import REGISTRY_OBJECT, DbRegistry, UnknownCowboy, new_job_token
 
 
 class DbRegistryContract(TestReactorMixin, unittest.TestCase):

@@ -5,9 +5,9 @@ Pure values in, a ``Decision`` or ``ServerPlan`` out: no Twisted, no git, no clo
 
 from __future__ import annotations
 
-from lpdeploy.model import Action, Cowboy, Freeze
-from lpdeploy.policy import ServerFacts, ServerPlan, deploy_target, frozen_refusal, server_plan
-from lpdeploy.refs import short
+from lpdeploy.core.model import Action, Cowboy, Freeze
+from lpdeploy.core.policy import ServerFacts, ServerPlan, deploy_target, frozen_refusal, server_plan
+from lpdeploy.core.refs import short
 
 BRANCH = "production-stable"
 TARGET = "a" * 40  # the revision being deployed

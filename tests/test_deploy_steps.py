@@ -3,7 +3,7 @@
 ``TestBuildStepMixin`` runs each step in a fake build on a fake worker; its
 master has Buildbot's real database (SQLite), so ``DbRegistry`` (cowboys,
 deployments, the freeze, the audit log) is the real one. ``PlanDeploy`` reads
-the tips of a real bare git repository through ``lpdeploy.upstream`` and a
+the tips of a real bare git repository through ``lpdeploy.git.upstream`` and a
 mirror in a real temporary master basedir; ``RunDeploys`` runs each server's
 deploy command as a worker command, answered by ``ExpectShell``.
 
@@ -30,12 +30,12 @@ from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.admin_steps import AdminAction
-from lpdeploy.deploy_steps import PlanDeploy, RunDeploys, parse_servers
-from lpdeploy.errors import InvalidInput
-from lpdeploy.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
-from lpdeploy.registry import DbRegistry
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.errors import InvalidInput
+from lpdeploy.core.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.master.steps.admin import AdminAction
+from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
+from lpdeploy.stores.registry import DbRegistry
 
 BUILD_NUMBER = 13  # FakeBuild.number
 T0 = 1_700_000_000.0

@@ -2,7 +2,7 @@
 
 The worker is stopped as soon as a shard build appears on it, which is often
 while Buildbot is still preparing or pinging the worker: the window in which
-Buildbot 4.3 wedged the build for good (see ``lpdeploy/lost_worker.py``).
+Buildbot 4.3 wedged the build for good (see ``lpdeploy/master/lost_worker.py``).
 """
 
 from __future__ import annotations

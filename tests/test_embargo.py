@@ -2,7 +2,7 @@
 
 A security fix stays invisible to users without the security role until it is
 merged back into devel. ``embargoed_commits`` reads that off the branch tips
-of a real bare upstream (through ``lpdeploy.upstream`` and a real mirror), the
+of a real bare upstream (through ``lpdeploy.git.upstream`` and a real mirror), the
 history of released fixes and the latest run of each branch recorded in an
 ``InMemoryRegistry``; ``contained_in`` answers which released fixes a tip
 holds; ``shown_subject`` and ``shown_author`` mask what a viewer without the
@@ -22,16 +22,16 @@ from buildbot.util.twisted import async_to_deferred
 from support import GitUpstream, temp_dir
 from twisted.trial import unittest
 
-from lpdeploy import embargo
-from lpdeploy.embargo import EMBARGOED, contained_in, embargoed_commits, shown_author, shown_subject
-from lpdeploy.gitops import Mirror
-from lpdeploy.ledger import InMemoryLedger
-from lpdeploy.model import FAILED, PROMOTED, TESTING, Release, Result, SecurityFix, TestRecord
-from lpdeploy.refs import short
-from lpdeploy.registry import InMemoryRegistry
-from lpdeploy.settings import parse_settings
-from lpdeploy.status import flow_status
-from lpdeploy.upstream import Upstream
+from lpdeploy.core.model import EMBARGOED, FAILED, PROMOTED, TESTING, Release, Result, SecurityFix, TestRecord
+from lpdeploy.core.refs import short
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.facts import embargo
+from lpdeploy.facts.embargo import contained_in, embargoed_commits, shown_author, shown_subject
+from lpdeploy.git.gitops import Mirror
+from lpdeploy.git.upstream import Upstream
+from lpdeploy.stores.ledger import InMemoryLedger
+from lpdeploy.stores.registry import InMemoryRegistry
+from lpdeploy.web.status import flow_status
 
 BRANCH = "security/cve-4242"
 

@@ -28,8 +28,8 @@ from support import temp_dir
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.authz import EmbargoMatcher, make_authz
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.web.authz import EmbargoMatcher, make_authz
 
 SECURITY_BUILDER, GATE_BUILDER = "lpdeploy-security", "lpdeploy-gate"
 MASTER, WORKER = 1, 13

@@ -28,8 +28,8 @@ from embargo_rows import GATES, OUTSIDERS, SEC, SECRET, SHARD, USERS, WORKER, Do
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy import eventguard
-from lpdeploy.readguard import BUILD, BUILDER, BUILDREQUEST, BUILDSET, LOG, STEP, TEST_RESULT_SET, event_refs
+from lpdeploy.web import eventguard
+from lpdeploy.web.readguard import BUILD, BUILDER, BUILDREQUEST, BUILDSET, LOG, STEP, TEST_RESULT_SET, event_refs
 
 GATE = GATES[0]
 # every shape of routing key: all-wildcard paths of each length, and two narrower ones

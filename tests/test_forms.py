@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     )
 
     from lpdeploy import configurator
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.settings import parse_settings
 
 SETTINGS = parse_settings({"repository": {"url": "file:///srv/lp.git"},
                            "servers": [{"name": "app1", "deploy_command": ["true"]}]})

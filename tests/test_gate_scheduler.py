@@ -24,10 +24,10 @@ from support import RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.ledger import DbLedger
-from lpdeploy.model import Result, TestRecord
-from lpdeploy.schedulers import RECONCILE_INTERVAL, CronPromotion, GateScheduler
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.model import Result, TestRecord
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.master.schedulers import RECONCILE_INTERVAL, CronPromotion, GateScheduler
+from lpdeploy.stores.ledger import DbLedger
 
 GATE_BUILDER = "lpdeploy-gate"
 PROMOTE_BUILDER = "lpdeploy-promote"

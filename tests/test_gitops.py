@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lpdeploy import gitops
-from lpdeploy.errors import GitError, InvalidInput, StaleBranch, UnknownRevision
-from lpdeploy.gitops import Commit, Mirror, Move, branch_names, ls_remote
+from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch, UnknownRevision
+from lpdeploy.git import gitops
+from lpdeploy.git.gitops import Commit, Mirror, Move, branch_names, ls_remote
 
 AUTHOR = ("-c", "user.name=Dev Eloper", "-c", "user.email=dev@example.org")
 ABSENT = "0123456789abcdef0123456789abcdef01234567"

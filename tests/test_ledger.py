@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from ledger_contract import SCENARIOS, make_record
 
-from lpdeploy.ledger import InMemoryLedger, from_json, to_json
-from lpdeploy.model import Result
+from lpdeploy.core.model import Result
+from lpdeploy.stores.ledger import InMemoryLedger, from_json, to_json
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:

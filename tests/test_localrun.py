@@ -1,4 +1,4 @@
-"""The pieces of ``make run`` (lpdeploy/localrun.py) that run without starting a master.
+"""The pieces of ``make run`` (lpdeploy/tools/localrun.py) that run without starting a master.
 
 Real ``buildbot create-master`` / ``buildbot-worker create-worker`` runs in
 temporary directories, real sockets, real child processes; the whole of
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from lpdeploy import demo, localrun
-from lpdeploy.localrun import RunError, cause, prepare, site_home, sqlite_file, taken_port
-from lpdeploy.settings import Settings, load_settings, parse_settings
+from lpdeploy.core.settings import DEMO_SITE, Settings, load_settings, parse_settings
+from lpdeploy.tools import localrun
+from lpdeploy.tools.localrun import RunError, cause, prepare, site_home, sqlite_file, taken_port
 
 CREATE_MASTER_FAILED = """Traceback (most recent call last):
   File ".../buildbot/scripts/create_master.py", line 88, in createDB
@@ -54,7 +54,7 @@ def test_each_site_file_has_its_own_directory_and_the_demo_is_named(tmp_path: Pa
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     one, other = tmp_path / "a" / "site.toml", tmp_path / "b" / "site.toml"
-    assert site_home(run, demo.SITE) == run / "demo"
+    assert site_home(run, DEMO_SITE) == run / "demo"
     assert site_home(run, one).parent == run and site_home(run, one).name.startswith("site-")
     assert site_home(run, one) != site_home(run, other)  # same name, other file: another database
     assert site_home(run, tmp_path / "a" / ".." / "a" / "site.toml") == site_home(run, one)  # stable across runs
@@ -68,11 +68,13 @@ def test_make_run_reads_the_site_file_the_master_reads(named: str | None, monkey
         monkeypatch.setenv("LPDEPLOY_CONFIG", named)
     else:
         monkeypatch.delenv("LPDEPLOY_CONFIG", raising=False)
-    assert demo.site_file() == configurator.site_file()
+    assert configurator.site_file is localrun.site_file  # one rule, one home (core.settings)
+    assert localrun.site_file() == (Path(named) if named else DEMO_SITE)
+    assert DEMO_SITE.is_file()
 
 
 def test_make_run_does_not_load_buildbot() -> None:
-    code = "import sys, lpdeploy.localrun; print(sorted(m for m in sys.modules if m.startswith('buildbot')))"
+    code = "import sys, lpdeploy.tools.localrun; print(sorted(m for m in sys.modules if m.startswith('buildbot')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

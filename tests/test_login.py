@@ -23,9 +23,9 @@ from buildbot.util.twisted import async_to_deferred
 from twisted.internet import address, reactor
 from twisted.trial import unittest
 
-from lpdeploy import login
-from lpdeploy.login import BcryptHtpasswdAuth, basic_credentials, client_address, read_htpasswd, usual_cost
-from lpdeploy.login_limits import LoginLimits
+from lpdeploy.core.login_limits import LoginLimits
+from lpdeploy.web import login
+from lpdeploy.web.login import BcryptHtpasswdAuth, basic_credentials, client_address, read_htpasswd, usual_cost
 
 URL = "http://lpdeploy.example/"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lpdeploy import login_limits
-from lpdeploy.login_limits import LoginLimiter, LoginLimits, address_key
+from lpdeploy.core import login_limits
+from lpdeploy.core.login_limits import LoginLimiter, LoginLimits, address_key
 
 LIMITS = LoginLimits(per_user=3, per_address=5, window=60.0, at_once=4)
 

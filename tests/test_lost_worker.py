@@ -6,7 +6,7 @@ Buildbot 4.3 leaves open: right after the build wrote "preparing worker",
 "pinging worker", or the end of its preparation step to the database, and
 before it looked at its worker again. That is what ``test_e2e_shard_loss`` hit
 by chance: the build stayed unfinished and the gate waited on it forever.
-``lpdeploy.lost_worker`` carries the fix; see its docstring for the defect.
+``lpdeploy.master.lost_worker`` carries the fix; see its docstring for the defect.
 
 Without the fix the build never finishes; the test then fails after a bounded
 wait and finishes the wedged build itself, so the master can still shut down.
@@ -26,8 +26,8 @@ from buildbot.util.twisted import async_to_deferred
 from support import temp_dir
 from twisted.internet import reactor
 
-from lpdeploy import lost_worker
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.master import lost_worker
 
 WAIT = 15.0  # seconds; the build ends within a second when the fix is in
 

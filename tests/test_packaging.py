@@ -41,9 +41,9 @@ def test_the_wheel_builds_without_warnings_and_carries_the_templates(tmp_path: P
     assert not warnings, "the build warned:\n" + output
     (wheel,) = out.glob("lpdeploy-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    templates = sorted(p.name for p in (ROOT / "lpdeploy" / "templates").iterdir() if p.suffix == ".html")
+    templates = sorted(p.name for p in (ROOT / "lpdeploy" / "web" / "templates").iterdir() if p.suffix == ".html")
     assert templates, "no templates in the checkout"
-    missing = [t for t in templates if f"lpdeploy/templates/{t}" not in names]
+    missing = [t for t in templates if f"lpdeploy/web/templates/{t}" not in names]
     assert not missing, f"templates missing from the wheel: {missing}"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "lpdeploy = lpdeploy.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "lpdeploy = lpdeploy.tools.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lpdeploy.partition import lower_bound, makespan, partition, round_robin, updated
+from lpdeploy.core.partition import lower_bound, makespan, partition, round_robin, updated
 
 PROPERTY = settings(max_examples=150, deadline=None, database=None, print_blob=True)
 GONE = "pkg.gone_test"  # in the history, no longer listed: must be ignored

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lpdeploy.model import Action, Decision, Result, TestRecord
-from lpdeploy.policy import (
+from lpdeploy.core.model import Action, Decision, Result, TestRecord
+from lpdeploy.core.policy import (
     BranchFacts,
     gate_needed,
     gate_target,
@@ -11,7 +11,7 @@ from lpdeploy.policy import (
     promotion_target,
     suite_decision,
 )
-from lpdeploy.refs import short
+from lpdeploy.core.refs import short
 
 SUITE = "suite-0123456789ab"
 OLD = "1" * 40  # an older commit, behind the target

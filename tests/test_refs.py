@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lpdeploy.errors import InvalidInput
-from lpdeploy.refs import (
+from lpdeploy.core.errors import InvalidInput
+from lpdeploy.core.refs import (
     branch_matches,
     qualified,
     validate_branch,

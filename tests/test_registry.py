@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from registry_contract import SCENARIOS
 
-from lpdeploy.model import Cowboy, Deployment, Freeze, Release
-from lpdeploy.registry import InMemoryRegistry, Registry
+from lpdeploy.core.model import Cowboy, Deployment, Freeze, Release
+from lpdeploy.stores.registry import InMemoryRegistry, Registry
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:

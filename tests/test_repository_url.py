@@ -30,14 +30,14 @@ from support import GitUpstream, RealUpstreamMixin, temp_dir
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.changes import FlowPoller
-from lpdeploy.errors import SettingsError
-from lpdeploy.gitops import Mirror
-from lpdeploy.ledger import InMemoryLedger
-from lpdeploy.registry import InMemoryRegistry
-from lpdeploy.settings import parse_settings, public_url
-from lpdeploy.status import flow_status
-from lpdeploy.upstream import Upstream
+from lpdeploy.core.errors import SettingsError
+from lpdeploy.core.settings import parse_settings, public_url
+from lpdeploy.git.gitops import Mirror
+from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.changes import FlowPoller
+from lpdeploy.stores.ledger import InMemoryLedger
+from lpdeploy.stores.registry import InMemoryRegistry
+from lpdeploy.web.status import flow_status
 
 SSH_URL = "ssh://git@git.example.org/launchpad.git"
 SHOWN = "ssh://git.example.org/launchpad.git"

@@ -44,7 +44,7 @@ from embargo_rows import (
 )
 from twisted.internet import defer, threads
 
-from lpdeploy import restguard
+from lpdeploy.web import restguard
 
 EMBARGOED_BUILDS = {i.build for i in EMBARGOED}
 # the endpoints that name an embargoed builder and still show only the builder itself

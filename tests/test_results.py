@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 - only for its ParseError
 import pytest
 from subunit import StreamResultToBytes
 
-from lpdeploy.results import (
+from lpdeploy.core.results import (
     FAILED,
     PASSED,
     SKIPPED,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lpdeploy.fix_history import (
+from lpdeploy.core.fix_history import (
     PendingFix,
     branch_state,
     brought_in,
@@ -20,7 +20,7 @@ from lpdeploy.fix_history import (
     release_state,
     security_build_due,
 )
-from lpdeploy.model import (
+from lpdeploy.core.model import (
     CONFLICT,
     FAILED,
     GAVE_UP,
@@ -36,8 +36,8 @@ from lpdeploy.model import (
     Release,
     SecurityFix,
 )
-from lpdeploy.policy import lost_fix_refusal, security_candidate
-from lpdeploy.refs import short
+from lpdeploy.core.policy import lost_fix_refusal, security_candidate
+from lpdeploy.core.refs import short
 
 BRANCH = "security/cve-4242"
 OTHER = "security/cve-9999"

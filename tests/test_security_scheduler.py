@@ -26,7 +26,7 @@ from support import RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.model import (
+from lpdeploy.core.model import (
     CONFLICT,
     FAILED,
     MERGE_BACK,
@@ -39,10 +39,10 @@ from lpdeploy.model import (
     Release,
     SecurityFix,
 )
-from lpdeploy.registry import DbRegistry
-from lpdeploy.schedulers import SecurityScheduler
-from lpdeploy.security_jobs import JOB_PROPERTY
-from lpdeploy.settings import parse_settings
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.master.schedulers import SecurityScheduler
+from lpdeploy.master.security_jobs import JOB_PROPERTY
+from lpdeploy.stores.registry import DbRegistry
 
 SECURITY_BUILDER, MERGE_BACK_BUILDER = "lpdeploy-security", "lpdeploy-merge-back"
 SECRET = "SECRET-4242-xyzzy"
@@ -52,7 +52,7 @@ T0 = 1_700_000_000.0
 
 
 def security_forms():
-    """``lpdeploy.security_forms``, imported with Twisted's deprecation warnings silenced.
+    """``lpdeploy.master.security_forms``, imported with Twisted's deprecation warnings silenced.
 
     It imports Buildbot's ``forcesched``, which touches a deprecated Twisted
     API on import; ``buildbot.test`` (imported by every harness test module)
@@ -60,7 +60,7 @@ def security_forms():
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return importlib.import_module("lpdeploy.security_forms")
+        return importlib.import_module("lpdeploy.master.security_forms")
 
 
 class QueueCase(RealUpstreamMixin, SchedulerMixin, TestReactorMixin, unittest.TestCase):

@@ -3,7 +3,7 @@
 ``TestBuildStepMixin`` runs each step in a fake build whose master has
 Buildbot's real database (SQLite), so the registry and the ledger are the real
 ``DbRegistry`` and ``DbLedger``; the steps read and move branches of a real bare
-git repository through ``lpdeploy.upstream`` (git runs synchronously under
+git repository through ``lpdeploy.git.upstream`` (git runs synchronously under
 ``TestReactorMixin``; see ``test_steps.py``). A build knows its work only by a
 job token; each test records the job itself, as the schedulers would.
 
@@ -24,9 +24,7 @@ from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.deploy_steps import PlanDeploy
-from lpdeploy.ledger import DbLedger
-from lpdeploy.model import (
+from lpdeploy.core.model import (
     CONFLICT,
     FAILED,
     GAVE_UP,
@@ -44,12 +42,14 @@ from lpdeploy.model import (
     SecurityJob,
     TestRecord,
 )
-from lpdeploy.registry import DbRegistry, new_job_token
-from lpdeploy.security_jobs import JOB_PROPERTY
-from lpdeploy.security_steps import CANDIDATE_REFS, MergeBack, PrepareSecurity, PromoteSecurity
-from lpdeploy.settings import parse_settings
-from lpdeploy.steps import MAX_CAS_ATTEMPTS, PROMOTE, Decide
-from lpdeploy.upstream import Upstream
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.security_jobs import JOB_PROPERTY
+from lpdeploy.master.steps.deploy import PlanDeploy
+from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, PROMOTE, Decide
+from lpdeploy.master.steps.security import CANDIDATE_REFS, MergeBack, PrepareSecurity, PromoteSecurity
+from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry, new_job_token
 
 SECRET = "SECRET-4242-xyzzy"
 BRANCH = f"security/{SECRET}"

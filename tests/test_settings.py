@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lpdeploy.errors import SettingsError
-from lpdeploy.settings import (
+from lpdeploy.core.errors import SettingsError
+from lpdeploy.core.settings import (
     Auth,
     Branches,
     Promotion,

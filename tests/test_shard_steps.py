@@ -32,12 +32,13 @@ from twisted.internet import defer, error
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from lpdeploy.gitops import checkout_commands
-from lpdeploy.ledger import DbLedger
-from lpdeploy.model import Result
-from lpdeploy.results import FAILED, PASSED, Outcome
-from lpdeploy.settings import parse_settings
-from lpdeploy.shard_steps import (
+from lpdeploy.core.model import Result
+from lpdeploy.core.results import FAILED, PASSED, Outcome
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.core.shard_watch import POLL, bounds
+from lpdeploy.git.gitops import checkout_commands
+from lpdeploy.master.steps.flow import GATE, SECURITY
+from lpdeploy.master.steps.shards import (
     ID_FILE,
     RUN_STEP,
     SECURITY_SHARD_SCHEDULER,
@@ -50,8 +51,7 @@ from lpdeploy.shard_steps import (
     ShardRuns,
     remember_checkout,
 )
-from lpdeploy.shard_watch import POLL, bounds
-from lpdeploy.steps import GATE, SECURITY
+from lpdeploy.stores.ledger import DbLedger
 
 SHARD_BUILDER, SECURITY_SHARD_BUILDER = "lpdeploy-shard", "lpdeploy-security-shard"  # as the configurator
 PARENT = 92  # FakeBuild.buildid: the parent build of every shard here

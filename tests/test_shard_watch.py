@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lpdeploy.shard_watch import MAX_RETRIES, Bounds, Look, Phase, bounds, watch
+from lpdeploy.core.shard_watch import MAX_RETRIES, Bounds, Look, Phase, bounds, watch
 
 LIMITS = Bounds(start=60.0, run=1000.0)
 

@@ -3,7 +3,7 @@
 ``TestBuildStepMixin`` runs each step in a fake build on a fake worker; its
 master has Buildbot's real database (SQLite), so ``DbLedger`` is the real one.
 The steps read and move branches in a real bare git repository through
-``lpdeploy.upstream``, whose mirror lives in a real temporary master basedir.
+``lpdeploy.git.upstream``, whose mirror lives in a real temporary master basedir.
 
 Threads: ``upstream.py`` runs git through ``threads.deferToThread``.
 ``TestReactorMixin.setup_test_reactor`` replaces ``threads.deferToThread`` (and
@@ -33,12 +33,12 @@ from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from lpdeploy.ledger import DbLedger
-from lpdeploy.model import Release, Result, TestRecord
-from lpdeploy.registry import DbRegistry
-from lpdeploy.settings import parse_settings
-from lpdeploy.steps import GATE, MAX_CAS_ATTEMPTS, PROMOTE, Decide, MoveBranches, RunSuite
-from lpdeploy.upstream import Upstream
+from lpdeploy.core.model import Release, Result, TestRecord
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.steps.flow import GATE, MAX_CAS_ATTEMPTS, PROMOTE, Decide, MoveBranches, RunSuite
+from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry
 
 BUILD_NUMBER = 13  # FakeBuild.number
 _REAL_DEFER_TO_THREAD = threads.deferToThread

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lpdeploy.errors import SettingsError
-from lpdeploy.settings import Suite, load_settings, parse_settings
+from lpdeploy.core.errors import SettingsError
+from lpdeploy.core.settings import Suite, load_settings, parse_settings
 
 REPO = {"url": "https://git.example.org/lp.git"}
 LIST = ["python", "-m", "subunit.run", "discover", "--list"]

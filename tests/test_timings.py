@@ -20,7 +20,7 @@ from support import add_scenario_tests, make_db_master
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.timings import TIMINGS_OBJECT, DbTimings, InMemoryTimings
+from lpdeploy.stores.timings import TIMINGS_OBJECT, DbTimings, InMemoryTimings
 
 SUITE = "suite-0123456789ab"
 OTHER_SUITE = "suite-ba9876543210"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lpdeploy import validators
-from lpdeploy.errors import InvalidInput
+from lpdeploy.core import validators
+from lpdeploy.core.errors import InvalidInput
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

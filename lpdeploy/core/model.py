@@ -1,0 +1,243 @@
+"""The domain in plain values: branch tips, test records, decisions.
+
+Nothing here does I/O. Decisions (``policy.py``) take these values and return a
+``Decision``; adapters (steps, schedulers, the CLI) carry it out and show its
+``reason`` to people.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from lpdeploy.core.refs import short
+
+
+class Result(enum.StrEnum):
+    """Outcome of one suite run on one tree."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """One ledger entry: this suite ran on this tree (reached via this commit)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    tree: str
+    commit: str
+    suite: str
+    result: Result
+    build_url: str
+    build_number: int | None
+    finished_at: float  # seconds since the epoch
+    duration: float = 0.0  # seconds the suite took
+
+    @property
+    def passed(self) -> bool:
+        return self.result is Result.PASSED
+
+    def describe(self) -> str:
+        where = f"build #{self.build_number}" if self.build_number is not None else "a build"
+        return f"{where} ({self.build_url}) on commit {short(self.commit)}"
+
+
+@dataclass(frozen=True)
+class Tips:
+    """The branch tips of the upstream at one moment: ``{short branch name: sha}``."""
+
+    heads: dict[str, str] = field(default_factory=dict)
+
+    def get(self, branch: str) -> str | None:
+        return self.heads.get(branch)
+
+
+class Action(enum.StrEnum):
+    RUN_SUITE = "run-suite"  # test the tree before anything moves
+    SKIP_SUITE = "skip-suite"  # the tree already passed this suite
+    MOVE = "move"  # fast-forward the named branches to the revision
+    NOTHING = "nothing"  # the requested state already holds
+    REFUSE = "refuse"  # do not act; the reason says why
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do, to which revision, and why: the value every adapter shows."""
+
+    action: Action
+    reason: str
+    revision: str | None = None
+    branches: tuple[str, ...] = ()
+    record: TestRecord | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.action is Action.REFUSE
+
+
+ACTIVE, RETIRED, REMOVED = "active", "retired", "removed"  # the states of a cowboy
+
+
+@dataclass(frozen=True)
+class Cowboy:
+    """A hand-applied patch on one server; no rollout may overwrite it while active."""
+
+    id: int
+    server: str
+    reason: str
+    fixed_by: str | None  # the commit carrying the real fix
+    created_by: str
+    created_at: float
+    state: str = ACTIVE
+    ended_at: float | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    server: str
+    revision: str
+    deployed_at: float
+    by: str
+    build_url: str = ""
+
+
+@dataclass(frozen=True)
+class Freeze:
+    reason: str
+    by: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float
+    who: str
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# the latest run of a security branch: queued → testing → promoted (or failed / refused)
+QUEUED, TESTING, FAILED, REFUSED, PROMOTED = "queued", "testing", "failed", "refused", "promoted"
+# where a released fix stands, read off the tips and the merge-back records (never stored as a state)
+PENDING, MERGING, CONFLICT, MERGED_BACK = "pending", "merging", "conflict", "merged-back"
+# what a merge-back attempt ended with
+MERGED, NOTHING_TO_MERGE, GAVE_UP = "merged", "nothing", "failed"
+# the two kinds of security work a job asks for
+SECURITY_BUILD, MERGE_BACK = "security-build", "merge-back"
+
+
+def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without keys ``cls`` does not have: rows written by an older lpdeploy still load."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(frozen=True)
+class SecurityFix:
+    """The latest run of one security branch: what was (or is being) tested, and how it went.
+
+    One row per branch, overwritten by every new push. It says nothing about
+    what reached production: that is the append-only history of ``Release``
+    records, which no later push can lose.
+    """
+
+    branch: str
+    fix_commit: str  # the security branch tip that was (or is being) tested
+    state: str  # QUEUED, TESTING, FAILED, REFUSED or PROMOTED
+    by: str
+    updated_at: float
+    candidate: str | None = None  # what is tested (and promoted): the fix, or its merge onto production-stable
+    build_url: str = ""
+    note: str = ""  # why it failed or was refused
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SecurityFix:
+        return cls(**_known_fields(cls, data))
+
+
+# what people without the security role see in place of an embargoed commit's text
+EMBARGOED = "embargoed"
+# the role that may see embargoed fixes and run security work
+SECURITY_ROLE = "security"
+
+@dataclass(frozen=True)
+class Release:
+    """A security fix that reached production: one entry of the append-only history.
+
+    ``candidate`` is the commit production moved to (the fix itself, or its
+    merge onto production-stable); it is what merges back into devel.
+    """
+
+    branch: str
+    fix_commit: str
+    candidate: str
+    released_at: float
+    by: str = ""  # who asked for the security build
+    job: str = ""  # the job token of the security build
+    build_url: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Release:
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class MergeBackAttempt:
+    """One merge-back build's result: which released fixes it brought into devel, or why not."""
+
+    at: float
+    job: str
+    by: str
+    candidate: str  # what it merged (or tried to)
+    outcome: str  # MERGED, NOTHING_TO_MERGE, CONFLICT or GAVE_UP
+    brought: tuple[str, ...] = ()  # the candidates of every released fix the merge brought in
+    devel_tip: str | None = None  # devel as it was merged onto
+    merge: str | None = None  # the merge commit pushed to devel
+    note: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MergeBackAttempt:
+        data = _known_fields(cls, data)
+        data["brought"] = tuple(data.get("brought") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SecurityJob:
+    """One piece of security work a build was asked to do, kept master-side under an opaque token.
+
+    The build (its properties, buildset, request and reason) carries only the
+    token: the branch name can itself be a secret, and who asked is who works
+    on an embargoed fix. The steps read the job from the registry, and write
+    back what they decided (``fix_commit``, ``candidate``, ``tree``).
+    """
+
+    token: str
+    kind: str  # SECURITY_BUILD or MERGE_BACK
+    branch: str
+    requested_by: str
+    requested_at: float
+    automatic: bool = False  # started by lpdeploy itself (a push, or a merge-back that became due)
+    candidate: str | None = None  # merge-back: what to merge; security build: what is tested
+    fix_commit: str | None = None  # security build: the branch tip it tests
+    tree: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SecurityJob:
+        return cls(**_known_fields(cls, data))
+
+def release_line(release: Release) -> str:
+    """One line about a released fix, for decision logs (shas and the branch name: security users only)."""
+    return f"{release.branch} (fix {release.fix_commit[:12]}, released as {release.candidate[:12]}, {EMBARGOED})"

@@ -1,0 +1,263 @@
+"""Pure decisions of the release flow: gate, promotion, branch moves.
+
+Each function takes facts (tips, ledger records, ancestry answers already
+computed by ``gitops``) and returns a ``Decision`` saying what to do and why.
+Nothing here runs git, reads the clock or touches Twisted, so every rule is
+unit-tested on plain values and the adapters stay thin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord
+from lpdeploy.core.refs import short
+
+
+@dataclass(frozen=True)
+class BranchFacts:
+    """Where one branch stands relative to a target revision."""
+
+    name: str
+    tip: str | None  # None: the branch does not exist yet
+    behind_target: bool = False  # tip is an ancestor of the target (a fast-forward is possible)
+    contains_target: bool = False  # target is an ancestor of tip (nothing to move)
+
+
+def suite_decision(revision: str, tree: str, record: TestRecord | None) -> Decision:
+    """Run the suite on ``revision`` unless its tree already passed it.
+
+    "Already tested" means this exact tree passed this suite: a revert to a
+    tested state, a merge that produces a tested tree and a fast-forward of
+    stable are all the same tree, so running the suite again would only cost
+    hours and prove nothing new.
+    """
+    if record is not None and record.passed:
+        return Decision(
+            Action.SKIP_SUITE,
+            f"tree {short(tree)} of {short(revision)} already passed the suite in {record.describe()}; "
+            "not running it again",
+            revision=revision,
+            record=record,
+        )
+    if record is not None:
+        return Decision(
+            Action.RUN_SUITE,
+            f"tree {short(tree)} failed the suite in {record.describe()}; running it again",
+            revision=revision,
+            record=record,
+        )
+    return Decision(
+        Action.RUN_SUITE,
+        f"tree {short(tree)} of {short(revision)} has not passed the suite yet; running it",
+        revision=revision,
+    )
+
+
+def move_decision(target: str, record: TestRecord | None, branches: list[BranchFacts]) -> Decision:
+    """May the gated ``branches`` be fast-forwarded to ``target``, and which of them need it?
+
+    A gated branch only ever points at a tested tree (so no record, no move), and
+    only ever moves forward: a branch with commits the target lacks is refused,
+    never forced.
+    """
+    to_move: list[str] = []
+    notes: list[str] = []
+    for b in branches:
+        if b.tip == target:
+            notes.append(f"{b.name} is already at {short(target)}")
+        elif b.tip is None:
+            to_move.append(b.name)
+        elif b.contains_target:
+            notes.append(f"{b.name} at {short(b.tip)} already contains {short(target)}")
+        elif b.behind_target:
+            to_move.append(b.name)
+        else:
+            return Decision(
+                Action.REFUSE,
+                f"refusing to move {b.name} from {short(b.tip)} to {short(target)}: not a fast-forward "
+                f"({b.name} has commits that {short(target)} lacks)",
+                revision=target,
+                record=record,
+            )
+    if not to_move:
+        return Decision(Action.NOTHING, "nothing to do: " + "; ".join(notes), revision=target, record=record)
+    if record is None or not record.passed:
+        return Decision(
+            Action.REFUSE,
+            f"refusing to move {', '.join(to_move)} to {short(target)}: "
+            "its tree has not passed the suite",
+            revision=target,
+            record=record,
+        )
+    reason = f"moving {', '.join(to_move)} to {short(target)} (tested in {record.describe()})"
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return Decision(Action.MOVE, reason, revision=target, branches=tuple(to_move), record=record)
+
+
+def gate_target(devel: str, devel_tip: str | None) -> Decision:
+    """The gate always tests the devel tip: queued pushes batch into the newest one."""
+    if devel_tip is None:
+        return Decision(Action.REFUSE, f"branch {devel} does not exist upstream")
+    return Decision(Action.RUN_SUITE, f"gating {devel} at {short(devel_tip)}", revision=devel_tip)
+
+
+def target_on_branch(verb: str, branch: str, tip: str | None, requested: str | None,
+                     requested_on_branch: bool) -> Decision:
+    """The branch tip, or a requested revision the branch already holds; anything else is refused.
+
+    Only revisions a branch holds may travel on from it: that is what keeps an
+    untested side commit off production (promote) and off servers (deploy).
+    """
+    if tip is None:
+        return Decision(Action.REFUSE, f"branch {branch} does not exist upstream")
+    if requested is None:
+        return Decision(Action.MOVE, f"{verb} the {branch} tip {short(tip)}", revision=tip)
+    if not requested_on_branch:
+        return Decision(Action.REFUSE, f"revision {short(requested)} is not on {branch}", revision=requested)
+    return Decision(Action.MOVE, f"{verb} {short(requested)} from {branch}", revision=requested)
+
+
+def promotion_target(
+    stable: str, stable_tip: str | None, requested: str | None, requested_on_stable: bool
+) -> Decision:
+    """Promote the stable tip, or a requested revision that stable already holds."""
+    return target_on_branch("promoting", stable, stable_tip, requested, requested_on_stable)
+
+
+def gate_needed(
+    devel: str,
+    devel_tip: str | None,
+    record: TestRecord | None,
+    stable_contains_devel_tip: bool,
+    gate_pending: bool,
+) -> Decision:
+    """Reconciliation from the tips: does the gate owe a build right now?
+
+    Called when a scheduler starts (changes delivered while no master ran are
+    not replayed) and after every hint. A failed tip waits for a new push
+    rather than being retried on every restart.
+    """
+    if devel_tip is None:
+        return Decision(Action.NOTHING, f"branch {devel} does not exist upstream")
+    if gate_pending:
+        return Decision(Action.NOTHING, f"a gate build for {devel} is already queued or running")
+    if record is not None and record.passed and stable_contains_devel_tip:
+        return Decision(Action.NOTHING, f"{devel} tip {short(devel_tip)} is tested and on stable")
+    if record is not None and not record.passed:
+        return Decision(
+            Action.NOTHING,
+            f"{devel} tip {short(devel_tip)} failed in {record.describe()}; waiting for a new push",
+        )
+    return Decision(Action.RUN_SUITE, f"{devel} tip {short(devel_tip)} is not gated yet", revision=devel_tip)
+
+
+# --- deployments -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What is known about one server before a rollout to ``target``."""
+
+    name: str
+    deployed: str | None  # the revision it runs, None if never deployed by lpdeploy
+    cowboys: tuple[Cowboy, ...] = ()  # its active cowboys
+    fixed_in_target: frozenset[int] = frozenset()  # ids of cowboys whose fix the target contains
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """What a rollout does to one server, and why."""
+
+    server: str
+    action: Action  # MOVE (deploy), NOTHING (unchanged) or REFUSE
+    reason: str
+    retire: tuple[int, ...] = ()  # cowboys that retire once this deploy succeeded
+    overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
+
+
+def frozen_refusal(freeze: Freeze | None, what: str) -> Decision | None:
+    """While frozen, promotions and deploys are refused with the freeze's reason; the gate runs on."""
+    if freeze is None:
+        return None
+    return Decision(Action.REFUSE, f"refusing to {what}: frozen by {freeze.by}: {freeze.reason}")
+
+
+def deploy_target(
+    branch: str, tip: str | None, requested: str | None, requested_on_branch: bool
+) -> Decision:
+    """Deploy the branch tip, or a requested revision the branch holds (a rollback is one)."""
+    return target_on_branch("deploying", branch, tip, requested, requested_on_branch)
+
+
+def server_plan(server: ServerFacts, target: str, override_reason: str | None, automated: bool) -> ServerPlan:
+    """May ``target`` be deployed to ``server``? Never over a cowboy whose fix it lacks.
+
+    A cowboy is a hand-applied patch: deploying a revision without its real fix
+    would silently undo it. Only a losa's explicit override (with a reason, and
+    never from an automated deploy) may do that.
+    """
+    fixed = tuple(c.id for c in server.cowboys if c.id in server.fixed_in_target)
+    blocking = [c for c in server.cowboys if c.id not in server.fixed_in_target]
+    if server.deployed == target:
+        return ServerPlan(server.name, Action.NOTHING, f"{server.name} already runs {short(target)}",
+                          retire=fixed)
+    was = f" (was {short(server.deployed)})" if server.deployed else " (first deployment)"
+    if blocking:
+        listed = "; ".join(
+            f"cowboy #{c.id} by {c.created_by}: {c.reason}"
+            + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
+            for c in blocking)
+        if override_reason and not automated:
+            return ServerPlan(server.name, Action.MOVE,
+                              f"deploying {short(target)} to {server.name}{was} OVER {listed}; "
+                              f"override: {override_reason}",
+                              retire=fixed, overridden=tuple(c.id for c in blocking))
+        return ServerPlan(server.name, Action.REFUSE,
+                          f"refusing to deploy {short(target)} to {server.name}: it carries {listed}")
+    reason = f"deploying {short(target)} to {server.name}{was}"
+    if fixed:
+        reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
+    return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
+
+
+# --- security fixes --------------------------------------------------------
+
+
+def security_candidate(branch: str, fix_tip: str | None, ps_branch: str, ps_tip: str | None,
+                       fix_contains_ps: bool) -> Decision:
+    """What a security build tests: the fix itself if it is based on production-stable, else their merge.
+
+    MOVE with the fix as revision: test it as is. RUN_SUITE without a revision:
+    merge it onto production-stable first and test (and later promote) the merge.
+    ``branch`` is only shown: the security steps pass a neutral label, because
+    their reasons become build properties and a branch name can be a secret.
+    """
+    if fix_tip is None:
+        return Decision(Action.REFUSE, f"{branch} does not exist upstream")
+    if ps_tip is None:
+        return Decision(Action.REFUSE, f"branch {ps_branch} does not exist upstream")
+    if fix_contains_ps:
+        return Decision(Action.MOVE, f"{branch} at {short(fix_tip)} is based on {ps_branch} at {short(ps_tip)}; "
+                                     "testing it as is (the ledger is not consulted for security fixes)",
+                        revision=fix_tip)
+    return Decision(Action.RUN_SUITE, f"{branch} at {short(fix_tip)} is not based on the {ps_branch} tip "
+                                      f"{short(ps_tip)}; testing their merge")
+
+
+def lost_fix_refusal(target: str, missing: list[Release], ps_branch: str,
+                     verb: str = "promote") -> Decision | None:
+    """Production never loses a security fix: refuse a promotion (or deploy) whose target lacks one.
+
+    ``missing``: the released fixes the target lacks (``fix_history.lost_fixes``).
+    Promote and deploy builds are readable by everyone, and a security branch's
+    name can itself be a secret: the reason names each fix by its short sha only.
+    """
+    if not missing:
+        return None
+    names = ", ".join(short(f.fix_commit) for f in missing)
+    where = ps_branch if verb == "promote" else "the servers"
+    return Decision(Action.REFUSE,
+                    f"refusing to {verb} {short(target)}: {where} would lose the embargoed security fix {names}; "
+                    "this resumes once stable contains it (after the merge-back)", revision=target)

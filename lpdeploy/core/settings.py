@@ -1,0 +1,435 @@
+"""The site file: TOML in, validated and frozen settings out.
+
+This module imports nothing from Buildbot, so the CLI, the tests and the
+benchmarks read a site file exactly as the master does. Every problem is
+reported as a ``SettingsError`` naming the key (``suite.command``) and what is
+wrong with it; ``master.cfg`` turns that into a ``config.error`` so that
+``buildbot checkconfig`` prints one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from lpdeploy.core.errors import InvalidInput, SettingsError
+from lpdeploy.core.refs import validate_branch, validate_branch_pattern
+from lpdeploy.core.validators import server_name
+
+KNOWN_ROLES = ("security", "losa")
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
+
+
+@dataclass(frozen=True)
+class Repository:
+    url: str  # what git uses; never carries a password (refused when the site file is read)
+    poll_interval: int = 60
+
+    @property
+    def public_url(self) -> str:
+        """The URL as shown to everyone (status, change records, forms): without any user name."""
+        return public_url(self.url)
+
+
+def public_url(url: str) -> str:
+    """``url`` without its user info (``ssh://git@host/x`` → ``ssh://host/x``); other URLs unchanged."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+@dataclass(frozen=True)
+class Branches:
+    devel: str = "devel"
+    stable: str = "stable"
+    production_devel: str = "production-devel"
+    production_stable: str = "production-stable"
+    security: str = "security/*"
+
+    @property
+    def flow(self) -> tuple[str, ...]:
+        """The fixed branches of the flow, in the order revisions travel."""
+        return (self.devel, self.stable, self.production_devel, self.production_stable)
+
+    @property
+    def production(self) -> tuple[str, str]:
+        return (self.production_devel, self.production_stable)
+
+
+@dataclass(frozen=True)
+class Suite:
+    command: tuple[str, ...] = ("make", "check")
+    timeout: int = 1200  # seconds without output before the suite is killed
+    max_time: int = 6 * 3600  # seconds a whole run may take
+    shards: int = 1  # 1: run `command`; N > 1: list, partition and run N shards in parallel
+    list_command: tuple[str, ...] = ()  # prints the test ids (lines, or a subunit v2 stream)
+    run_command: tuple[str, ...] = ()  # runs the ids listed in {id_file}
+    results: str = "auto"  # "subunit" (v2 on stdout), "junit" (results_file) or "auto"
+    results_file: str | None = None  # JUnit XML written by run_command, relative to the checkout
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
+
+    @property
+    def results_format(self) -> str:
+        if self.results != "auto":
+            return self.results
+        return "junit" if self.results_file else "subunit"
+
+    @property
+    def identity(self) -> str:
+        """A stable id of "this suite": a tree tested by another command is not tested."""
+        what: list[object] = list(self.command)
+        if self.sharded:
+            what = [list(self.list_command), list(self.run_command), self.results_format]
+        digest = hashlib.sha256(json.dumps(what).encode()).hexdigest()
+        return "suite-" + digest[:12]
+
+
+@dataclass(frozen=True)
+class Www:
+    port: int = 8010
+    url: str = "http://localhost:8010/"
+    interface: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Workers:
+    port: int = 9989
+    interface: str = "127.0.0.1"
+    local: int = 1
+    password: str = field(default="lpdeploy-local-worker", repr=False)  # never in logs
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"worker-{i}" for i in range(1, self.local + 1))
+
+
+@dataclass(frozen=True)
+class Auth:
+    htpasswd: str | None = None
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def users_with(self, role: str) -> tuple[str, ...]:
+        return self.roles.get(role, ())
+
+
+@dataclass(frozen=True)
+class Promotion:
+    schedule: str | None = None  # cron syntax, local time of the master
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    deploy_command: tuple[str, ...]
+    auto_deploy: str | None = None
+    timeout: int = 600  # seconds a deploy may take before it is killed and reported failed
+
+
+@dataclass(frozen=True)
+class Settings:
+    repository: Repository
+    branches: Branches = Branches()
+    suite: Suite = Suite()
+    www: Www = Www()
+    workers: Workers = Workers()
+    auth: Auth = Auth()
+    promotion: Promotion = Promotion()
+    servers: tuple[Server, ...] = ()
+    database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
+    title: str = "lpdeploy"
+
+    def server(self, name: str) -> Server | None:
+        return next((s for s in self.servers if s.name == name), None)
+
+    def __repr__(self) -> str:
+        # Buildbot logs step arguments; keep the settings' part of that short and secret-free
+        return f"Settings({self.repository.public_url!r}, suite={self.suite.identity})"
+
+
+# the demo's site file, shipped in the repository (``make run`` without LPDEPLOY_CONFIG)
+DEMO_SITE = Path(__file__).resolve().parents[2] / "demo" / "site.toml"
+
+
+def site_file() -> Path:
+    """The site file named by ``LPDEPLOY_CONFIG``, or the demo's: what master.cfg and ``make run`` both read."""
+    named = os.environ.get("LPDEPLOY_CONFIG")
+    return Path(named) if named else DEMO_SITE
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a site file; raise SettingsError on any problem."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(str(p), "site file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(str(p), f"cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(str(p), f"not valid TOML: {e}") from None
+    return parse_settings(raw, base=p.parent)
+
+
+def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
+    """Validate an already-parsed site file (relative paths resolve against ``base``)."""
+    r = _Reader(raw, "")
+    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "servers",
+           "database", "title")
+    repo = r.table("repository", required=True)
+    repo.only("url", "poll_interval")
+    repository = Repository(
+        url=_repo_url(repo.string("url", required=True), base),
+        poll_interval=repo.integer("poll_interval", 60, low=1, high=86400),
+    )
+    br = r.table("branches")
+    br.only("devel", "stable", "production_devel", "production_stable", "security")
+    d = Branches()
+    branches = Branches(
+        devel=br.branch("devel", d.devel),
+        stable=br.branch("stable", d.stable),
+        production_devel=br.branch("production_devel", d.production_devel),
+        production_stable=br.branch("production_stable", d.production_stable),
+        security=br.pattern("security", d.security),
+    )
+    if len(set(branches.flow)) != len(branches.flow):
+        raise SettingsError("branches", "devel, stable and the production branches must all differ")
+    st = r.table("suite")
+    st.only("command", "timeout", "max_time", "shards", "list_command", "run_command", "results",
+            "results_file")
+    suite = Suite(
+        command=st.argv("command", Suite.command),
+        timeout=st.integer("timeout", Suite.timeout, low=1),
+        max_time=st.integer("max_time", Suite.max_time, low=1),
+        shards=st.integer("shards", Suite.shards, low=1, high=256),
+        list_command=st.argv("list_command", ()),
+        run_command=st.argv("run_command", ()),
+        results=st.string("results", Suite.results),
+        results_file=st.string("results_file", None),
+    )
+    _check_suite(suite)
+    w = r.table("www")
+    w.only("port", "url", "interface")
+    www = Www(
+        port=w.integer("port", Www.port, low=1, high=65535),
+        url=_www_url(w.string("url", Www.url)),
+        interface=w.string("interface", Www.interface),
+    )
+    wk = r.table("workers")
+    wk.only("port", "interface", "local", "password")
+    workers = Workers(
+        port=wk.integer("port", Workers.port, low=1, high=65535),
+        interface=wk.string("interface", Workers.interface),
+        local=wk.integer("local", Workers.local, low=1, high=64),
+        password=wk.string("password", Workers.password),
+    )
+    if workers.port == www.port:
+        raise SettingsError("workers.port", f"must differ from www.port ({www.port})")
+    a = r.table("auth")
+    a.only("htpasswd", "roles")
+    htpasswd = a.string("htpasswd", None)
+    if htpasswd is not None and base is not None:
+        htpasswd = str((base / htpasswd).resolve())
+    roles_t = a.table("roles")
+    roles: dict[str, tuple[str, ...]] = {}
+    for role in roles_t.keys():
+        if role not in KNOWN_ROLES:
+            raise SettingsError(f"auth.roles.{role}", f"unknown role (known: {', '.join(KNOWN_ROLES)})")
+        users = roles_t.string_list(role)
+        for u in users:
+            if not _USER_NAME.fullmatch(u):
+                raise SettingsError(f"auth.roles.{role}", f"{u!r} is not a valid user name")
+        roles[role] = users
+    pr = r.table("promotion")
+    pr.only("schedule")
+    schedule = pr.string("schedule", None)
+    if schedule is not None:
+        _check_cron("promotion.schedule", schedule)
+    db = r.table("database")
+    db.only("url")
+    return Settings(
+        repository=repository,
+        branches=branches,
+        suite=suite,
+        www=www,
+        workers=workers,
+        auth=Auth(htpasswd=htpasswd, roles=roles),
+        promotion=Promotion(schedule=schedule),
+        servers=_servers(r),
+        database_url=db.string("url", Settings.database_url),
+        title=r.string("title", Settings.title),
+    )
+
+
+def _check_suite(suite: Suite) -> None:
+    if suite.results not in ("auto", "subunit", "junit"):
+        raise SettingsError("suite.results", f"{suite.results!r}: use \"subunit\", \"junit\" or \"auto\"")
+    if suite.results_format == "junit" and not suite.results_file:
+        raise SettingsError("suite.results_file", "junit results need the file the run command writes")
+    if suite.results_file and (suite.results_file.startswith(("/", "-")) or ".." in suite.results_file.split("/")):
+        raise SettingsError("suite.results_file", f"{suite.results_file!r}: a path inside the checkout")
+    if not suite.sharded:
+        return
+    if not suite.list_command:
+        raise SettingsError("suite.list_command", f"needed when shards = {suite.shards}")
+    if not suite.run_command:
+        raise SettingsError("suite.run_command", f"needed when shards = {suite.shards}")
+    if not any("{id_file}" in a for a in suite.run_command):
+        raise SettingsError("suite.run_command", "must contain {id_file} (the file listing the ids to run)")
+
+
+def _servers(r: _Reader) -> tuple[Server, ...]:
+    raw = r.raw.get("servers", [])
+    if not isinstance(raw, list):
+        raise SettingsError("servers", "must be an array of tables ([[servers]])")
+    servers = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        key = f"servers[{i}]"
+        if not isinstance(item, dict):
+            raise SettingsError(key, "must be a table")
+        s = _Reader(item, key)
+        s.only("name", "deploy_command", "auto_deploy", "timeout")
+        name = s.string("name", required=True)
+        try:
+            server_name(name)
+        except InvalidInput as e:
+            raise SettingsError(f"{key}.name", f"{name!r}: {e.problem}") from None
+        if name in seen:
+            raise SettingsError(f"{key}.name", f"server {name!r} is defined twice")
+        seen.add(name)
+        auto = s.string("auto_deploy", None)
+        if auto not in (None, "stable"):
+            raise SettingsError(f"{key}.auto_deploy", "the only supported value is \"stable\"")
+        servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
+                              auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1)))
+    return tuple(servers)
+
+
+def _repo_url(url: str, base: Path | None) -> str:
+    if "://" not in url and not url.startswith("-"):
+        # a local path, absolute or relative to the site file, means a file:// URL
+        path = Path(url) if base is None else base / url
+        return path.resolve().as_uri()
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        raise SettingsError("repository.url", "not a valid URL") from None
+    if password is not None or (user is not None and parts.scheme != "ssh"):
+        # the URL is shown to everyone (status, change records, forms): never echo it here either
+        raise SettingsError("repository.url", "must not carry a password or token (user info is only allowed as "
+                                              "the user of an ssh:// URL); give git its credentials with a "
+                                              "credential helper or an SSH key, see README")
+    if parts.scheme not in _REPO_SCHEMES:
+        raise SettingsError("repository.url", f"{url!r}: use a file://, ssh:// or https:// URL")
+    if url.startswith("-") or any(c.isspace() for c in url):
+        raise SettingsError("repository.url", f"{url!r}: must not start with '-' or contain spaces")
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise SettingsError("repository.url", f"{url!r}: a file:// URL takes no host; use file:///absolute/path")
+    if parts.scheme == "file" and not parts.path.startswith("/"):
+        raise SettingsError("repository.url", f"{url!r}: a file:// URL needs an absolute path")
+    return url
+
+
+def _www_url(url: str) -> str:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise SettingsError("www.url", f"{url!r}: must be an http:// or https:// URL")
+    return url if url.endswith("/") else url + "/"
+
+
+def _check_cron(key: str, expr: str) -> None:
+    import croniter  # a Buildbot dependency; imported here so settings stay light
+
+    if len(expr.split()) != 5 or not croniter.croniter.is_valid(expr):
+        raise SettingsError(key, f"{expr!r} is not a 5-field cron expression (e.g. \"0 6 * * 1-5\")")
+
+
+class _Reader:
+    """Typed access to one TOML table, reporting problems by dotted key."""
+
+    def __init__(self, raw: dict[str, Any], prefix: str) -> None:
+        self.raw = raw
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def keys(self) -> list[str]:
+        return list(self.raw)
+
+    def only(self, *allowed: str) -> None:
+        for k in self.raw:
+            if k not in allowed:
+                raise SettingsError(self.key(k), f"unknown key (known here: {', '.join(allowed)})")
+
+    def table(self, name: str, required: bool = False) -> _Reader:
+        value = self.raw.get(name)
+        if value is None:
+            if required:
+                raise SettingsError(self.key(name), "missing table")
+            return _Reader({}, self.key(name))
+        if not isinstance(value, dict):
+            raise SettingsError(self.key(name), "must be a table")
+        return _Reader(value, self.key(name))
+
+    def string(self, name: str, default: Any = None, required: bool = False) -> Any:
+        if name not in self.raw:
+            if required:
+                raise SettingsError(self.key(name), "missing")
+            return default
+        value = self.raw[name]
+        if not isinstance(value, str) or not value.strip():
+            raise SettingsError(self.key(name), "must be a non-empty string")
+        return value
+
+    def integer(self, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+        value = self.raw.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SettingsError(self.key(name), f"must be an integer, not {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SettingsError(self.key(name), f"{value} is out of range [{low}, {high}]")
+        return value
+
+    def string_list(self, name: str) -> tuple[str, ...]:
+        value = self.raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise SettingsError(self.key(name), "must be a list of non-empty strings")
+        return tuple(value)
+
+    def argv(self, name: str, default: tuple[str, ...] = (), required: bool = False) -> tuple[str, ...]:
+        if name not in self.raw:
+            if required:
+                raise SettingsError(self.key(name), "missing")
+            return default
+        value = self.raw[name]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise SettingsError(self.key(name), "must be a non-empty list of strings (an argv, not a shell line)")
+        if not value[0]:
+            raise SettingsError(self.key(name), "the program name must not be empty")
+        return tuple(value)
+
+    def branch(self, name: str, default: str) -> str:
+        value = self.string(name, default)
+        try:
+            return validate_branch(value)
+        except InvalidInput as e:
+            raise SettingsError(self.key(name), e.problem) from None
+
+    def pattern(self, name: str, default: str) -> str:
+        value = self.string(name, default)
+        try:
+            return validate_branch_pattern(value)
+        except InvalidInput as e:
+            raise SettingsError(self.key(name), e.problem) from None

@@ -1,0 +1,289 @@
+"""The only code in lpdeploy that runs git.
+
+Every call is an argv list (never a shell string) with ``--end-of-options``
+before anything that came from outside, refs fully qualified, revisions
+checked as full hex ids. Exit codes become typed errors (``GitError``,
+``UnknownRevision``, ``StaleBranch``). Calls are synchronous: Twisted code
+runs them in a thread (see ``upstream.py``).
+
+The master keeps a bare *mirror* of the upstream in its base directory: a
+cache of objects, never a source of truth. Truth is what ``ls-remote`` says,
+and every branch move is a compare-and-swap push to the upstream.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch, UnknownRevision
+from lpdeploy.core.refs import qualified, validate_branch, validate_revision
+
+GIT_TIMEOUT = 600  # seconds: a hung transport must not hang a build forever
+_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",  # never wait for a password on a terminal
+    "GIT_ASKPASS": "true",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "LC_ALL": "C",  # stable messages to parse
+}
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    tree: str
+    author: str
+    subject: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Move:
+    """Move ``branch`` from ``expected`` (None: must not exist) to ``new``."""
+
+    branch: str
+    expected: str | None
+    new: str
+
+
+def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path | None = None,
+            check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``git <args>``; raise GitError on a non-zero exit when ``check``."""
+    argv = ["git"]
+    if git_dir is not None:
+        argv.append(f"--git-dir={git_dir}")
+    argv += args
+    env = {**os.environ, **_ENV}
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                              **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}))
+    except subprocess.TimeoutExpired:
+        raise GitError(argv, -1, f"timed out after {GIT_TIMEOUT}s") from None
+    if check and proc.returncode != 0:
+        raise GitError(argv, proc.returncode, proc.stderr)
+    return proc
+
+
+def ls_remote(url: str) -> dict[str, str]:
+    """The upstream's branch tips, ``{short branch name: sha}``: the truth of the flow."""
+    out = run_git(["ls-remote", "--heads", "--end-of-options", url]).stdout
+    heads: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.startswith("refs/heads/"):
+            heads[ref[len("refs/heads/"):]] = sha
+    return heads
+
+
+class Mirror:
+    """A bare local mirror of the upstream, for reading trees, ancestry and commits."""
+
+    def __init__(self, path: str | Path, url: str) -> None:
+        self.path = Path(path)
+        self.url = url
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_git(list(args), git_dir=self.path, check=check)
+
+    def ensure(self) -> None:
+        if not (self.path / "HEAD").exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            run_git(["init", "--quiet", "--bare", str(self.path)])
+
+    def fetch(self) -> dict[str, str]:
+        """Bring every upstream branch into the mirror; return the tips as fetched."""
+        self.ensure()
+        self.git("fetch", "--quiet", "--prune", "--no-tags", "--end-of-options", self.url,
+                 "+refs/heads/*:refs/heads/*")
+        return self.heads()
+
+    def fetch_revision(self, sha: str) -> None:
+        """Make sure one commit, on any upstream ref, is present in the mirror.
+
+        Fetching by id works where the upstream allows it; otherwise every
+        upstream ref is fetched into ``refs/upstream/*`` and looked at again.
+        """
+        validate_revision(sha)
+        if self.has(sha):
+            return
+        self.ensure()
+        self.git("fetch", "--quiet", "--no-tags", "--end-of-options", self.url, sha, check=False)
+        if not self.has(sha):
+            self.git("fetch", "--quiet", "--no-tags", "--end-of-options", self.url,
+                     "+refs/*:refs/upstream/*", check=False)
+        if not self.has(sha):
+            raise UnknownRevision(["git", "fetch", sha], 1, f"{sha} is not in the upstream repository")
+
+    def heads(self) -> dict[str, str]:
+        out = self.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/").stdout
+        heads = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition(" ")
+            heads[ref[len("refs/heads/"):]] = sha
+        return heads
+
+    def has(self, sha: str) -> bool:
+        validate_revision(sha)
+        return self.git("cat-file", "-e", "--end-of-options", sha + "^{commit}", check=False).returncode == 0
+
+    def tree_of(self, sha: str) -> str:
+        validate_revision(sha)
+        proc = self.git("rev-parse", "--verify", "--quiet", "--end-of-options", sha + "^{tree}", check=False)
+        if proc.returncode != 0:
+            raise UnknownRevision(["git", "rev-parse", sha], proc.returncode, f"unknown revision {sha}")
+        return proc.stdout.strip()
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        validate_revision(ancestor)
+        validate_revision(descendant)
+        proc = self.git("merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant, check=False)
+        if proc.returncode in (0, 1):
+            return proc.returncode == 0
+        raise GitError(["git", "merge-base", ancestor, descendant], proc.returncode, proc.stderr)
+
+    def commit(self, sha: str) -> Commit:
+        validate_revision(sha)
+        proc = self.git("log", "-1", "--format=%H%x00%T%x00%an <%ae>%x00%ct%x00%s",
+                        "--end-of-options", sha, check=False)
+        if proc.returncode != 0:
+            raise UnknownRevision(["git", "log", sha], proc.returncode, f"unknown revision {sha}")
+        h, tree, author, ts, subject = proc.stdout.rstrip("\n").split("\x00", 4)
+        return Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts))
+
+    def commit_times(self, shas: list[str]) -> dict[str, int]:
+        """Committer times of many commits in one git call; unknown ones are left out."""
+        wanted = [validate_revision(s) for s in shas]
+        if not wanted:
+            return {}
+        # one call to learn which exist (a missing one would fail the whole log)
+        check = run_git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], git_dir=self.path,
+                        stdin="".join(s + "\n" for s in wanted)).stdout
+        known = [line.split()[0] for line in check.splitlines() if line.endswith(" commit")]
+        if not known:
+            return {}
+        proc = self.git("log", "--no-walk=unsorted", "--format=%H %ct", "--end-of-options", *known)
+        out = {}
+        for line in proc.stdout.splitlines():
+            sha, _, ts = line.partition(" ")
+            out[sha] = int(ts)
+        return out
+
+    def commits_between(self, base: str | list[str] | None, tip: str | list[str],
+                        limit: int = 200) -> list[Commit]:
+        """Commits reachable from ``tip`` (one or several) but from no ``base``, newest first."""
+        tips = [tip] if isinstance(tip, str) else list(tip)
+        bases = [] if base is None else [base] if isinstance(base, str) else list(base)
+        if not tips:
+            return []
+        args = ["log", f"--max-count={limit}", "--format=%H%x00%T%x00%an <%ae>%x00%ct%x00%s",
+                "--end-of-options", *(validate_revision(t) for t in tips),
+                *("^" + validate_revision(b) for b in bases)]
+        out = self.git(*args).stdout
+        commits = []
+        for line in out.splitlines():
+            h, tree, author, ts, subject = line.split("\x00", 4)
+            commits.append(Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts)))
+        return commits
+
+    def merge(self, ours: str, theirs: str, message: str) -> str:
+        """Create (in the mirror only) a merge commit of ``theirs`` into ``ours``; return its sha.
+
+        Uses ``git merge-tree --write-tree``, which needs no work tree; a
+        conflict raises MergeConflict naming the conflicting paths and writes
+        no commit.
+        """
+        validate_revision(ours)
+        validate_revision(theirs)
+        proc = self.git("merge-tree", "--write-tree", "--name-only", "--no-messages",
+                        "--end-of-options", ours, theirs, check=False)
+        if proc.returncode == 1:
+            paths = proc.stdout.splitlines()[1:]
+            raise MergeConflict(["git", "merge-tree", ours, theirs], 1,
+                                "conflict in " + (", ".join(paths[:10]) or "unknown paths"))
+        if proc.returncode != 0:
+            raise GitError(["git", "merge-tree", ours, theirs], proc.returncode, proc.stderr)
+        tree = proc.stdout.splitlines()[0].strip()
+        env_id = ["-c", "user.name=lpdeploy", "-c", "user.email=lpdeploy@localhost"]
+        out = run_git([*env_id, "commit-tree", tree, "-p", ours, "-p", theirs, "-m", message],
+                      git_dir=self.path)
+        return out.stdout.strip()
+
+    def push_new_ref(self, ref: str, sha: str) -> None:
+        """Publish ``sha`` under a hidden ref (``refs/lpdeploy/...``) so that workers can fetch it.
+
+        The ref is create-only (an empty lease): a candidate ref names its sha,
+        so an existing one already holds exactly this commit.
+        """
+        validate_revision(sha)
+        if not ref.startswith("refs/lpdeploy/") or ".." in ref or ref.endswith("/"):
+            raise InvalidInput("scratch ref", ref, "must be under refs/lpdeploy/")
+        self.git("update-ref", "--end-of-options", ref, sha)
+        proc = self.git("push", "--quiet", "--porcelain", f"--force-with-lease={ref}:", "--end-of-options",
+                        self.url, f"{sha}:{ref}", check=False)
+        if proc.returncode != 0 and "stale info" not in proc.stdout + proc.stderr:
+            raise GitError(["git", "push", ref], proc.returncode, proc.stdout + proc.stderr)
+
+    def push(self, moves: list[Move]) -> None:
+        """Move upstream branches atomically, each as a compare-and-swap.
+
+        ``--force-with-lease=<ref>:<expected>`` makes the upstream refuse when a
+        branch is no longer where we saw it; callers check fast-forwardness
+        before (``policy.move_decision``), so the lease turns "is an ancestor"
+        into "was an ancestor of exactly what we replace". All moves land or
+        none (``--atomic``).
+        """
+        if not moves:
+            return
+        args = ["push", "--quiet", "--atomic", "--porcelain"]
+        refspecs = []
+        for m in moves:
+            ref = qualified(m.branch)
+            validate_revision(m.new)
+            expected = validate_revision(m.expected) if m.expected is not None else ""
+            args.append(f"--force-with-lease={ref}:{expected}")
+            refspecs.append(f"{m.new}:{ref}")
+        argv = args + ["--end-of-options", self.url, *refspecs]
+        proc = self.git(*argv, check=False)
+        if proc.returncode != 0:
+            text = proc.stdout + proc.stderr
+            if "stale info" in text or "fetch first" in text or "non-fast-forward" in text:
+                raise StaleBranch(["git", *argv], proc.returncode, text)
+            raise GitError(["git", *argv], proc.returncode, text)
+        for m in moves:  # keep the mirror in step with what we just wrote
+            self.git("update-ref", "--end-of-options", qualified(m.branch), m.new)
+
+
+def checkout_commands(url: str, ref: str, sha: str) -> list[list[str]]:
+    """The argv lists a worker runs to check out exactly ``sha`` (fetched via ``ref``), quietly.
+
+    Quiet on purpose: ``git checkout`` would print the commit's subject, and an
+    embargoed subject must not reach a build log. Every outside value comes
+    after ``--end-of-options``.
+    """
+    validate_revision(sha)
+    if not (ref.startswith("refs/heads/") or ref.startswith("refs/lpdeploy/")):
+        raise InvalidInput("ref", ref, "must be fully qualified (refs/heads/... or refs/lpdeploy/...)")
+    return [
+        ["git", "init", "--quiet", "."],
+        # first of all, drop what an earlier build left (old results must never pass for new ones)
+        ["git", "clean", "--quiet", "-d", "--force", "-x"],
+        ["git", "fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{ref}:refs/lpdeploy-build"],
+        # update-ref takes --end-of-options where checkout --detach does not (git 2.39)
+        ["git", "update-ref", "--no-deref", "--end-of-options", "HEAD", sha],
+        ["git", "reset", "--hard", "--quiet"],
+        ["git", "clean", "--quiet", "-d", "--force", "-x"],
+        ["git", "rev-parse", "--verify", "HEAD"],
+    ]
+
+
+def branch_names(heads: dict[str, str]) -> list[str]:
+    """Upstream branch names that pass validation; others are ignored, never passed to git."""
+    names = []
+    for name in heads:
+        try:
+            names.append(validate_branch(name))
+        except InvalidInput:  # an odd upstream name is skipped, never passed to git
+            continue
+    return names

@@ -1,0 +1,89 @@
+"""The master's asynchronous view of the upstream repository.
+
+Buildbot code runs in the reactor thread; git runs in ``gitops`` synchronously.
+This adapter runs each git call in a worker thread, one at a time per mirror
+(concurrent fetches into one bare repository would fight over its ref locks),
+and turns the answers into the facts ``policy`` decides on.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from twisted.internet import defer, threads
+
+from lpdeploy.core.model import Tips
+from lpdeploy.core.policy import BranchFacts
+from lpdeploy.git.gitops import Commit, Mirror, Move
+
+T = TypeVar("T")
+_per_master: weakref.WeakKeyDictionary[Any, dict[str, Upstream]] = weakref.WeakKeyDictionary()
+
+
+class Upstream:
+    """Serialised, thread-backed access to one mirror of one upstream URL."""
+
+    def __init__(self, mirror: Mirror) -> None:
+        self.mirror = mirror
+        self._lock = defer.DeferredLock()
+
+    @classmethod
+    def of(cls, master: Any, url: str) -> Upstream:
+        """The one Upstream for ``url`` on this master (its mirror lives in the master's basedir)."""
+        known = _per_master.setdefault(master, {})
+        if url not in known:
+            path = os.path.join(os.path.abspath(master.basedir), "lpdeploy-mirror.git")
+            known[url] = cls(Mirror(path, url))
+        return known[url]
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._lock.run(threads.deferToThread, fn, *args)
+
+    async def fetch(self) -> Tips:
+        return Tips(await self._run(self.mirror.fetch))
+
+    async def fetch_revision(self, sha: str) -> None:
+        await self._run(self.mirror.fetch_revision, sha)
+
+    async def tree_of(self, sha: str) -> str:
+        return await self._run(self.mirror.tree_of, sha)
+
+    async def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return await self._run(self.mirror.is_ancestor, ancestor, descendant)
+
+    async def commit(self, sha: str) -> Commit:
+        return await self._run(self.mirror.commit, sha)
+
+    async def commit_times(self, shas: list[str]) -> dict[str, int]:
+        return await self._run(self.mirror.commit_times, shas)
+
+    async def commits_between(self, base: str | list[str] | None, tip: str | list[str],
+                              limit: int = 200) -> list[Commit]:
+        return await self._run(self.mirror.commits_between, base, tip, limit)
+
+    async def push(self, moves: list[Move]) -> None:
+        await self._run(self.mirror.push, moves)
+
+    async def merge(self, ours: str, theirs: str, message: str) -> str:
+        return await self._run(self.mirror.merge, ours, theirs, message)
+
+    async def push_new_ref(self, ref: str, sha: str) -> None:
+        await self._run(self.mirror.push_new_ref, ref, sha)
+
+    async def facts(self, tips: Tips, target: str, branches: tuple[str, ...]) -> list[BranchFacts]:
+        """Where each branch stands relative to ``target``, for ``policy.move_decision``."""
+        out = []
+        for name in branches:
+            tip = tips.get(name)
+            if tip is None or tip == target:
+                out.append(BranchFacts(name, tip))
+                continue
+            out.append(BranchFacts(
+                name, tip,
+                behind_target=await self.is_ancestor(tip, target),
+                contains_target=await self.is_ancestor(target, tip),
+            ))
+        return out

@@ -1,0 +1,124 @@
+"""The change source: one poller for every branch of the flow.
+
+Stock ``GitPoller`` reports only *new commits*, so a fast-forward of stable to
+a commit already seen on devel emits nothing. The flow cares about *tips*, so
+this poller compares the upstream's tips (``git ls-remote``) with the tips it
+last reported, kept in Buildbot's database, and emits one change per branch
+whose tip moved: fast-forwards, new branches and pushes made while the master
+was down included.
+
+A crash between reporting a change and saving the new tip would report it
+again on restart; before reporting, the poller checks whether the newest
+change it recorded for that branch already names that tip.
+
+Security branches are not reported at all (a change record is readable by
+everyone); the security scheduler watches them itself. A flow branch whose
+new tip is an embargoed commit (production after a security promotion) is
+reported with no commit text, and with the time the poller saw it rather
+than the commit's own time (which would date the embargoed work).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from buildbot import config
+from buildbot.changes.base import ReconfigurablePollingChangeSource
+from buildbot.util.state import StateMixin
+from twisted.internet import defer
+from twisted.python import log
+
+from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.model import EMBARGOED
+from lpdeploy.core.refs import short
+from lpdeploy.core.settings import Settings
+from lpdeploy.facts.embargo import embargoed_commits
+from lpdeploy.git.gitops import branch_names
+from lpdeploy.git.upstream import Upstream
+from lpdeploy.stores.registry import DbRegistry
+
+
+class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
+    """Poll the upstream's branch tips and report every tip that moved."""
+
+    def checkConfig(self, settings: Settings) -> None:  # type: ignore[override]
+        if not isinstance(settings, Settings):
+            config.error("FlowPoller needs lpdeploy Settings")
+        super().checkConfig(pollInterval=settings.repository.poll_interval, pollAtLaunch=True)
+
+    @defer.inlineCallbacks
+    def reconfigService(self, settings: Settings):  # type: ignore[override]
+        self.settings = settings
+        yield super().reconfigService(name=self.name, pollInterval=settings.repository.poll_interval,
+                                      pollAtLaunch=True)
+
+    def describe(self) -> str:
+        return f"lpdeploy FlowPoller watching {self.settings.repository.url}"
+
+    def watched(self, branch: str) -> bool:
+        return branch in self.settings.branches.flow
+
+    def poll(self) -> defer.Deferred[None]:
+        """Called by Buildbot every ``poll_interval`` seconds (and once at start)."""
+        return defer.ensureDeferred(self._poll())
+
+    async def _poll(self) -> None:
+        upstream = Upstream.of(self.master, self.settings.repository.url)
+        try:
+            tips = await upstream.fetch()
+        except LpDeployError as e:
+            log.msg(f"{self.name}: cannot read {self.settings.repository.url}: {e}")
+            return
+        known: dict[str, str] | None = await self.getState("tips", None)
+        current = {name: tips.heads[name] for name in branch_names(tips.heads) if self.watched(name)}
+        if known is None:
+            # first poll ever: nothing to compare with; the schedulers reconcile from the tips
+            await self.setState("tips", current)
+            return
+        moved = {b: sha for b, sha in current.items() if known.get(b) != sha}
+        embargoed = (await embargoed_commits(upstream, DbRegistry(self.master), self.settings, tips)
+                     if moved else set())
+        for branch, sha in sorted(moved.items()):
+            if not await self._already_reported(branch, sha):
+                await self._report(upstream, branch, sha, known.get(branch), sha in embargoed)
+            known[branch] = sha
+            await self.setState("tips", known)
+        gone = [b for b in known if b not in current]
+        if gone:
+            for b in gone:
+                del known[b]
+            await self.setState("tips", known)
+
+    async def _report(self, upstream: Upstream, branch: str, sha: str, previous: str | None,
+                      embargoed: bool) -> None:
+        commit = await upstream.commit(sha)
+        await self.master.data.updates.addChange(
+            author=EMBARGOED if embargoed else commit.author,
+            committer=EMBARGOED if embargoed else commit.author,
+            revision=sha,
+            branch=branch,
+            repository=self.settings.repository.public_url,
+            project="",
+            codebase="",
+            comments=f"{short(sha)} {EMBARGOED}" if embargoed else commit.subject,
+            files=[],
+            when_timestamp=int(self.master.reactor.seconds()) if embargoed else commit.timestamp,
+            category="push",
+            properties={"lpdeploy_previous_tip": previous or ""},
+            src="git",
+        )
+
+    async def _already_reported(self, branch: str, sha: str) -> bool:
+        """Whether the newest change recorded for ``branch`` already names ``sha``."""
+        url = self.settings.repository.public_url
+
+        def thd(conn: Any) -> bool:
+            tbl = self.master.db.model.changes
+            q = (sa.select(tbl.c.revision)
+                 .where(tbl.c.branch == branch, tbl.c.repository == url)
+                 .order_by(tbl.c.changeid.desc()).limit(1))
+            row = conn.execute(q).first()
+            return row is not None and row.revision == sha
+
+        return await self.master.db.pool.do(thd)

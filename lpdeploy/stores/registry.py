@@ -1,0 +1,338 @@
+"""What the flow must remember besides the ledger: cowboys, deployments, freeze, audit, security work.
+
+One interface, two stores: ``DbRegistry`` keeps everything in Buildbot's
+database (``object_state``), so it survives restarts and several masters
+share it; ``InMemoryRegistry`` serves pure tests. Both pass the same
+contract scenarios (``tests/registry_contract.py``).
+
+Security work: ``fix``/``save_fix`` hold the latest run of each security
+branch (one row, overwritten by each push); ``record_release``/``releases``
+the append-only history of fixes that reached production, which nothing
+overwrites; ``record_merge_back``/``merge_backs`` every merge-back attempt;
+``save_job``/``job`` what each security or merge-back build was asked to do
+(branch, who asked), kept here so that the build itself carries only a token.
+
+Writes that two masters could race on are made safe: a new cowboy id is
+claimed with an atomic create (the loser takes the next id), a release is an
+atomic create keyed by its candidate and fix commit (recording it twice keeps
+the first), deployments and the freeze are last-writer-wins single rows,
+audit entries, events and merge-back attempts never collide.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+from dataclasses import asdict, replace
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.model import (
+    REMOVED,
+    RETIRED,
+    AuditEntry,
+    Cowboy,
+    Deployment,
+    Freeze,
+    MergeBackAttempt,
+    Release,
+    SecurityFix,
+    SecurityJob,
+)
+
+REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
+_AUDIT_SEQUENCE = itertools.count()  # orders audit entries recorded within one second
+JOB_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def new_job_token() -> str:
+    """An opaque, unguessable job token: all a security build's properties say about its work."""
+    return secrets.token_hex(16)
+
+
+class UnknownCowboy(LpDeployError):
+    def __init__(self, cowboy_id: int, problem: str = "no such cowboy") -> None:
+        super().__init__(f"cowboy {cowboy_id}: {problem}")
+        self.cowboy_id = cowboy_id
+
+
+class Registry(Protocol):
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy: ...
+    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy: ...
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]: ...
+    async def deployment(self, server: str) -> Deployment | None: ...
+    async def record_deployment(self, dep: Deployment) -> None: ...
+    async def freeze(self) -> Freeze | None: ...
+    async def set_freeze(self, freeze: Freeze | None) -> None: ...
+    async def audit(self, entry: AuditEntry) -> None: ...
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
+    async def record_event(self, event: AuditEntry) -> None: ...
+    async def events(self, since: float = 0.0) -> list[AuditEntry]: ...
+    async def fixes(self) -> list[SecurityFix]: ...
+    async def fix(self, branch: str) -> SecurityFix | None: ...
+    async def save_fix(self, fix: SecurityFix) -> None: ...
+    async def record_release(self, release: Release) -> None: ...
+    async def releases(self) -> list[Release]: ...
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None: ...
+    async def merge_backs(self) -> list[MergeBackAttempt]: ...
+    async def save_job(self, job: SecurityJob) -> None: ...
+    async def job(self, token: str) -> SecurityJob | None: ...
+
+
+def _is_token(token: object) -> bool:
+    return isinstance(token, str) and JOB_TOKEN.fullmatch(token) is not None
+
+
+def _check_token(token: str) -> None:
+    if not _is_token(token):
+        raise ValueError(f"not a job token: {token!r}")
+
+
+def _by_time(releases: list[Release]) -> list[Release]:
+    return sorted(releases, key=lambda r: (r.released_at, r.candidate, r.fix_commit))
+
+
+def _cowboy(d: dict[str, Any]) -> Cowboy:
+    d = {k: v for k, v in d.items() if k != "active"}
+    return Cowboy(**d)
+
+
+def _ended(c: Cowboy, state: str, who: str, reason: str, now: float) -> Cowboy:
+    if state not in (RETIRED, REMOVED):
+        raise ValueError(f"cannot end a cowboy as {state!r}")
+    if not c.active:
+        raise UnknownCowboy(c.id, f"already {c.state}")
+    return replace(c, state=state, ended_at=now, ended_by=who, end_reason=reason)
+
+
+class InMemoryRegistry:
+    def __init__(self) -> None:
+        self._cowboys: dict[int, Cowboy] = {}
+        self._deployments: dict[str, Deployment] = {}
+        self._freeze: Freeze | None = None
+        self._audit: list[AuditEntry] = []
+        self._fixes: dict[str, SecurityFix] = {}
+        self._events: list[AuditEntry] = []
+        self._releases: dict[tuple[str, str], Release] = {}
+        self._merge_backs: list[MergeBackAttempt] = []
+        self._jobs: dict[str, SecurityJob] = {}
+
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
+        c = Cowboy(len(self._cowboys) + 1, server, reason, fixed_by, who, now)
+        self._cowboys[c.id] = c
+        return c
+
+    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+        if cowboy_id not in self._cowboys:
+            raise UnknownCowboy(cowboy_id)
+        c = self._cowboys[cowboy_id] = _ended(self._cowboys[cowboy_id], state, who, reason, now)
+        return c
+
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
+        return [c for _, c in sorted(self._cowboys.items()) if include_ended or c.active]
+
+    async def deployment(self, server: str) -> Deployment | None:
+        return self._deployments.get(server)
+
+    async def record_deployment(self, dep: Deployment) -> None:
+        self._deployments[dep.server] = dep
+
+    async def freeze(self) -> Freeze | None:
+        return self._freeze
+
+    async def set_freeze(self, freeze: Freeze | None) -> None:
+        self._freeze = freeze
+
+    async def audit(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        return list(reversed(self._audit))[:limit]
+
+    async def record_event(self, event: AuditEntry) -> None:
+        self._events.append(event)
+
+    async def events(self, since: float = 0.0) -> list[AuditEntry]:
+        return sorted((e for e in self._events if e.at >= since), key=lambda e: e.at)
+
+    async def fixes(self) -> list[SecurityFix]:
+        return [f for _, f in sorted(self._fixes.items())]
+
+    async def fix(self, branch: str) -> SecurityFix | None:
+        return self._fixes.get(branch)
+
+    async def save_fix(self, fix: SecurityFix) -> None:
+        self._fixes[fix.branch] = fix
+
+    async def record_release(self, release: Release) -> None:
+        self._releases.setdefault((release.candidate, release.fix_commit), release)
+
+    async def releases(self) -> list[Release]:
+        return _by_time(list(self._releases.values()))
+
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None:
+        self._merge_backs.append(attempt)
+
+    async def merge_backs(self) -> list[MergeBackAttempt]:
+        return sorted(self._merge_backs, key=lambda a: a.at)
+
+    async def save_job(self, job: SecurityJob) -> None:
+        _check_token(job.token)
+        self._jobs[job.token] = job
+
+    async def job(self, token: str) -> SecurityJob | None:
+        return self._jobs.get(token) if _is_token(token) else None
+
+
+class DbRegistry:
+    """The registry in Buildbot's database."""
+
+    def __init__(self, master: Any) -> None:
+        self.master = master
+        self._objectid: int | None = None
+
+    async def _oid(self) -> int:
+        if self._objectid is None:
+            self._objectid = await self.master.db.state.getObjectId(*REGISTRY_OBJECT)
+        return self._objectid
+
+    async def _get(self, name: str) -> Any:
+        return await self.master.db.state.getState(await self._oid(), name, None)
+
+    async def _set(self, name: str, value: Any) -> None:
+        await self.master.db.state.setState(await self._oid(), name, value)
+
+    async def _rows(self, prefix: str) -> list[tuple[str, Any]]:
+        oid = await self._oid()
+
+        def thd(conn: Any) -> list[tuple[str, Any]]:
+            tbl = self.master.db.model.object_state
+            q = sa.select(tbl.c.name, tbl.c.value_json).where(
+                tbl.c.objectid == oid, tbl.c.name.like(prefix + "%"))
+            return [(r.name, json.loads(r.value_json)) for r in conn.execute(q)]
+
+        return await self.master.db.pool.do(thd)
+
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
+        oid = await self._oid()
+        next_id = 1 + max((int(n.split("/")[1]) for n, _ in await self._rows("cowboy/")), default=0)
+        while True:
+            c = Cowboy(next_id, server, reason, fixed_by, who, now)
+            token = secrets.token_hex(8)
+            stored = await self.master.db.state.atomicCreateState(
+                oid, f"cowboy/{next_id:08d}", lambda c=c, token=token: {**c.as_json(), "token": token})
+            if stored.get("token") == token:
+                return c
+            next_id += 1  # another master took this id first
+
+    async def _cowboy_row(self, cowboy_id: int) -> Cowboy:
+        found = await self._get(f"cowboy/{cowboy_id:08d}")
+        if found is None:
+            raise UnknownCowboy(cowboy_id)
+        found.pop("token", None)
+        return _cowboy(found)
+
+    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+        c = _ended(await self._cowboy_row(cowboy_id), state, who, reason, now)
+        await self._set(f"cowboy/{cowboy_id:08d}", c.as_json())
+        return c
+
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
+        found = []
+        for _, value in sorted(await self._rows("cowboy/")):
+            value.pop("token", None)
+            c = _cowboy(value)
+            if include_ended or c.active:
+                found.append(c)
+        return found
+
+    async def deployment(self, server: str) -> Deployment | None:
+        found = await self._get(f"deployed/{server}")
+        return Deployment(**found) if found else None
+
+    async def record_deployment(self, dep: Deployment) -> None:
+        await self._set(f"deployed/{dep.server}", asdict(dep))
+
+    async def freeze(self) -> Freeze | None:
+        found = await self._get("freeze")
+        return Freeze(**found) if found else None
+
+    async def set_freeze(self, freeze: Freeze | None) -> None:
+        await self._set("freeze", asdict(freeze) if freeze else {})
+
+    async def audit(self, entry: AuditEntry) -> None:
+        # time, then the order of recording in this process, then a token against other masters
+        name = f"audit/{entry.at:020.6f}/{next(_AUDIT_SEQUENCE):012d}/{secrets.token_hex(4)}"
+        await self._set(name, asdict(entry))
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        rows = sorted(await self._rows("audit/"), reverse=True)[:limit]
+        return [AuditEntry(**v) for _, v in rows]
+
+    async def record_event(self, event: AuditEntry) -> None:
+        """Flow events (gate moves, suite runs and skips, promotions) for the dashboard's numbers."""
+        await self._set(f"event/{event.at:020.6f}/{next(_AUDIT_SEQUENCE):012d}/{secrets.token_hex(4)}",
+                        asdict(event))
+
+    async def events(self, since: float = 0.0) -> list[AuditEntry]:
+        oid = await self._oid()
+        low = f"event/{since:020.6f}"
+
+        def thd(conn: Any) -> list[AuditEntry]:
+            tbl = self.master.db.model.object_state
+            q = sa.select(tbl.c.value_json).where(
+                tbl.c.objectid == oid, tbl.c.name >= low, tbl.c.name < "event0").order_by(tbl.c.name)
+            return [AuditEntry(**json.loads(r.value_json)) for r in conn.execute(q)]
+
+        return await self.master.db.pool.do(thd)
+
+    async def fixes(self) -> list[SecurityFix]:
+        return [SecurityFix.from_json(v) for _, v in sorted(await self._rows("fix/"))]
+
+    async def fix(self, branch: str) -> SecurityFix | None:
+        found = await self._get(f"fix/{branch}")
+        return SecurityFix.from_json(found) if found else None
+
+    async def save_fix(self, fix: SecurityFix) -> None:
+        await self._set(f"fix/{fix.branch}", asdict(fix))
+
+    async def record_release(self, release: Release) -> None:
+        """Append to the history; the same candidate and fix commit recorded again keeps the first."""
+        await self.master.db.state.atomicCreateState(
+            await self._oid(), f"release/{release.candidate}/{release.fix_commit}", lambda: asdict(release))
+
+    async def releases(self) -> list[Release]:
+        found = [Release.from_json(v) for _, v in await self._rows("release/")]
+        return _by_time(found + await self._legacy_releases(found))
+
+    async def _legacy_releases(self, known: list[Release]) -> list[Release]:
+        """Releases an older lpdeploy kept only in the branch row (``released``, ``released_candidate``)."""
+        have = {(r.candidate, r.fix_commit) for r in known}
+        out = []
+        for _, row in await self._rows("fix/"):
+            fix_commit, candidate = row.get("released"), row.get("released_candidate")
+            if fix_commit and candidate and (candidate, fix_commit) not in have:
+                out.append(Release(row["branch"], fix_commit, candidate, float(row.get("updated_at") or 0.0),
+                                   by=row.get("by", ""), build_url=row.get("build_url", "")))
+        return out
+
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None:
+        name = f"mergeback/{attempt.at:020.6f}/{next(_AUDIT_SEQUENCE):012d}/{secrets.token_hex(4)}"
+        await self._set(name, asdict(attempt))
+
+    async def merge_backs(self) -> list[MergeBackAttempt]:
+        return [MergeBackAttempt.from_json(v) for _, v in sorted(await self._rows("mergeback/"))]
+
+    async def save_job(self, job: SecurityJob) -> None:
+        _check_token(job.token)
+        await self._set(f"job/{job.token}", asdict(job))
+
+    async def job(self, token: str) -> SecurityJob | None:
+        if not _is_token(token):
+            return None
+        found = await self._get(f"job/{token}")
+        return SecurityJob.from_json(found) if found else None

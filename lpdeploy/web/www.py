@@ -1,0 +1,193 @@
+"""lpdeploy's web plugin, mounted by Buildbot at ``/plugins/lpdeploy/``.
+
+``status.json`` serves ``status.flow_status`` for the CLI and for people;
+``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
+for every configured plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, cast
+
+from buildbot.util.service import BuildbotService
+from twisted.internet import defer
+from twisted.python import log
+from twisted.web import resource, server
+
+from lpdeploy import __version__
+from lpdeploy.core.model import SECURITY_ROLE
+from lpdeploy.core.settings import Settings
+from lpdeploy.git.upstream import Upstream
+from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.web.status import flow_status
+
+SERVICE_NAME = "lpdeploy"
+
+
+class SiteService(BuildbotService):
+    """Holds the validated site settings so that the web plugin can find them on any master."""
+
+    name = SERVICE_NAME
+
+    def checkConfig(self, settings: Settings) -> None:  # type: ignore[override]
+        pass
+
+    def reconfigService(self, settings: Settings) -> defer.Deferred[None]:  # type: ignore[override]
+        self.settings = settings
+        return defer.succeed(None)
+
+
+class _Static(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, body: bytes, content_type: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.content_type = content_type
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", self.content_type)
+        return self.body
+
+
+class StatusResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, app: LpDeployApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: Any) -> Any:
+        d = defer.ensureDeferred(self._render(request))
+
+        def failed(f: Any) -> None:
+            log.err(f, "lpdeploy status")
+            request.setResponseCode(500)
+            request.setHeader(b"content-type", b"application/json")
+            request.write(json.dumps({"error": "could not compute the status; see the master log"}).encode())
+            request.finish()
+
+        d.addErrback(failed)
+        return server.NOT_DONE_YET
+
+    async def _render(self, request: Any) -> None:
+        master = self.app.master
+        settings = master.service_manager.namedServices[SERVICE_NAME].settings
+        body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
+                                 DbRegistry(master), settings, may_see_security=SECURITY_ROLE in roles(request, master))
+        request.setHeader(b"content-type", b"application/json")
+        request.write(json.dumps(body, indent=1).encode())
+        request.finish()
+
+
+def roles(request: Any, master: Any) -> set[str]:
+    """The roles of the user behind ``request``, as Buildbot's authz computes them."""
+    authz = getattr(master.www, "authz", None)
+    if authz is None:
+        return set()
+    return set(authz.getRolesFromUser(master.www.getUserInfos(request)))
+
+
+# security work in the audit trail: who works on a fix, and when, is for the security role only
+SECURITY_ACTIONS = frozenset({"security-build", "security-promote", "merge-back"})
+
+
+def visible_audit(entries: list[Any], viewer_roles: set[str]) -> list[Any]:
+    """The audit entries a viewer may read: a ``losa`` sees the release flow, not security work."""
+    if SECURITY_ROLE in viewer_roles:
+        return entries
+    return [e for e in entries if e.action not in SECURITY_ACTIONS]
+
+
+class AuditResource(resource.Resource):
+    """``audit.json``: the audit trail, for users with the security or losa role."""
+
+    isLeaf = True
+
+    def __init__(self, app: LpDeployApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: Any) -> Any:
+        request.setHeader(b"content-type", b"application/json")
+        viewer = roles(request, self.app.master)
+        if not viewer & {SECURITY_ROLE, "losa"}:
+            request.setResponseCode(403)
+            return b'{"error": "the audit trail needs the security or losa role"}'
+        d = defer.ensureDeferred(DbRegistry(self.app.master).audit_log(limit=500))
+
+        def done(entries: list[Any]) -> None:
+            shown = visible_audit(entries, viewer)
+            request.write(json.dumps([asdict(e) for e in shown], indent=1).encode())
+            request.finish()
+
+        def failed(f: Any) -> None:
+            log.err(f, "lpdeploy audit")
+            request.setResponseCode(500)
+            request.write(b'{"error": "could not read the audit trail; see the master log"}')
+            request.finish()
+
+        d.addCallbacks(done, failed)
+        return server.NOT_DONE_YET
+
+
+class CowboysResource(resource.Resource):
+    """``cowboys.json``: active cowboys; ``?all=1`` adds retired and removed ones."""
+
+    isLeaf = True
+
+    def __init__(self, app: LpDeployApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: Any) -> Any:
+        everything = request.args.get(b"all", [b"0"])[0] in (b"1", b"true", b"yes")
+        d = defer.ensureDeferred(DbRegistry(self.app.master).cowboys(include_ended=everything))
+
+        def done(cowboys: list[Any]) -> None:
+            request.setHeader(b"content-type", b"application/json")
+            request.write(json.dumps([c.as_json() for c in cowboys], indent=1).encode())
+            request.finish()
+
+        def failed(f: Any) -> None:
+            log.err(f, "lpdeploy cowboys")
+            request.setResponseCode(500)
+            request.write(b'{"error": "could not read the cowboys; see the master log"}')
+            request.finish()
+
+        d.addCallbacks(done, failed)
+        return server.NOT_DONE_YET
+
+
+class LpDeployApp:
+    """The object Buildbot's ``buildbot.www`` entry point returns."""
+
+    description = "lpdeploy release flow"
+    version = __version__
+    ui = False
+
+    def __init__(self) -> None:
+        self.master: Any = None
+        self.resource = resource.Resource()
+        children: dict[bytes, resource.Resource] = {
+            b"status.json": StatusResource(self),
+            b"cowboys.json": CowboysResource(self),
+            b"audit.json": AuditResource(self),
+            b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
+            b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),
+        }
+        for path, child in children.items():
+            self.resource.putChild(path, cast(resource.IResource, child))
+
+    def setMaster(self, master: Any) -> None:
+        """Called by Buildbot's www service when the plugin is configured."""
+        self.master = master
+
+    def setConfiguration(self, config: Any) -> None:
+        self.config = config
+
+
+ep = LpDeployApp()
