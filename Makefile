@@ -28,8 +28,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check lpdeploy tests bench
 	$(BIN)/mypy
 
+# the suite in two parts: most of it in parallel (a module stays on one process: its master is shared),
+# then the tests marked serial alone (they measure latency or load, or share the fresh clone)
+TEST_JOBS ?= 3
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 bench: $(STAMP)
 	rm -f bench-results.json

@@ -27,6 +27,7 @@ setup(
         "test": [
             "pytest>=8,<10",
             "pytest-timeout>=2.3,<3",
+            "pytest-xdist>=3.6,<4",
             "hypothesis>=6.100,<7",
             "websocket-client>=1.8,<2",
             "mutmut>=3.2,<4",

@@ -29,7 +29,7 @@ import pytest
 
 from tests.flow_harness import Flow, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # it loads the master: alone, so nothing else suffers
 PY = sys.executable
 SUITE = '''"""list: 2000 test ids; run ID_FILE: a few seconds, then JUnit results (all pass)."""
 import pathlib

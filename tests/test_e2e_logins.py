@@ -28,7 +28,7 @@ import pytest
 
 from tests.flow_harness import BIN, PASSWORDS, Flow
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # it measures latency: alone, on a quiet machine
 
 COST = 10
 KNOWN = [f"known{i}" for i in range(8)]  # users for the timing test: 3 wrong guesses each, under the limit of 5

@@ -23,7 +23,7 @@ import pytest
 from tests.flow_harness import free_port, git, wait_until
 from tests.fresh_clone import WEB_UI, MakeRun, assert_all_gone, port_free, shared_clone, user_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.serial, pytest.mark.timeout(900)]  # serial: shares one clone
 SUITE = """#!/bin/sh
 # the whole suite: record the commit it ran on; "slow" runs until stopped; pass unless app.txt says broken
 git rev-parse HEAD >> "$1"

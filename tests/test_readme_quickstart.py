@@ -90,6 +90,7 @@ def clone(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # shares the fresh clone and uses the demo ports
 @pytest.mark.timeout(900)
 def test_the_quick_start_runs_as_written_on_a_fresh_clone(clone: Path) -> None:
     terminals = quick_start((clone / "README.rst").read_text())
