@@ -31,7 +31,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.core.errors import InvalidInput
-from lpdeploy.core.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
+from lpdeploy.core.model import CowboyState, Deployment, Freeze, Release
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
@@ -303,7 +303,7 @@ class PlanDeployPerServer(DeployCase):
         await self.run_step()
         self.assertEqual(await self.registry.cowboys(), [])
         (ended,) = await self.registry.cowboys(include_ended=True)
-        self.assertEqual((ended.id, ended.state, ended.ended_by), (c.id, RETIRED, "alice"))
+        self.assertEqual((ended.id, ended.state, ended.ended_by), (c.id, CowboyState.RETIRED, "alice"))
         self.assertIn("cowboy-retire", [e.action for e in await self.registry.audit_log()])
 
 
@@ -336,7 +336,7 @@ class RunDeploysStep(DeployCase):
         self.assertEqual((dep.server, dep.revision, dep.by), ("app1", self.p2, "alice"))
         self.assertTrue(dep.build_url.endswith(f"#/builders/100/builds/{BUILD_NUMBER}"))
         (ended,) = await self.registry.cowboys(include_ended=True)
-        self.assertEqual((ended.state, ended.ended_by), (RETIRED, "alice"))
+        self.assertEqual((ended.state, ended.ended_by), (CowboyState.RETIRED, "alice"))
         self.assertIn(self.p2[:12], ended.end_reason)
         actions = [e.action for e in await self.registry.audit_log()]
         self.assertIn("deploy", actions)
@@ -387,7 +387,7 @@ class RunDeploysStep(DeployCase):
         await self.run_step()
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
         (still,) = await self.registry.cowboys()
-        self.assertEqual((still.id, still.state), (c.id, ACTIVE))
+        self.assertEqual((still.id, still.state), (c.id, CowboyState.ACTIVE))
         self.assertNotIn("deploy", [e.action for e in await self.registry.audit_log()])
         outcome = self.prop("lpdeploy_servers")["app1"]
         self.assertEqual(outcome["status"], "failed")
@@ -551,7 +551,8 @@ class AdminActions(DeployCase):
         self.expect_property("lpdeploy_outcome", "done", "lpdeploy")
         await self.run_step()
         (ended,) = await self.registry.cowboys(include_ended=True)
-        self.assertEqual((ended.state, ended.ended_by, ended.end_reason), (REMOVED, "bob", "reverted by hand"))
+        self.assertEqual((ended.state, ended.ended_by, ended.end_reason),
+                         (CowboyState.REMOVED, "bob", "reverted by hand"))
         (entry,) = await self.registry.audit_log()
         self.assertEqual((entry.action, entry.details["cowboy"]["id"]), ("cowboy-remove", c.id))
 

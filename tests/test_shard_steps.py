@@ -32,12 +32,12 @@ from twisted.internet import defer, error
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from lpdeploy.core.model import Result
-from lpdeploy.core.results import FAILED, PASSED, Outcome
+from lpdeploy.core.model import FlowKind, Result
+from lpdeploy.core.results import TestOutcome as Outcome
+from lpdeploy.core.results import TestStatus
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.core.shard_watch import POLL, bounds
 from lpdeploy.git.gitops import checkout_commands
-from lpdeploy.master.steps.flow import GATE, SECURITY
 from lpdeploy.master.steps.shards import (
     ID_FILE,
     RUN_STEP,
@@ -62,6 +62,9 @@ TREE = "c" * 40
 TESTS = [f"pkg.test_{i:02d}" for i in range(6)]
 TIMEOUT, MAX_TIME = 60, 600
 LIMITS = bounds(TIMEOUT, MAX_TIME)  # start 60 s, run 1260 s
+
+GATE, SECURITY = FlowKind.GATE, FlowKind.SECURITY
+PASSED, FAILED = TestStatus.PASSED, TestStatus.FAILED
 
 
 class ShardCase(FlowStepMixin, TestBuildStepMixin, TestReactorMixin, unittest.TestCase):

@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from lpdeploy.core.errors import InvalidInput, SettingsError
+from lpdeploy.core.model import Role
 from lpdeploy.core.refs import validate_branch, validate_branch_pattern
 from lpdeploy.core.validators import server_name
 
-KNOWN_ROLES = ("security", "losa")
+KNOWN_ROLES = tuple(Role)
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
 

@@ -23,7 +23,7 @@ from twisted.python import log
 
 from lpdeploy.core import fix_history, policy
 from lpdeploy.core.errors import LpDeployError
-from lpdeploy.core.model import MERGE_BACK, QUEUED, SECURITY_BUILD, Action, SecurityFix, Tips
+from lpdeploy.core.model import Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
@@ -296,10 +296,10 @@ class SecurityScheduler(FlowScheduler):
                 continue
             log.msg(f"{self.name}: queueing a security build: {decision.reason}")
             now = self.master.reactor.seconds()
-            await registry.save_fix(SecurityFix(branch, tip, QUEUED, PUSHED_BY, now) if run is None else
-                                    dataclasses.replace(run, fix_commit=tip, state=QUEUED, by=PUSHED_BY,
+            await registry.save_fix(SecurityFix(branch, tip, FixState.QUEUED, PUSHED_BY, now) if run is None else
+                                    dataclasses.replace(run, fix_commit=tip, state=FixState.QUEUED, by=PUSHED_BY,
                                                         updated_at=now))
-            await queue_job(self, self.settings, SECURITY_BUILD, branch, PUSHED_BY, self.builderNames,
+            await queue_job(self, self.settings, JobKind.SECURITY_BUILD, branch, PUSHED_BY, self.builderNames,
                             automatic=True)
             return
 
@@ -330,7 +330,7 @@ class SecurityScheduler(FlowScheduler):
         log.msg(f"{self.name}: merge-back: {decision.reason}")
         if decision.action is Action.MOVE and decision.revision:
             branch = next(r.branch for r in pending if r.candidate == decision.revision)
-            await queue_job(self, self.settings, MERGE_BACK, branch, "lpdeploy (automatic)",
+            await queue_job(self, self.settings, JobKind.MERGE_BACK, branch, "lpdeploy (automatic)",
                             [self.merge_back_builder], automatic=True, candidate=decision.revision)
 
 

@@ -21,14 +21,14 @@ from typing import Any
 from buildbot.process.properties import Properties
 
 from lpdeploy.core.errors import InvalidInput
-from lpdeploy.core.model import MERGE_BACK, SECURITY_BUILD, SecurityJob
+from lpdeploy.core.model import JobKind, SecurityJob
 from lpdeploy.core.refs import branch_matches, validate_branch
 from lpdeploy.core.settings import Settings
 from lpdeploy.stores.registry import DbRegistry, new_job_token
 
 JOB_PROPERTY = "lpdeploy_job"
 BRANCH_FIELD = "security_branch"  # the form field (and CLI parameter) naming the branch
-REASONS = {SECURITY_BUILD: "security build", MERGE_BACK: "merge-back"}  # what a buildset's reason says
+REASONS = {JobKind.SECURITY_BUILD: "security build", JobKind.MERGE_BACK: "merge-back"}  # what a buildset's reason says
 
 
 def security_branch(value: Any, settings: Settings) -> str:
@@ -39,7 +39,7 @@ def security_branch(value: Any, settings: Settings) -> str:
     return name
 
 
-async def queue_job(scheduler: Any, settings: Settings, kind: str, branch: str, requested_by: str,
+async def queue_job(scheduler: Any, settings: Settings, kind: JobKind, branch: str, requested_by: str,
                     builder_names: list[str], automatic: bool = False, candidate: str | None = None) -> Any:
     """Record a job for ``branch`` and queue a buildset that carries only its token; returns (bsid, brids).
 

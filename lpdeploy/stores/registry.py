@@ -32,10 +32,9 @@ import sqlalchemy as sa
 
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import (
-    REMOVED,
-    RETIRED,
     AuditEntry,
     Cowboy,
+    CowboyState,
     Deployment,
     Freeze,
     MergeBackAttempt,
@@ -62,7 +61,7 @@ class UnknownCowboy(LpDeployError):
 
 class Registry(Protocol):
     async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy: ...
-    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy: ...
+    async def end_cowboy(self, cowboy_id: int, state: CowboyState, who: str, reason: str, now: float) -> Cowboy: ...
     async def cowboys(self, include_ended: bool = False) -> list[Cowboy]: ...
     async def deployment(self, server: str) -> Deployment | None: ...
     async def record_deployment(self, dep: Deployment) -> None: ...
@@ -101,8 +100,8 @@ def _cowboy(d: dict[str, Any]) -> Cowboy:
     return Cowboy(**d)
 
 
-def _ended(c: Cowboy, state: str, who: str, reason: str, now: float) -> Cowboy:
-    if state not in (RETIRED, REMOVED):
+def _ended(c: Cowboy, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
+    if state not in (CowboyState.RETIRED, CowboyState.REMOVED):
         raise ValueError(f"cannot end a cowboy as {state!r}")
     if not c.active:
         raise UnknownCowboy(c.id, f"already {c.state}")
@@ -126,7 +125,7 @@ class InMemoryRegistry:
         self._cowboys[c.id] = c
         return c
 
-    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+    async def end_cowboy(self, cowboy_id: int, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
         if cowboy_id not in self._cowboys:
             raise UnknownCowboy(cowboy_id)
         c = self._cowboys[cowboy_id] = _ended(self._cowboys[cowboy_id], state, who, reason, now)
@@ -236,7 +235,7 @@ class DbRegistry:
         found.pop("token", None)
         return _cowboy(found)
 
-    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+    async def end_cowboy(self, cowboy_id: int, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
         c = _ended(await self._cowboy_row(cowboy_id), state, who, reason, now)
         await self._set(f"cowboy/{cowboy_id:08d}", c.as_json())
         return c

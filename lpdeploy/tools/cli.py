@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 from lpdeploy import __version__
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput
+from lpdeploy.core.model import OK_OUTCOMES, Result
 from lpdeploy.core.refs import short, validate_branch
 from lpdeploy.tools.client import FINAL_RESULTS, ApiError, Client
 
 DEFAULT_URL = "http://localhost:8010/"
 DEFAULT_WAIT = 24 * 3600
-OK_OUTCOMES = ("moved", "nothing", "deployed", "done")
 T = TypeVar("T")
 
 
@@ -119,7 +119,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if b["tested"]:  # an embargoed tip's security build is not named to viewers without the role
             number = b["tested_by"]["build_number"]
             mark = f"tested (build #{number})" if number is not None else "tested"
-        elif b["result"] == "failed":
+        elif b["result"] == Result.FAILED:
             mark = "FAILED the suite"
         else:
             mark = "untested"

@@ -17,7 +17,7 @@ from twisted.python import log
 from twisted.web import resource, server
 
 from lpdeploy import __version__
-from lpdeploy.core.model import SECURITY_ROLE
+from lpdeploy.core.model import Role
 from lpdeploy.core.settings import Settings
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
@@ -77,7 +77,7 @@ class StatusResource(resource.Resource):
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
-                                 DbRegistry(master), settings, may_see_security=SECURITY_ROLE in roles(request, master))
+                                 DbRegistry(master), settings, may_see_security=Role.SECURITY in roles(request, master))
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()
@@ -97,7 +97,7 @@ SECURITY_ACTIONS = frozenset({"security-build", "security-promote", "merge-back"
 
 def visible_audit(entries: list[Any], viewer_roles: set[str]) -> list[Any]:
     """The audit entries a viewer may read: a ``losa`` sees the release flow, not security work."""
-    if SECURITY_ROLE in viewer_roles:
+    if Role.SECURITY in viewer_roles:
         return entries
     return [e for e in entries if e.action not in SECURITY_ACTIONS]
 
@@ -114,7 +114,7 @@ class AuditResource(resource.Resource):
     def render_GET(self, request: Any) -> Any:
         request.setHeader(b"content-type", b"application/json")
         viewer = roles(request, self.app.master)
-        if not viewer & {SECURITY_ROLE, "losa"}:
+        if not viewer & {Role.SECURITY, Role.LOSA}:
             request.setResponseCode(403)
             return b'{"error": "the audit trail needs the security or losa role"}'
         d = defer.ensureDeferred(DbRegistry(self.app.master).audit_log(limit=500))

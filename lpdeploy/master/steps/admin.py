@@ -14,11 +14,11 @@ from buildbot.process import results
 
 from lpdeploy.core import validators
 from lpdeploy.core.errors import GitError, InvalidInput, UnknownRevision
-from lpdeploy.core.model import REMOVED, AuditEntry, Freeze
+from lpdeploy.core.model import AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.master.steps.deploy import parse_servers
-from lpdeploy.master.steps.flow import ADMIN, SOURCE, FlowStep
+from lpdeploy.master.steps.flow import SOURCE, FlowStep
 from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
 
 ACTIONS = ("cowboy-add", "cowboy-remove", "freeze", "thaw")
@@ -31,7 +31,7 @@ class AdminAction(FlowStep):
     description = ["recording"]
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=ADMIN, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.ADMIN, **kwargs)
 
     async def run(self) -> int:
         action = self.getProperty("lpdeploy_action")
@@ -45,9 +45,9 @@ class AdminAction(FlowStep):
         except (InvalidInput, UnknownCowboy, UnknownRevision) as e:
             return await self.refuse(str(e))
         except GitError as e:
-            return await self.refuse(f"git failed: {e}", outcome="failed")
+            return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
         self.say(reason)
-        self.outcome("done", reason)
+        self.outcome(BuildOutcome.DONE, reason)
         self.descriptionDone = [reason[:120]]
         await self.flush()
         return results.SUCCESS
@@ -70,7 +70,7 @@ class AdminAction(FlowStep):
     async def _cowboy_remove(self, registry: DbRegistry, now: float) -> str:
         cowboy = validators.cowboy_id(self.getProperty("cowboy_id"))
         why = validators.reason(self.getProperty("remove_reason"), "remove reason", required=False) or "removed by hand"
-        c = await registry.end_cowboy(cowboy, REMOVED, self.who, why, now)
+        c = await registry.end_cowboy(cowboy, CowboyState.REMOVED, self.who, why, now)
         await registry.audit(AuditEntry(now, self.who, "cowboy-remove", {"cowboy": c.as_json()}))
         return f"removed cowboy #{c.id} on {c.server}: {why}"
 

@@ -18,12 +18,23 @@ from buildbot.process import buildstep, results
 
 from lpdeploy.core import fix_history, policy, validators
 from lpdeploy.core.errors import GitError, InvalidInput
-from lpdeploy.core.model import EMBARGOED, RETIRED, Action, AuditEntry, Deployment, Release
+from lpdeploy.core.model import (
+    EMBARGOED,
+    Action,
+    AuditEntry,
+    BuildOutcome,
+    CowboyState,
+    Deployment,
+    EventKind,
+    FlowKind,
+    Release,
+    ServerStatus,
+)
 from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.master.steps.flow import DEPLOY, SOURCE, FlowStep
+from lpdeploy.master.steps.flow import SOURCE, FlowStep
 from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
 
 
@@ -45,7 +56,7 @@ class PlanDeploy(FlowStep):
     description = ["planning the deploy"]
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=DEPLOY, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
         registry = DbRegistry(self.master)
@@ -85,7 +96,7 @@ class PlanDeploy(FlowStep):
             plans = [await self._plan(registry, name, target.revision, override_reason, automated)
                      for name in servers]
         except GitError as e:
-            return await self.refuse(f"git failed: {e}", outcome="failed")
+            return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
         for p in plans:
             self.say(f"{p.server}: {p.reason}")
             if p.action is Action.NOTHING and p.retire:
@@ -100,7 +111,7 @@ class PlanDeploy(FlowStep):
         if not to_deploy:
             if refused:
                 return await self.refuse("; ".join(p.reason for p in refused))
-            self.outcome("nothing", f"nothing to do: every server already runs {short(target.revision)}")
+            self.outcome(BuildOutcome.NOTHING, f"nothing to do: every server already runs {short(target.revision)}")
             self.descriptionDone = ["nothing to do"]
             await self.flush()
             return results.SUCCESS
@@ -141,7 +152,7 @@ class PlanDeploy(FlowStep):
 async def retire(registry: DbRegistry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
     for cowboy_id in ids:
         try:
-            c = await registry.end_cowboy(cowboy_id, RETIRED, who, why, now)
+            c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who, why, now)
         except UnknownCowboy:
             continue  # already retired by an earlier or concurrent deploy
         await registry.audit(AuditEntry(now, who, "cowboy-retire", {"cowboy": c.as_json(), "why": why}))
@@ -162,33 +173,34 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("logEnviron", False)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
-        super().__init__(settings=settings, kind=DEPLOY, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
         revision = validate_revision(self.getProperty("lpdeploy_revision"))
         got = self.getProperty("got_revision")
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
-                                     outcome="failed")
+                                     outcome=BuildOutcome.FAILED)
         registry = DbRegistry(self.master)
         outcome: dict[str, dict[str, str]] = {}
         for p in self.getProperty("lpdeploy_plan") or []:
             if p["action"] != Action.MOVE.value:
-                outcome[p["server"]] = {"status": "unchanged" if p["action"] == Action.NOTHING.value
-                                        else "refused", "reason": p["reason"]}
+                outcome[p["server"]] = {"status": ServerStatus.UNCHANGED if p["action"] == Action.NOTHING.value
+                                        else ServerStatus.REFUSED, "reason": p["reason"]}
                 continue
             outcome[p["server"]] = await self._deploy(registry, p, revision)
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
         self.setProperty("lpdeploy_servers", outcome, SOURCE)
-        bad = [n for n, o in outcome.items() if o["status"] in ("refused", "failed")]
-        deployed = [n for n, o in outcome.items() if o["status"] == "deployed"]
+        bad = [n for n, o in outcome.items() if o["status"] in (ServerStatus.REFUSED, ServerStatus.FAILED)]
+        deployed = [n for n, o in outcome.items() if o["status"] == ServerStatus.DEPLOYED]
         summary = "; ".join(lines)
         if bad:
-            self.outcome("failed" if any(outcome[n]["status"] == "failed" for n in bad) else "refused", summary)
+            failed = any(outcome[n]["status"] == ServerStatus.FAILED for n in bad)
+            self.outcome(BuildOutcome.FAILED if failed else BuildOutcome.REFUSED, summary)
             self.descriptionDone = [f"deployed: {', '.join(deployed) or 'none'}; not: {', '.join(bad)}"]
             return results.FAILURE
-        self.outcome("deployed", summary)
+        self.outcome(BuildOutcome.DEPLOYED, summary)
         self.descriptionDone = [f"{short(revision)} deployed to {', '.join(deployed)}"]
         return results.SUCCESS
 
@@ -208,7 +220,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         assert server is not None
         changed = await self._changed_since_plan(registry, plan)
         if changed:
-            return {"status": "refused", "reason": f"{server.name}: {changed}; not deployed"}
+            return {"status": ServerStatus.REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
         argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
         previous = await registry.deployment(server.name)
         cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=f"deploy {server.name}",
@@ -217,7 +229,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if cmd.results() != results.SUCCESS or cmd.didFail():
             why = f"deploy command failed (exit code {cmd.rc}); {server.name} still runs " + (
                 short(previous.revision) if previous else "what it ran before")
-            return {"status": "failed", "reason": why}
+            return {"status": ServerStatus.FAILED, "reason": why}
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
@@ -226,7 +238,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             await registry.audit(AuditEntry(now, self.who, "cowboy-override", {
                 "server": server.name, "revision": revision, "cowboys": plan["overridden"],
                 "reason": self.getProperty("override_reason")}))
-        await self.event("deployed", server=server.name, revision=revision,
+        await self.event(EventKind.DEPLOYED, server=server.name, revision=revision,
                          previous=previous.revision if previous else None)
         await registry.audit(AuditEntry(now, self.who, "deploy", {
             "server": server.name, "revision": revision,
@@ -238,7 +250,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         except GitError as e:  # the deploy happened; only its report is missing
             report = f"no deployment report for {server.name}: {e}\n"
         await self.addCompleteLog(f"report {server.name}", report)
-        return {"status": "deployed", "reason": plan["reason"], "revision": revision}
+        return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"], "revision": revision}
 
 
 async def deployment_report(upstream: Upstream, server: str, before: str | None, after: str,

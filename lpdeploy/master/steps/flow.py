@@ -24,7 +24,7 @@ from buildbot.reporters.utils import getURLForBuild
 
 from lpdeploy.core import fix_history, policy
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
-from lpdeploy.core.model import Action, AuditEntry, Decision, Result, TestRecord
+from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, EventKind, FlowKind, Result, TestRecord
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.git.gitops import Move, checkout_commands
@@ -32,11 +32,6 @@ from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
 
-GATE = "gate"
-PROMOTE = "promote"
-DEPLOY = "deploy"
-ADMIN = "admin"
-SECURITY = "security"
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
 
@@ -49,12 +44,12 @@ def suite_needed(step: buildstep.BuildStep) -> bool:
 class FlowStep(buildstep.BuildStep):
     """A step that runs on the master and decides with ``policy``."""
 
-    def __init__(self, settings: Settings, kind: str, **kwargs: Any) -> None:
-        if kind not in (GATE, PROMOTE, DEPLOY, ADMIN, SECURITY):
+    def __init__(self, settings: Settings, kind: FlowKind, **kwargs: Any) -> None:
+        if kind not in FlowKind.__members__.values():
             raise ValueError(f"unknown flow kind {kind!r}")
         super().__init__(**kwargs)
         self.settings = settings
-        self.kind = kind
+        self.kind = FlowKind(kind)
         self._lines: list[str] = []
 
     @property
@@ -65,7 +60,7 @@ class FlowStep(buildstep.BuildStep):
     def targets(self) -> tuple[str, ...]:
         """The gated branches this build moves."""
         b = self.settings.branches
-        return (b.stable,) if self.kind == GATE else b.production  # promote and security: production
+        return (b.stable,) if self.kind == FlowKind.GATE else b.production  # promote and security: production
 
     @property
     def who(self) -> str:
@@ -76,7 +71,7 @@ class FlowStep(buildstep.BuildStep):
     def say(self, line: str) -> None:
         self._lines.append(line)
 
-    async def event(self, action: str, **details: object) -> None:
+    async def event(self, action: EventKind, **details: object) -> None:
         """A flow event for the dashboard's numbers (lead time, suite runs avoided)."""
         details.setdefault("kind", self.kind)
         await DbRegistry(self.master).record_event(AuditEntry(self.master.reactor.seconds(), self.who, action,
@@ -87,7 +82,7 @@ class FlowStep(buildstep.BuildStep):
             await self.addCompleteLog("decision", "\n".join(self._lines) + "\n")
             self._lines = []
 
-    def outcome(self, outcome: str, reason: str) -> None:
+    def outcome(self, outcome: BuildOutcome, reason: str) -> None:
         self.setProperty("lpdeploy_outcome", outcome, SOURCE)
         self.setProperty("lpdeploy_reason", reason, SOURCE)
 
@@ -95,7 +90,7 @@ class FlowStep(buildstep.BuildStep):
         builderid = await self.build.getBuilderId()
         return getURLForBuild(self.master, builderid, self.build.number)
 
-    async def refuse(self, reason: str, outcome: str = "refused") -> int:
+    async def refuse(self, reason: str, outcome: BuildOutcome = BuildOutcome.REFUSED) -> int:
         self.say(reason)
         self.outcome(outcome, reason)
         self.descriptionDone = [reason[:120]]
@@ -110,7 +105,7 @@ class Decide(FlowStep):
     description = ["deciding"]
 
     async def run(self) -> int:
-        if self.kind == PROMOTE:
+        if self.kind == FlowKind.PROMOTE:
             frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), "promote")
             if frozen is not None:
                 return await self.refuse(frozen.reason)
@@ -118,7 +113,8 @@ class Decide(FlowStep):
             tips = await self.upstream.fetch()
             target = await self._target(tips)
         except (GitError, InvalidInput) as e:
-            return await self.refuse(str(e), outcome="failed" if isinstance(e, GitError) else "refused")
+            return await self.refuse(str(e), outcome=BuildOutcome.FAILED if isinstance(e, GitError)
+                                     else BuildOutcome.REFUSED)
         if target.refused:
             return await self.refuse(target.reason)
         assert target.revision is not None
@@ -129,9 +125,9 @@ class Decide(FlowStep):
         self.setProperty("lpdeploy_tree", tree, SOURCE)
         self.setProperty("lpdeploy_suite", self.settings.suite.identity, SOURCE)
         b = self.settings.branches
-        self.setProperty("lpdeploy_checkout_branch", b.devel if self.kind == GATE else b.stable, SOURCE)
+        self.setProperty("lpdeploy_checkout_branch", b.devel if self.kind == FlowKind.GATE else b.stable, SOURCE)
 
-        if self.kind == PROMOTE:
+        if self.kind == FlowKind.PROMOTE:
             lost = await self._lost_fixes(revision)
             if lost is not None:
                 return await self.refuse(lost.reason)
@@ -139,7 +135,7 @@ class Decide(FlowStep):
             if all(f.tip == revision or f.contains_target for f in facts):
                 reason = f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}"
                 self.say(reason)
-                self.outcome("nothing", reason)
+                self.outcome(BuildOutcome.NOTHING, reason)
                 self.setProperty("lpdeploy_run_suite", False, SOURCE)
                 self.descriptionDone = ["nothing to do"]
                 await self.flush()
@@ -155,7 +151,7 @@ class Decide(FlowStep):
         else:
             assert decision.record is not None
             self.descriptionDone = [f"already tested: {short(revision)}, build #{decision.record.build_number}"]
-            await self.event("suite-skipped", revision=revision, tree=tree, relied_on=decision.record.build_url,
+            await self.event(EventKind.SUITE_SKIPPED, revision=revision, tree=tree, relied_on=decision.record.build_url,
                              saved=decision.record.duration)
             if decision.record.build_url:
                 self.addURL(f"tested in build #{decision.record.build_number}", decision.record.build_url)
@@ -164,7 +160,7 @@ class Decide(FlowStep):
 
     async def _target(self, tips: Any) -> Decision:
         b = self.settings.branches
-        if self.kind == GATE:
+        if self.kind == FlowKind.GATE:
             decision = policy.gate_target(b.devel, tips.get(b.devel))
             hint = self.build.getSourceStamp("").revision if self.build.getSourceStamp("") else None
             if decision.revision and hint and hint != decision.revision:
@@ -255,7 +251,7 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
         got = self.getProperty("got_revision")
         if got != revision:
             reason = f"checkout is at {got!r}, not the decided {revision!r}; not recording anything"
-            self.setProperty("lpdeploy_outcome", "failed", SOURCE)
+            self.setProperty("lpdeploy_outcome", BuildOutcome.FAILED, SOURCE)
             self.setProperty("lpdeploy_reason", reason, SOURCE)
             await self.addCompleteLog("decision", reason + "\n")
             return results.EXCEPTION
@@ -277,13 +273,13 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
             duration=finished - started,
         )
         await DbLedger(self.master).record(rec)
-        await DbRegistry(self.master).record_event(AuditEntry(finished, "lpdeploy (automatic)", "suite-run", {
+        await DbRegistry(self.master).record_event(AuditEntry(finished, "lpdeploy (automatic)", EventKind.SUITE_RUN, {
             "revision": revision, "tree": rec.tree, "duration": rec.duration, "passed": passed}))
         if passed:
             self.descriptionDone = [f"suite passed on {short(revision)}"]
             return results.SUCCESS
         reason = f"the suite failed on {short(revision)} (exit code {cmd.rc}); nothing moves"
-        self.setProperty("lpdeploy_outcome", "failed", SOURCE)
+        self.setProperty("lpdeploy_outcome", BuildOutcome.FAILED, SOURCE)
         self.setProperty("lpdeploy_reason", reason, SOURCE)
         self.descriptionDone = [f"suite failed on {short(revision)}"]
         return results.FAILURE
@@ -297,14 +293,14 @@ class MoveBranches(FlowStep):
 
     async def run(self) -> int:
         result = await self._move()
-        if self.kind == PROMOTE:  # promotions are audited: who, when, which commit and tree, outcome
+        if self.kind == FlowKind.PROMOTE:  # promotions are audited: who, when, which commit and tree, outcome
             await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, "promote", {
                 "revision": self.getProperty("lpdeploy_revision"), "tree": self.getProperty("lpdeploy_tree"),
                 "outcome": self.getProperty("lpdeploy_outcome"), "reason": self.getProperty("lpdeploy_reason")}))
         return result
 
     async def _move(self) -> int:
-        if self.getProperty("lpdeploy_outcome") == "nothing":
+        if self.getProperty("lpdeploy_outcome") == BuildOutcome.NOTHING:
             self.descriptionDone = ["nothing to do"]
             return results.SKIPPED
         revision = validate_revision(self.getProperty("lpdeploy_revision"))
@@ -317,7 +313,7 @@ class MoveBranches(FlowStep):
                 decision = policy.move_decision(revision, record, facts)
                 self.say(decision.reason)
                 if decision.action is Action.NOTHING:
-                    self.outcome("nothing", decision.reason)
+                    self.outcome(BuildOutcome.NOTHING, decision.reason)
                     self.descriptionDone = ["nothing to do"]
                     await self.flush()
                     return results.SUCCESS
@@ -329,9 +325,9 @@ class MoveBranches(FlowStep):
                 self.say(f"attempt {attempt}: a branch moved under us; re-reading the tips and deciding again")
                 continue
             except GitError as e:
-                return await self.refuse(f"git failed: {e}", outcome="failed")
-            self.outcome("moved", decision.reason)
-            await self.event("moved", revision=revision, branches=list(decision.branches))
+                return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
+            self.outcome(BuildOutcome.MOVED, decision.reason)
+            await self.event(EventKind.MOVED, revision=revision, branches=list(decision.branches))
             self.descriptionDone = [f"{', '.join(decision.branches)} → {short(revision)}"]
             await self.flush()
             return results.SUCCESS

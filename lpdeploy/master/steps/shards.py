@@ -42,14 +42,14 @@ from buildbot.steps.transfer import StringDownload
 from twisted.internet import defer, error
 from twisted.python.failure import Failure
 
-from lpdeploy.core.model import Result, TestRecord
+from lpdeploy.core.model import BuildOutcome, EventKind, FlowKind, Result, TestRecord
 from lpdeploy.core.partition import partition, updated
 from lpdeploy.core.refs import qualified, short
-from lpdeploy.core.results import FAILED, PASSED, Outcome, match_ids, parse_results, parse_test_list
+from lpdeploy.core.results import TestOutcome, TestStatus, match_ids, parse_results, parse_test_list
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.shard_watch import POLL, Bounds, Look, Phase, bounds, watch
 from lpdeploy.git.gitops import checkout_commands
-from lpdeploy.master.steps.flow import GATE, SECURITY, SOURCE, Checkout, FlowStep
+from lpdeploy.master.steps.flow import SOURCE, Checkout, FlowStep
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.timings import DbTimings
 
@@ -128,15 +128,15 @@ class ShardRuns:
         if plan is not None:
             await self.put_plan(key, ShardPlan(plan.revision, plan.branch, plan.ids, reason))
 
-    async def file_results(self, key: ShardKey, outcomes: dict[str, Outcome], worker: str) -> None:
+    async def file_results(self, key: ShardKey, outcomes: dict[str, TestOutcome], worker: str) -> None:
         stored = {t: [o.status, o.duration] for t, o in outcomes.items()}
         await self._set("run", key, {"results": stored, "worker": worker})
 
-    async def results(self, key: ShardKey) -> dict[str, Outcome] | None:
+    async def results(self, key: ShardKey) -> dict[str, TestOutcome] | None:
         stored = await self._get("run", key)
         if not stored:
             return None
-        return {t: Outcome(s, d) for t, (s, d) in stored["results"].items()}
+        return {t: TestOutcome(s, d) for t, (s, d) in stored["results"].items()}
 
     async def close(self, key: ShardKey) -> None:
         """After the verdict: drop the ids and results (the test-results API keeps them); a late shard refuses."""
@@ -184,7 +184,7 @@ class RunShards(FlowStep):
     description = ["running the sharded suite"]
 
     def __init__(self, settings: Settings, list_path: Any, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=kwargs.pop("kind", GATE), **kwargs)
+        super().__init__(settings=settings, kind=kwargs.pop("kind", FlowKind.GATE), **kwargs)
         self.list_path = list_path
         self._wake: defer.Deferred[None] | None = None
         self._poked = False  # something happened since the last look: look again without sleeping
@@ -195,7 +195,7 @@ class RunShards(FlowStep):
     @property
     def scheduler_name(self) -> str:
         """Security builds run their shards on the embargoed security shard builder, never the public one."""
-        return SECURITY_SHARD_SCHEDULER if self.kind == SECURITY else SHARD_SCHEDULER
+        return SECURITY_SHARD_SCHEDULER if self.kind == FlowKind.SECURITY else SHARD_SCHEDULER
 
     async def run(self) -> int:
         suite = self.settings.suite
@@ -205,9 +205,9 @@ class RunShards(FlowStep):
                 ids = parse_test_list(f.read())
             os.unlink(path)
         except OSError as e:
-            return await self.refuse(f"the test list did not arrive: {e}", outcome="failed")
+            return await self.refuse(f"the test list did not arrive: {e}", outcome=BuildOutcome.FAILED)
         if not ids:
-            return await self.refuse("the list command listed no tests", outcome="failed")
+            return await self.refuse("the list command listed no tests", outcome=BuildOutcome.FAILED)
         timings = DbTimings(self.master)
         history = await timings.durations(suite.identity)
         parts = [p for p in partition(ids, history, suite.shards) if p]
@@ -218,7 +218,7 @@ class RunShards(FlowStep):
         limits = bounds(suite.timeout, suite.max_time)
         self.say(f"bounds: {limits.start:.0f}s to start, {limits.run:.0f}s to wait for a worker or run")
         started = self.master.reactor.seconds()
-        outcomes: dict[str, Outcome] = {}
+        outcomes: dict[str, TestOutcome] = {}
         waiting = list(range(len(parts)))
         lost: dict[int, str] = {}
         keys: list[ShardKey] = []
@@ -245,7 +245,7 @@ class RunShards(FlowStep):
         if self._stopped_by is not None:
             reason = f"the sharded suite was stopped ({self._stopped_by}): no verdict, nothing recorded"
             self.say(reason)
-            self.outcome("failed", reason)
+            self.outcome(BuildOutcome.FAILED, reason)
             self.descriptionDone = ["stopped: no verdict"]
             await self.flush()
             return results.CANCELLED
@@ -362,19 +362,19 @@ class RunShards(FlowStep):
         # an unclaimed request completes as CANCELLED; a claimed one has its build stopped (on any master)
         await self.master.data.control("cancel", {"reason": f"lpdeploy: {why}"}, ("buildrequests", w.brid))
 
-    async def _judge(self, ids: list[str], outcomes: dict[str, Outcome], lost: dict[int, str],
+    async def _judge(self, ids: list[str], outcomes: dict[str, TestOutcome], lost: dict[int, str],
                      history: dict[str, float], started: float, finished: float) -> int:
         suite = self.settings.suite
         missing = [t for t in ids if t not in outcomes]
-        failed = sorted(t for t, o in outcomes.items() if o.status == FAILED)
+        failed = sorted(t for t, o in outcomes.items() if o.status == TestStatus.FAILED)
         # a security build's summary, properties and test results are public: its tests are named in its logs only
-        secret = self.kind == SECURITY
+        secret = self.kind == FlowKind.SECURITY
         if not secret:
             setid = await self.addTestResultSet(
                 f"{suite.identity} on {short(self.getProperty('lpdeploy_revision'))}", "pass_fail", "boolean")
             for test in ids:
                 o = outcomes.get(test)
-                self.addTestResult(setid, "0" if o is None or o.status == FAILED else "1", test_name=test,
+                self.addTestResult(setid, "0" if o is None or o.status == TestStatus.FAILED else "1", test_name=test,
                                    duration_ns=int((o.duration if o else 0) * 1e9))
         await DbTimings(self.master).save(suite.identity, updated(
             history, {t: o.duration for t, o in outcomes.items()}))
@@ -384,7 +384,7 @@ class RunShards(FlowStep):
             tree=self.getProperty("lpdeploy_tree"), commit=revision, suite=suite.identity,
             result=Result.PASSED if passed else Result.FAILED, build_url=await self.build_url(),
             build_number=self.build.number, finished_at=finished, duration=finished - started))
-        await self.event("suite-run", revision=revision, tree=self.getProperty("lpdeploy_tree"),
+        await self.event(EventKind.SUITE_RUN, revision=revision, tree=self.getProperty("lpdeploy_tree"),
                          duration=finished - started, passed=passed, shards=suite.shards)
         ran = len(ids) - len(missing)
         if passed:
@@ -400,7 +400,7 @@ class RunShards(FlowStep):
             problems.append(f"{len(missing)} listed tests did not run (counted as failures)")
         reason = f"the suite failed on {short(revision)}: " + "; ".join(problems) + "; nothing moves"
         await self.addCompleteLog("failures", "\n".join(failed + [f"{t} (did not run)" for t in missing]) + "\n")
-        self.setProperty("lpdeploy_outcome", "failed", SOURCE)
+        self.setProperty("lpdeploy_outcome", BuildOutcome.FAILED, SOURCE)
         self.setProperty("lpdeploy_reason", reason, SOURCE)
         named = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
         self.descriptionDone = [f"{ran}/{len(ids)} ran, {len(failed)} failed"
@@ -500,7 +500,7 @@ class CollectShard(FlowStep):
 
     def __init__(self, settings: Settings, results_path: Any, **kwargs: Any) -> None:
         kwargs.setdefault("alwaysRun", True)
-        super().__init__(settings=settings, kind=kwargs.pop("kind", GATE), **kwargs)
+        super().__init__(settings=settings, kind=kwargs.pop("kind", FlowKind.GATE), **kwargs)
         self.results_path = results_path
 
     renderables = ["results_path"]
@@ -538,13 +538,13 @@ class CollectShard(FlowStep):
             return results.FAILURE  # filed as no results: the parent runs this shard again
         outcomes = match_ids(parsed, set(plan.ids))
         await ShardRuns(self.master).file_results(key, outcomes, str(self.getProperty("workername")))
-        failed = sorted(t for t, o in outcomes.items() if o.status == FAILED)
+        failed = sorted(t for t, o in outcomes.items() if o.status == TestStatus.FAILED)
         missing = sorted(set(plan.ids) - set(outcomes))
         if failed or missing:
             await self.addCompleteLog("failures", "".join(f"{t}\n" for t in failed)
                                       + "".join(f"{t} (did not run)\n" for t in missing))
-        ok = sum(1 for o in outcomes.values() if o.status == PASSED)
-        if self.kind == SECURITY:
+        ok = sum(1 for o in outcomes.values() if o.status == TestStatus.PASSED)
+        if self.kind == FlowKind.SECURITY:
             self.descriptionDone = ["results filed" + ("; some tests failed or did not run" if failed or missing
                                                        else "")]
         else:
