@@ -32,6 +32,7 @@ from buildbot.steps.transfer import FileUpload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput, SettingsError
 from lpdeploy.core.model import FlowKind, JobKind, Role
@@ -139,7 +140,7 @@ def _flow_factory(settings: Settings, kind: FlowKind, branch: str) -> BuildFacto
 def _deploy_factory(settings: Settings) -> BuildFactory:
     f = BuildFactory()
     f.addStep(PlanDeploy(settings=settings, haltOnFailure=True))
-    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property(prop.CHECKOUT_BRANCH),
                        doStepIf=deploy_needed, haltOnFailure=True))
     f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
     return f
@@ -165,7 +166,7 @@ def _fixed_codebase(settings: Settings, branch: str) -> CodebaseParameter:
 def _security_factory(settings: Settings) -> BuildFactory:
     f = BuildFactory()
     f.addStep(PrepareSecurity(settings=settings, haltOnFailure=True))
-    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property(prop.CHECKOUT_BRANCH),
                        haltOnFailure=True))
     for step in _suite_steps(settings, FlowKind.SECURITY):
         f.addStep(step)
@@ -278,7 +279,7 @@ def _force(name: str, builder: str, label: str, codebase: CodebaseParameter, par
 
 def _admin_scheduler(settings: Settings, action: str, label: str, params: list[Any]) -> ForceScheduler:
     return _force(action, ADMIN_BUILDER, label, _fixed_codebase(settings, settings.branches.production_stable),
-                  [FixedParameter(name="lpdeploy_action", default=action), *params])
+                  [FixedParameter(name=prop.ACTION, default=action), *params])
 
 
 def _deploy_schedulers(settings: Settings) -> list[Any]:

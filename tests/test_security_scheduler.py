@@ -35,9 +35,9 @@ from lpdeploy.core.model import (
     Release,
     SecurityFix,
 )
+from lpdeploy.core.properties import JOB as JOB_PROPERTY
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.master.schedulers import SecurityScheduler
-from lpdeploy.master.security_jobs import JOB_PROPERTY
 from lpdeploy.stores.registry import DbRegistry
 
 SECURITY_BUILDER, MERGE_BACK_BUILDER = "lpdeploy-security", "lpdeploy-merge-back"

@@ -37,9 +37,9 @@ from lpdeploy.core.model import (
     SecurityJob,
     TestRecord,
 )
+from lpdeploy.core.properties import JOB as JOB_PROPERTY
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.master.security_jobs import JOB_PROPERTY
 from lpdeploy.master.steps.deploy import PlanDeploy
 from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, Decide
 from lpdeploy.master.steps.security import CANDIDATE_REFS, MergeBack, PrepareSecurity, PromoteSecurity

@@ -29,6 +29,7 @@ from buildbot.util.state import StateMixin
 from twisted.internet import defer
 from twisted.python import log
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import EMBARGOED
 from lpdeploy.core.refs import short
@@ -105,7 +106,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             files=[],
             when_timestamp=int(self.master.reactor.seconds()) if embargoed else commit.timestamp,
             category="push",
-            properties={"lpdeploy_previous_tip": previous or ""},
+            properties={prop.PREVIOUS_TIP: previous or ""},
             src="git",
         )
 

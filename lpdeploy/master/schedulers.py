@@ -22,6 +22,7 @@ from twisted.internet import defer, task
 from twisted.python import log
 
 from lpdeploy.core import fix_history, policy
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
@@ -145,7 +146,7 @@ class GateScheduler(FlowScheduler):
                                                  filters=[resultspec.Filter("complete", "eq", [False])])
             for build in running:
                 props = await self.master.data.get(("builds", build["buildid"], "properties")) or {}
-                if props.get("lpdeploy_revision", (None,))[0] in (None, revision):
+                if props.get(prop.REVISION, (None,))[0] in (None, revision):
                     return True
         return False
 
@@ -219,7 +220,7 @@ class AutoDeployScheduler(FlowScheduler):
         if not behind:
             return
         props = Properties()
-        props.setProperty("lpdeploy_auto", True, "AutoDeployScheduler")
+        props.setProperty(prop.AUTO, True, "AutoDeployScheduler")
         props.setProperty("servers", behind, "AutoDeployScheduler")
         await self.addBuildsetForSourceStamps(
             sourcestamps=[{"codebase": "", "repository": self.settings.repository.url,

@@ -20,13 +20,13 @@ from typing import Any
 
 from buildbot.process.properties import Properties
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import JobKind, SecurityJob
 from lpdeploy.core.refs import branch_matches, validate_branch
 from lpdeploy.core.settings import Settings
 from lpdeploy.stores.registry import DbRegistry, new_job_token
 
-JOB_PROPERTY = "lpdeploy_job"
 BRANCH_FIELD = "security_branch"  # the form field (and CLI parameter) naming the branch
 REASONS = {JobKind.SECURITY_BUILD: "security build", JobKind.MERGE_BACK: "merge-back"}  # what a buildset's reason says
 
@@ -51,7 +51,7 @@ async def queue_job(scheduler: Any, settings: Settings, kind: JobKind, branch: s
                       requested_at=scheduler.master.reactor.seconds(), automatic=automatic, candidate=candidate)
     await DbRegistry(scheduler.master).save_job(job)
     props = Properties()
-    props.setProperty(JOB_PROPERTY, token, "lpdeploy")
+    props.setProperty(prop.JOB, token, "lpdeploy")
     return await scheduler.addBuildsetForSourceStamps(
         sourcestamps=[{"codebase": "", "repository": settings.repository.url, "branch": "", "revision": None,
                        "project": ""}],

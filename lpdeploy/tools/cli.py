@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lpdeploy import __version__
+from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import OK_OUTCOMES, Result
@@ -86,8 +87,8 @@ def _report(build: dict[str, Any] | None, quiet_success: bool = False) -> int:
     if build is None:
         return 0
     props = build.get("properties", {})
-    outcome = props.get("lpdeploy_outcome")
-    reason = props.get("lpdeploy_reason") or build.get("state_string") or "no reason recorded"
+    outcome = props.get(prop.OUTCOME)
+    reason = props.get(prop.REASON) or build.get("state_string") or "no reason recorded"
     where = f" (build #{build['number']})" if build.get("number") is not None else ""
     if build.get("results") == 0 and outcome in OK_OUTCOMES:
         if not quiet_success:
@@ -162,7 +163,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     client, build = _force(args, "deploy", params)
     if build is None:
         return 0
-    servers = build.get("properties", {}).get("lpdeploy_servers") or {}
+    servers = build.get("properties", {}).get(prop.SERVERS) or {}
     for name, o in servers.items():
         print(f"{name}: {o['status']}: {o['reason']}")
     if build.get("buildid"):
@@ -178,7 +179,7 @@ def cmd_cowboy_add(args: argparse.Namespace) -> int:
     _, build = _force(args, "cowboy-add", params)
     code = _report(build, quiet_success=True)
     if code == 0 and build is not None:
-        for cowboy_id in build["properties"].get("lpdeploy_cowboy_ids", []):
+        for cowboy_id in build["properties"].get(prop.COWBOY_IDS, []):
             print(cowboy_id)
     return code
 

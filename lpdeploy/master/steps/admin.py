@@ -12,6 +12,7 @@ from typing import Any
 
 from buildbot.process import results
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import GitError, InvalidInput, UnknownRevision
 from lpdeploy.core.model import AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
@@ -34,7 +35,7 @@ class AdminAction(FlowStep):
         super().__init__(settings=settings, kind=FlowKind.ADMIN, **kwargs)
 
     async def run(self) -> int:
-        action = self.getProperty("lpdeploy_action")
+        action = self.getProperty(prop.ACTION)
         if action not in ACTIONS:
             return await self.refuse(f"unknown action {action!r}")
         registry = DbRegistry(self.master)
@@ -63,7 +64,7 @@ class AdminAction(FlowStep):
             c = await registry.add_cowboy(name, reason, fixed_by, self.who, now)
             await registry.audit(AuditEntry(now, self.who, "cowboy-add", {"cowboy": c.as_json()}))
             ids.append(c.id)
-        self.setProperty("lpdeploy_cowboy_ids", ids, SOURCE)
+        self.setProperty(prop.COWBOY_IDS, ids, SOURCE)
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"
 

@@ -17,6 +17,7 @@ from typing import Any
 from buildbot.process import buildstep, results
 
 from lpdeploy.core import fix_history, policy, validators
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput
 from lpdeploy.core.model import (
     EMBARGOED,
@@ -40,7 +41,7 @@ from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
     """``doStepIf`` of the checkout and deploy steps."""
-    return bool(step.getProperty("lpdeploy_run_deploy"))
+    return bool(step.getProperty(prop.RUN_DEPLOY))
 
 
 def parse_servers(value: Any, settings: Settings, required: bool = False) -> list[str]:
@@ -60,7 +61,7 @@ class PlanDeploy(FlowStep):
 
     async def run(self) -> int:
         registry = DbRegistry(self.master)
-        automated = bool(self.getProperty("lpdeploy_auto"))
+        automated = bool(self.getProperty(prop.AUTO))
         frozen = policy.frozen_refusal(await registry.freeze(), "deploy")
         if frozen is not None:
             return await self.refuse(frozen.reason)
@@ -102,12 +103,12 @@ class PlanDeploy(FlowStep):
             if p.action is Action.NOTHING and p.retire:
                 await retire(registry, p.retire, self.who, f"its fix is deployed ({short(target.revision)})",
                              self.master.reactor.seconds())
-        self.setProperty("lpdeploy_revision", target.revision, SOURCE)
-        self.setProperty("lpdeploy_checkout_branch", branch, SOURCE)
-        self.setProperty("lpdeploy_plan", [_plan_json(p) for p in plans], SOURCE)
+        self.setProperty(prop.REVISION, target.revision, SOURCE)
+        self.setProperty(prop.CHECKOUT_BRANCH, branch, SOURCE)
+        self.setProperty(prop.PLAN, [_plan_json(p) for p in plans], SOURCE)
         to_deploy = [p for p in plans if p.action is Action.MOVE]
         refused = [p for p in plans if p.action is Action.REFUSE]
-        self.setProperty("lpdeploy_run_deploy", bool(to_deploy), SOURCE)
+        self.setProperty(prop.RUN_DEPLOY, bool(to_deploy), SOURCE)
         if not to_deploy:
             if refused:
                 return await self.refuse("; ".join(p.reason for p in refused))
@@ -176,14 +177,14 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
+        revision = validate_revision(self.getProperty(prop.REVISION))
         got = self.getProperty("got_revision")
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
                                      outcome=BuildOutcome.FAILED)
         registry = DbRegistry(self.master)
         outcome: dict[str, dict[str, str]] = {}
-        for p in self.getProperty("lpdeploy_plan") or []:
+        for p in self.getProperty(prop.PLAN) or []:
             if p["action"] != Action.MOVE.value:
                 outcome[p["server"]] = {"status": ServerStatus.UNCHANGED if p["action"] == Action.NOTHING.value
                                         else ServerStatus.REFUSED, "reason": p["reason"]}
@@ -191,7 +192,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             outcome[p["server"]] = await self._deploy(registry, p, revision)
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
-        self.setProperty("lpdeploy_servers", outcome, SOURCE)
+        self.setProperty(prop.SERVERS, outcome, SOURCE)
         bad = [n for n, o in outcome.items() if o["status"] in (ServerStatus.REFUSED, ServerStatus.FAILED)]
         deployed = [n for n, o in outcome.items() if o["status"] == ServerStatus.DEPLOYED]
         summary = "; ".join(lines)

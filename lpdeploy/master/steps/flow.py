@@ -23,6 +23,7 @@ from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
 
 from lpdeploy.core import fix_history, policy
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, EventKind, FlowKind, Result, TestRecord
 from lpdeploy.core.refs import qualified, short, validate_revision
@@ -38,7 +39,7 @@ SOURCE = "lpdeploy"
 
 def suite_needed(step: buildstep.BuildStep) -> bool:
     """``doStepIf`` of the checkout and suite steps."""
-    return bool(step.getProperty("lpdeploy_run_suite"))
+    return bool(step.getProperty(prop.RUN_SUITE))
 
 
 class FlowStep(buildstep.BuildStep):
@@ -83,8 +84,8 @@ class FlowStep(buildstep.BuildStep):
             self._lines = []
 
     def outcome(self, outcome: BuildOutcome, reason: str) -> None:
-        self.setProperty("lpdeploy_outcome", outcome, SOURCE)
-        self.setProperty("lpdeploy_reason", reason, SOURCE)
+        self.setProperty(prop.OUTCOME, outcome, SOURCE)
+        self.setProperty(prop.REASON, reason, SOURCE)
 
     async def build_url(self) -> str:
         builderid = await self.build.getBuilderId()
@@ -121,11 +122,11 @@ class Decide(FlowStep):
         revision = target.revision
         self.say(target.reason)
         tree = await self.upstream.tree_of(revision)
-        self.setProperty("lpdeploy_revision", revision, SOURCE)
-        self.setProperty("lpdeploy_tree", tree, SOURCE)
-        self.setProperty("lpdeploy_suite", self.settings.suite.identity, SOURCE)
+        self.setProperty(prop.REVISION, revision, SOURCE)
+        self.setProperty(prop.TREE, tree, SOURCE)
+        self.setProperty(prop.SUITE, self.settings.suite.identity, SOURCE)
         b = self.settings.branches
-        self.setProperty("lpdeploy_checkout_branch", b.devel if self.kind == FlowKind.GATE else b.stable, SOURCE)
+        self.setProperty(prop.CHECKOUT_BRANCH, b.devel if self.kind == FlowKind.GATE else b.stable, SOURCE)
 
         if self.kind == FlowKind.PROMOTE:
             lost = await self._lost_fixes(revision)
@@ -136,7 +137,7 @@ class Decide(FlowStep):
                 reason = f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}"
                 self.say(reason)
                 self.outcome(BuildOutcome.NOTHING, reason)
-                self.setProperty("lpdeploy_run_suite", False, SOURCE)
+                self.setProperty(prop.RUN_SUITE, False, SOURCE)
                 self.descriptionDone = ["nothing to do"]
                 await self.flush()
                 return results.SUCCESS
@@ -145,7 +146,7 @@ class Decide(FlowStep):
         decision = policy.suite_decision(revision, tree, record)
         self.say(decision.reason)
         run_suite = decision.action is Action.RUN_SUITE
-        self.setProperty("lpdeploy_run_suite", run_suite, SOURCE)
+        self.setProperty(prop.RUN_SUITE, run_suite, SOURCE)
         if run_suite:
             self.descriptionDone = [f"suite needed for {short(revision)}"]
         else:
@@ -214,7 +215,7 @@ class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
         super().__init__(**kwargs)
 
     async def run(self) -> int:
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
+        revision = validate_revision(self.getProperty(prop.REVISION))
         branch = str(self.branch)
         ref = branch if branch.startswith("refs/") else qualified(branch)
         commands = checkout_commands(self.repourl, ref, revision)
@@ -247,12 +248,12 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
         super().__init__(**kwargs)
 
     async def run(self) -> int:
-        revision = self.getProperty("lpdeploy_revision")
+        revision = self.getProperty(prop.REVISION)
         got = self.getProperty("got_revision")
         if got != revision:
             reason = f"checkout is at {got!r}, not the decided {revision!r}; not recording anything"
-            self.setProperty("lpdeploy_outcome", BuildOutcome.FAILED, SOURCE)
-            self.setProperty("lpdeploy_reason", reason, SOURCE)
+            self.setProperty(prop.OUTCOME, BuildOutcome.FAILED, SOURCE)
+            self.setProperty(prop.REASON, reason, SOURCE)
             await self.addCompleteLog("decision", reason + "\n")
             return results.EXCEPTION
         started = self.master.reactor.seconds()
@@ -263,7 +264,7 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
         passed = outcome == results.SUCCESS and not cmd.didFail()
         builderid = await self.build.getBuilderId()
         rec = TestRecord(
-            tree=self.getProperty("lpdeploy_tree"),
+            tree=self.getProperty(prop.TREE),
             commit=revision,
             suite=self.settings.suite.identity,
             result=Result.PASSED if passed else Result.FAILED,
@@ -279,8 +280,8 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
             self.descriptionDone = [f"suite passed on {short(revision)}"]
             return results.SUCCESS
         reason = f"the suite failed on {short(revision)} (exit code {cmd.rc}); nothing moves"
-        self.setProperty("lpdeploy_outcome", BuildOutcome.FAILED, SOURCE)
-        self.setProperty("lpdeploy_reason", reason, SOURCE)
+        self.setProperty(prop.OUTCOME, BuildOutcome.FAILED, SOURCE)
+        self.setProperty(prop.REASON, reason, SOURCE)
         self.descriptionDone = [f"suite failed on {short(revision)}"]
         return results.FAILURE
 
@@ -295,16 +296,16 @@ class MoveBranches(FlowStep):
         result = await self._move()
         if self.kind == FlowKind.PROMOTE:  # promotions are audited: who, when, which commit and tree, outcome
             await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, "promote", {
-                "revision": self.getProperty("lpdeploy_revision"), "tree": self.getProperty("lpdeploy_tree"),
-                "outcome": self.getProperty("lpdeploy_outcome"), "reason": self.getProperty("lpdeploy_reason")}))
+                "revision": self.getProperty(prop.REVISION), "tree": self.getProperty(prop.TREE),
+                "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
         return result
 
     async def _move(self) -> int:
-        if self.getProperty("lpdeploy_outcome") == BuildOutcome.NOTHING:
+        if self.getProperty(prop.OUTCOME) == BuildOutcome.NOTHING:
             self.descriptionDone = ["nothing to do"]
             return results.SKIPPED
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
-        tree = self.getProperty("lpdeploy_tree")
+        revision = validate_revision(self.getProperty(prop.REVISION))
+        tree = self.getProperty(prop.TREE)
         record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:

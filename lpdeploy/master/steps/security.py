@@ -37,6 +37,7 @@ from typing import Any
 from buildbot.process import results
 
 from lpdeploy.core import fix_history, policy
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch
 from lpdeploy.core.model import (
     Action,
@@ -56,7 +57,7 @@ from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
 from lpdeploy.git.gitops import Move
-from lpdeploy.master.security_jobs import JOB_PROPERTY, security_branch
+from lpdeploy.master.security_jobs import security_branch
 from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, SOURCE, FlowStep, MoveBranches
 from lpdeploy.stores.registry import DbRegistry
 
@@ -75,7 +76,7 @@ class JobMixin:
         return self.job.requested_by if self.job else "lpdeploy (automatic)"
 
     async def load_job(self, registry: DbRegistry) -> SecurityJob | None:
-        self.job = await registry.job(self.getProperty(JOB_PROPERTY))  # type: ignore[attr-defined]
+        self.job = await registry.job(self.getProperty(prop.JOB))  # type: ignore[attr-defined]
         return self.job
 
 
@@ -140,9 +141,9 @@ class PrepareSecurity(SecurityStep):
         await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who, "security-build", {
             "job": job.token, "fix_commit": fix_tip, "candidate": candidate, "tree": tree,
             "production_stable": ps_tip, "build": await self.build_url()}))
-        for name, value in (("lpdeploy_revision", candidate), ("lpdeploy_tree", tree),
-                            ("lpdeploy_checkout_branch", ref), ("lpdeploy_run_suite", True),
-                            ("lpdeploy_suite", self.settings.suite.identity)):
+        for name, value in ((prop.REVISION, candidate), (prop.TREE, tree),
+                            (prop.CHECKOUT_BRANCH, ref), (prop.RUN_SUITE, True),
+                            (prop.SUITE, self.settings.suite.identity)):
             self.setProperty(name, value, SOURCE)
         self.descriptionDone = [f"testing {short(candidate)}"]
         await self.flush()
@@ -169,11 +170,11 @@ class PromoteSecurity(JobMixin, MoveBranches):
     async def run(self) -> int:
         registry = DbRegistry(self.master)
         job = await self.load_job(registry)
-        candidate = self.getProperty("lpdeploy_revision")
+        candidate = self.getProperty(prop.REVISION)
         if job is None or not candidate or job.candidate != candidate or not job.fix_commit:
             return results.SKIPPED  # preparation refused (it said why) or never decided this candidate
         now = self.master.reactor.seconds()
-        if self.getProperty("lpdeploy_outcome") == BuildOutcome.FAILED or self.build.results not in (results.SUCCESS,
+        if self.getProperty(prop.OUTCOME) == BuildOutcome.FAILED or self.build.results not in (results.SUCCESS,
                                                                                           results.WARNINGS):
             await self._update_run(registry, job, FixState.FAILED, "the suite failed")
             await registry.audit(AuditEntry(now, self.who, "security-promote", {
@@ -182,17 +183,17 @@ class PromoteSecurity(JobMixin, MoveBranches):
             return results.FAILURE
         frozen = policy.frozen_refusal(await registry.freeze(), "promote the security fix")
         result = await self.refuse(frozen.reason) if frozen is not None else await super().run()
-        outcome = self.getProperty("lpdeploy_outcome")
+        outcome = self.getProperty(prop.OUTCOME)
         if outcome in (BuildOutcome.MOVED, BuildOutcome.NOTHING):
             # what reached production is what this build tested, whatever the branch holds now
             await registry.record_release(Release(job.branch, job.fix_commit, candidate, now, by=job.requested_by,
                                                   job=job.token, build_url=await self.build_url()))
             await self._update_run(registry, job, FixState.PROMOTED, "")
         else:  # refused (frozen, or production moved meanwhile): the scheduler prepares it again
-            await self._update_run(registry, job, FixState.REFUSED, str(self.getProperty("lpdeploy_reason") or ""))
+            await self._update_run(registry, job, FixState.REFUSED, str(self.getProperty(prop.REASON) or ""))
         await registry.audit(AuditEntry(now, self.who, "security-promote", {
-            "job": job.token, "outcome": outcome, "reason": self.getProperty("lpdeploy_reason"),
-            "fix_commit": job.fix_commit, "candidate": candidate, "tree": self.getProperty("lpdeploy_tree")}))
+            "job": job.token, "outcome": outcome, "reason": self.getProperty(prop.REASON),
+            "fix_commit": job.fix_commit, "candidate": candidate, "tree": self.getProperty(prop.TREE)}))
         return result
 
     async def _update_run(self, registry: DbRegistry, job: SecurityJob, state: FixState, note: str) -> None:

@@ -42,6 +42,7 @@ from buildbot.steps.transfer import StringDownload
 from twisted.internet import defer, error
 from twisted.python.failure import Failure
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core.model import BuildOutcome, EventKind, FlowKind, Result, TestRecord
 from lpdeploy.core.partition import partition, updated
 from lpdeploy.core.refs import qualified, short
@@ -67,8 +68,8 @@ PREPARATION_STEPS = ("worker_preparation", "locks_acquire")  # Buildbot's own, b
 
 
 LIST_PATH = RESULTS_DIR + "/%(prop:buildername)s-%(prop:buildnumber)s.list"  # an Interpolate pattern
-SHARD_RESULTS_PATH = RESULTS_DIR + "/shard-%(prop:lpdeploy_parent_buildid)s-%(prop:lpdeploy_shard)s-" \
-                                   "%(prop:lpdeploy_attempt)s"
+SHARD_RESULTS_PATH = (RESULTS_DIR + f"/shard-%(prop:{prop.PARENT_BUILDID})s-%(prop:{prop.SHARD})s-"
+                      f"%(prop:{prop.ATTEMPT})s")
 
 
 def to_file(path: str, argv: tuple[str, ...]) -> list[str]:
@@ -147,8 +148,8 @@ class ShardRuns:
 def shard_key(step: Any) -> ShardKey | None:
     """The (parent, shard, attempt) a shard build runs, from its opaque properties; None if they are not there."""
     try:
-        return (int(step.getProperty("lpdeploy_parent_buildid")), int(step.getProperty("lpdeploy_shard")),
-                int(step.getProperty("lpdeploy_attempt")))
+        return (int(step.getProperty(prop.PARENT_BUILDID)), int(step.getProperty(prop.SHARD)),
+                int(step.getProperty(prop.ATTEMPT)))
     except (TypeError, ValueError):
         return None
 
@@ -308,11 +309,11 @@ class RunShards(FlowStep):
     async def _trigger(self, k: int, ids: list[str], attempt: int) -> Watched:
         parent = self.build.buildid
         await ShardRuns(self.master).put_plan((parent, k, attempt), ShardPlan(
-            revision=self.getProperty("lpdeploy_revision"), branch=self.getProperty("lpdeploy_checkout_branch"),
+            revision=self.getProperty(prop.REVISION), branch=self.getProperty(prop.CHECKOUT_BRANCH),
             ids=tuple(ids)))
         props = Properties()
-        for name, value in (("lpdeploy_parent_buildid", parent), ("lpdeploy_shard", k),
-                            ("lpdeploy_attempt", attempt),
+        for name, value in ((prop.PARENT_BUILDID, parent), (prop.SHARD, k),
+                            (prop.ATTEMPT, attempt),
                             ("reason", f"shard {k} of build {parent}, attempt {attempt}")):
             props.setProperty(name, value, SOURCE)
         sched = self.master.scheduler_manager.namedServices[self.scheduler_name]
@@ -371,7 +372,7 @@ class RunShards(FlowStep):
         secret = self.kind == FlowKind.SECURITY
         if not secret:
             setid = await self.addTestResultSet(
-                f"{suite.identity} on {short(self.getProperty('lpdeploy_revision'))}", "pass_fail", "boolean")
+                f"{suite.identity} on {short(self.getProperty(prop.REVISION))}", "pass_fail", "boolean")
             for test in ids:
                 o = outcomes.get(test)
                 self.addTestResult(setid, "0" if o is None or o.status == TestStatus.FAILED else "1", test_name=test,
@@ -379,12 +380,12 @@ class RunShards(FlowStep):
         await DbTimings(self.master).save(suite.identity, updated(
             history, {t: o.duration for t, o in outcomes.items()}))
         passed = not failed and not missing and not lost
-        revision = self.getProperty("lpdeploy_revision")
+        revision = self.getProperty(prop.REVISION)
         await DbLedger(self.master).record(TestRecord(
-            tree=self.getProperty("lpdeploy_tree"), commit=revision, suite=suite.identity,
+            tree=self.getProperty(prop.TREE), commit=revision, suite=suite.identity,
             result=Result.PASSED if passed else Result.FAILED, build_url=await self.build_url(),
             build_number=self.build.number, finished_at=finished, duration=finished - started))
-        await self.event(EventKind.SUITE_RUN, revision=revision, tree=self.getProperty("lpdeploy_tree"),
+        await self.event(EventKind.SUITE_RUN, revision=revision, tree=self.getProperty(prop.TREE),
                          duration=finished - started, passed=passed, shards=suite.shards)
         ran = len(ids) - len(missing)
         if passed:
@@ -400,8 +401,8 @@ class RunShards(FlowStep):
             problems.append(f"{len(missing)} listed tests did not run (counted as failures)")
         reason = f"the suite failed on {short(revision)}: " + "; ".join(problems) + "; nothing moves"
         await self.addCompleteLog("failures", "\n".join(failed + [f"{t} (did not run)" for t in missing]) + "\n")
-        self.setProperty("lpdeploy_outcome", BuildOutcome.FAILED, SOURCE)
-        self.setProperty("lpdeploy_reason", reason, SOURCE)
+        self.setProperty(prop.OUTCOME, BuildOutcome.FAILED, SOURCE)
+        self.setProperty(prop.REASON, reason, SOURCE)
         named = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
         self.descriptionDone = [f"{ran}/{len(ids)} ran, {len(failed)} failed"
                                 + (f": {named}" if failed and not secret else "")]
