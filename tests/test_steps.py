@@ -267,6 +267,11 @@ class RunSuiteStep(StepCase):
         self.assertEqual(rec.suite, self.suite)
         self.assertEqual(rec.build_number, BUILD_NUMBER)
         self.assertTrue(rec.build_url.endswith(f"#/builders/100/builds/{BUILD_NUMBER}"))
+        # the dashboard counts this run: the same event as the sharded suite's (test_shard_steps.Verdict)
+        (event,) = await DbRegistry(self.master).events()
+        self.assertEqual((event.action, event.who, event.at), ("suite-run", "lpdeploy (automatic)", rec.finished_at))
+        self.assertEqual(event.details, {"revision": self.d2, "tree": rec.tree, "duration": rec.duration,
+                                         "passed": True})
 
     @async_to_deferred
     async def test_exit_1_fails_records_a_failure_and_says_failed(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import croniter
@@ -31,6 +32,7 @@ from lpdeploy.facts.embargo import contained_in
 from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.security_jobs import queue_job
+from lpdeploy.master.sourcestamps import source_stamp
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
 
@@ -56,8 +58,17 @@ class FlowScheduler(ReconfigurableBaseScheduler):
     def upstream(self) -> Upstream:
         return Upstream.of(self.master, self.settings.repository.url)
 
-    def start_timer(self, interval: float, tick: Any) -> None:
-        """Call ``tick`` now and every ``interval`` seconds while active (Buildbot's clock)."""
+    def start_timer(self, interval: float, reconcile: Callable[[], Coroutine[Any, Any, None]], failed: str) -> None:
+        """Call ``reconcile`` now and every ``interval`` seconds while active (Buildbot's clock).
+
+        A call that fails is logged (``failed`` says what failed) and the timer
+        keeps going: the next tick reads the tips afresh, so it retries.
+        """
+        def tick() -> defer.Deferred[None]:
+            d = defer.ensureDeferred(reconcile())
+            d.addErrback(log.err, f"{self.name}: {failed}")
+            return d
+
         self._timer = task.LoopingCall(tick)
         self._timer.clock = self.master.reactor
         self._timer.start(interval, now=True)
@@ -87,7 +98,8 @@ class GateScheduler(FlowScheduler):
         if not self.enabled:
             return
         yield self.startConsumingChanges()
-        self.start_timer(RECONCILE_INTERVAL, lambda: self._reconcile_logged("periodic check"))
+        self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
+                         "reconciling from the tips failed")
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -95,11 +107,6 @@ class GateScheduler(FlowScheduler):
             return defer.succeed(None)
         return defer.ensureDeferred(self.reconcile(f"push to {change.branch} ({change.revision[:12]})",
                                                    hint=change.revision))
-
-    def _reconcile_logged(self, why: str) -> defer.Deferred[None]:
-        d = defer.ensureDeferred(self.reconcile(why))
-        d.addErrback(log.err, f"{self.name}: reconciling from the tips failed")
-        return d
 
     async def reconcile(self, why: str, hint: str | None = None) -> None:
         """Queue a gate build if the tips say one is owed and none is queued."""
@@ -123,10 +130,7 @@ class GateScheduler(FlowScheduler):
             log.msg(f"{self.name}: {why}: {decision.reason}")
             return
         await self.addBuildsetForSourceStamps(
-            sourcestamps=[{
-                "codebase": "", "repository": self.settings.repository.url,
-                "branch": branches.devel, "revision": hint or devel_tip, "project": "",
-            }],
+            sourcestamps=[source_stamp(self.settings, branches.devel, hint or devel_tip)],
             reason=f"{why}: {decision.reason}",
             properties=Properties(),
             builderNames=self.builderNames,
@@ -194,12 +198,8 @@ class AutoDeployScheduler(FlowScheduler):
         if not self.enabled:
             return
         yield self.startConsumingChanges()
-        self.start_timer(RECONCILE_INTERVAL, self._tick)
-
-    def _tick(self) -> defer.Deferred[None]:
-        d = defer.ensureDeferred(self.reconcile("periodic check"))
-        d.addErrback(log.err, f"{self.name}: reconciling auto deploys failed")
-        return d
+        self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
+                         "reconciling auto deploys failed")
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -223,8 +223,7 @@ class AutoDeployScheduler(FlowScheduler):
         props.setProperty(prop.AUTO, True, "AutoDeployScheduler")
         props.setProperty("servers", behind, "AutoDeployScheduler")
         await self.addBuildsetForSourceStamps(
-            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url,
-                           "branch": self.settings.branches.stable, "revision": stable_tip, "project": ""}],
+            sourcestamps=[source_stamp(self.settings, self.settings.branches.stable, stable_tip)],
             reason=f"auto deploy ({why}): {', '.join(behind)} to {stable_tip[:12]}",
             properties=props, builderNames=self.builderNames)
 
@@ -268,12 +267,8 @@ class SecurityScheduler(FlowScheduler):
         yield super().activate()
         if not self.enabled:
             return
-        self.start_timer(self.settings.repository.poll_interval, self._tick)
-
-    def _tick(self) -> defer.Deferred[None]:
-        d = defer.ensureDeferred(self.reconcile())
-        d.addErrback(log.err, f"{self.name}: watching the security branches failed")
-        return d
+        self.start_timer(self.settings.repository.poll_interval, self.reconcile,
+                         "watching the security branches failed")
 
     async def reconcile(self) -> None:
         tips = await self.tips()

@@ -25,6 +25,7 @@ from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import JobKind, SecurityJob
 from lpdeploy.core.refs import branch_matches, validate_branch
 from lpdeploy.core.settings import Settings
+from lpdeploy.master.sourcestamps import source_stamp
 from lpdeploy.stores.registry import DbRegistry, new_job_token
 
 BRANCH_FIELD = "security_branch"  # the form field (and CLI parameter) naming the branch
@@ -53,6 +54,5 @@ async def queue_job(scheduler: Any, settings: Settings, kind: JobKind, branch: s
     props = Properties()
     props.setProperty(prop.JOB, token, "lpdeploy")
     return await scheduler.addBuildsetForSourceStamps(
-        sourcestamps=[{"codebase": "", "repository": settings.repository.url, "branch": "", "revision": None,
-                       "project": ""}],
+        sourcestamps=[source_stamp(settings)],
         reason=REASONS[kind], properties=props, builderNames=builder_names)

@@ -16,7 +16,7 @@ from typing import Any
 
 from buildbot.process import buildstep, results
 
-from lpdeploy.core import fix_history, policy, validators
+from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput
 from lpdeploy.core.model import (
@@ -28,12 +28,12 @@ from lpdeploy.core.model import (
     Deployment,
     EventKind,
     FlowKind,
-    Release,
     ServerStatus,
 )
 from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
+from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
 from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
@@ -84,13 +84,13 @@ class PlanDeploy(FlowStep):
         try:
             tips = await self.upstream.fetch()
             tip = tips.get(branch)
-            on_branch = bool(requested and tip and (requested == tip or await self._contains(tip, requested)))
+            on_branch = bool(requested and tip and await self.upstream.contains(tip, requested))
             target = policy.deploy_target(branch, tip, requested, on_branch)
             if target.refused:
                 return await self.refuse(target.reason)
             assert target.revision is not None
             self.say(target.reason)
-            lost = policy.lost_fix_refusal(target.revision, await self._missing_fixes(registry, target.revision),
+            lost = policy.lost_fix_refusal(target.revision, await lost_fixes(self.upstream, registry, target.revision),
                                            self.settings.branches.production_stable, verb="deploy")
             if lost is not None:  # a rollback (or a staging deploy) must not take a released fix off servers
                 return await self.refuse(lost.reason)
@@ -120,18 +120,6 @@ class PlanDeploy(FlowStep):
                                 + (f"; refused: {', '.join(p.server for p in refused)}" if refused else "")]
         await self.flush()
         return results.SUCCESS
-
-    async def _contains(self, tip: str, rev: str) -> bool:
-        try:
-            return rev == tip or await self.upstream.is_ancestor(rev, tip)
-        except GitError:
-            return False
-
-    async def _missing_fixes(self, registry: DbRegistry, target: str) -> list[Release]:
-        """The released security fixes (the append-only history) that ``target`` lacks."""
-        releases = await registry.releases()
-        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
-        return fix_history.lost_fixes(releases, kept)
 
     async def _plan(self, registry: DbRegistry, name: str, target: str, override_reason: str | None,
                     automated: bool) -> policy.ServerPlan:

@@ -22,12 +22,13 @@ from typing import Any
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
 
-from lpdeploy.core import fix_history, policy
+from lpdeploy.core import policy
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, EventKind, FlowKind, Result, TestRecord
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.git.gitops import Move, checkout_commands
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
@@ -35,6 +36,21 @@ from lpdeploy.stores.registry import DbRegistry
 
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
+AUTOMATIC = "lpdeploy (automatic)"  # who did what no person asked for
+
+
+async def record_suite_run(master: Any, record: TestRecord, **details: object) -> None:
+    """Record one run of the full suite: in the ledger, and as a ``suite-run`` flow event.
+
+    The one place where both ``RunSuite`` and the sharded ``RunShards`` file a
+    verdict, so both leave the same ledger entry (what later builds rely on to
+    skip the suite) and the same event (what the dashboard counts);
+    ``details`` adds what only one of them knows (the shards).
+    """
+    await DbLedger(master).record(record)
+    await DbRegistry(master).record_event(AuditEntry(record.finished_at, AUTOMATIC, EventKind.SUITE_RUN, {
+        "revision": record.commit, "tree": record.tree, "duration": record.duration, "passed": record.passed,
+        **details}))
 
 
 def suite_needed(step: buildstep.BuildStep) -> bool:
@@ -67,7 +83,7 @@ class FlowStep(buildstep.BuildStep):
     def who(self) -> str:
         """Who asked: the logged-in user who forced the build, else lpdeploy itself."""
         owner = self.getProperty("owner")
-        return str(owner) if owner and owner != "anonymous" else "lpdeploy (automatic)"
+        return str(owner) if owner and owner != "anonymous" else AUTOMATIC
 
     def say(self, line: str) -> None:
         self._lines.append(line)
@@ -165,7 +181,7 @@ class Decide(FlowStep):
             decision = policy.gate_target(b.devel, tips.get(b.devel))
             hint = self.build.getSourceStamp("").revision if self.build.getSourceStamp("") else None
             if decision.revision and hint and hint != decision.revision:
-                if await self._contains(decision.revision, hint):
+                if await self.upstream.contains(decision.revision, hint):
                     self.say(f"push {short(hint)} is batched into the newer {b.devel} tip {short(decision.revision)}")
                 else:
                     self.say(f"{b.devel} no longer contains {short(hint)}; gating the current tip instead")
@@ -176,22 +192,13 @@ class Decide(FlowStep):
         stable_tip = tips.get(b.stable)
         on_stable = False
         if requested is not None and stable_tip is not None:
-            on_stable = await self._contains(stable_tip, requested)
+            on_stable = await self.upstream.contains(stable_tip, requested)
         return policy.promotion_target(b.stable, stable_tip, requested, on_stable)
 
     async def _lost_fixes(self, target: str) -> Decision | None:
         """Refuse a promotion that would drop a released security fix (the history, not the branch rows)."""
-        releases = await DbRegistry(self.master).releases()
-        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
-        missing = fix_history.lost_fixes(releases, kept)
+        missing = await lost_fixes(self.upstream, DbRegistry(self.master), target)
         return policy.lost_fix_refusal(target, missing, self.settings.branches.production_stable)
-
-    async def _contains(self, tip: str, rev: str) -> bool:
-        """Whether ``tip`` contains ``rev`` (a missing object means no)."""
-        try:
-            return rev == tip or await self.upstream.is_ancestor(rev, tip)
-        except GitError:
-            return False
 
 
 class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
@@ -273,9 +280,7 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
             finished_at=finished,
             duration=finished - started,
         )
-        await DbLedger(self.master).record(rec)
-        await DbRegistry(self.master).record_event(AuditEntry(finished, "lpdeploy (automatic)", EventKind.SUITE_RUN, {
-            "revision": revision, "tree": rec.tree, "duration": rec.duration, "passed": passed}))
+        await record_suite_run(self.master, rec)
         if passed:
             self.descriptionDone = [f"suite passed on {short(revision)}"]
             return results.SUCCESS

@@ -43,15 +43,15 @@ from twisted.internet import defer, error
 from twisted.python.failure import Failure
 
 from lpdeploy.core import properties as prop
-from lpdeploy.core.model import BuildOutcome, EventKind, FlowKind, Result, TestRecord
+from lpdeploy.core.model import BuildOutcome, FlowKind, Result, TestRecord
 from lpdeploy.core.partition import partition, updated
 from lpdeploy.core.refs import qualified, short
 from lpdeploy.core.results import TestOutcome, TestStatus, match_ids, parse_results, parse_test_list
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.shard_watch import POLL, Bounds, Look, Phase, bounds, watch
 from lpdeploy.git.gitops import checkout_commands
-from lpdeploy.master.steps.flow import SOURCE, Checkout, FlowStep
-from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.master.sourcestamps import source_stamp
+from lpdeploy.master.steps.flow import SOURCE, Checkout, FlowStep, record_suite_run
 from lpdeploy.stores.timings import DbTimings
 
 SHARD_SCHEDULER = "lpdeploy-shards"
@@ -319,8 +319,7 @@ class RunShards(FlowStep):
         sched = self.master.scheduler_manager.namedServices[self.scheduler_name]
         ids_d, done = sched.trigger(
             waited_for=True,
-            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url, "branch": "",
-                           "revision": None, "project": ""}],
+            sourcestamps=[source_stamp(self.settings)],
             set_props=props, parent_buildid=parent, parent_relationship="shard")
         done.addBoth(self._poke)  # a hint only: the database says whether the shard is done
         _, brids = await ids_d
@@ -381,12 +380,11 @@ class RunShards(FlowStep):
             history, {t: o.duration for t, o in outcomes.items()}))
         passed = not failed and not missing and not lost
         revision = self.getProperty(prop.REVISION)
-        await DbLedger(self.master).record(TestRecord(
+        await record_suite_run(self.master, TestRecord(
             tree=self.getProperty(prop.TREE), commit=revision, suite=suite.identity,
             result=Result.PASSED if passed else Result.FAILED, build_url=await self.build_url(),
-            build_number=self.build.number, finished_at=finished, duration=finished - started))
-        await self.event(EventKind.SUITE_RUN, revision=revision, tree=self.getProperty(prop.TREE),
-                         duration=finished - started, passed=passed, shards=suite.shards)
+            build_number=self.build.number, finished_at=finished, duration=finished - started),
+            kind=self.kind, shards=suite.shards)
         ran = len(ids) - len(missing)
         if passed:
             self.descriptionDone = [f"{len(ids)} tests passed on {short(revision)} in {finished - started:.0f}s"]
