@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.errors import UnknownCowboy
 from lpdeploy.core.model import (
     AuditEntry,
     Cowboy,
@@ -51,12 +51,6 @@ JOB_TOKEN = re.compile(r"[0-9a-f]{32}")
 def new_job_token() -> str:
     """An opaque, unguessable job token: all a security build's properties say about its work."""
     return secrets.token_hex(16)
-
-
-class UnknownCowboy(LpDeployError):
-    def __init__(self, cowboy_id: int, problem: str = "no such cowboy") -> None:
-        super().__init__(f"cowboy {cowboy_id}: {problem}")
-        self.cowboy_id = cowboy_id
 
 
 class Registry(Protocol):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from lpdeploy import __version__
 from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
-from lpdeploy.core.errors import InvalidInput
+from lpdeploy.core.errors import InvalidInput, UsageError
 from lpdeploy.core.model import OK_OUTCOMES, Result
 from lpdeploy.core.refs import short, validate_branch
 from lpdeploy.tools.client import FINAL_RESULTS, ApiError, Client
@@ -26,10 +26,6 @@ from lpdeploy.tools.client import FINAL_RESULTS, ApiError, Client
 DEFAULT_URL = "http://localhost:8010/"
 DEFAULT_WAIT = 24 * 3600
 T = TypeVar("T")
-
-
-class UsageError(Exception):
-    pass
 
 
 def _password(args: argparse.Namespace) -> str | None:
