@@ -67,18 +67,17 @@ class PlanDeploy(FlowStep):
             return await self.refuse(frozen.reason)
         try:
             servers = parse_servers(self.getProperty("servers"), self.settings)
-            requested = self.getProperty("target_revision") or None
-            if requested is not None:
-                requested = validate_revision(str(requested).strip(), "target revision")
+            requested = validators.optional_revision(self.getProperty("target_revision"), "target revision") or None
+            if not servers:
+                return await self.refuse("no servers are configured ([[servers]] in the site file)")
+            override_reason = None
+            if self.getProperty("override_cowboys"):
+                override_reason = validators.reason(self.getProperty("override_reason"), "override reason",
+                                                    required=False)
+                if not override_reason:
+                    return await self.refuse("overriding cowboys needs a reason (--reason TEXT)")
         except InvalidInput as e:
             return await self.refuse(str(e))
-        if not servers:
-            return await self.refuse("no servers are configured ([[servers]] in the site file)")
-        override_reason = None
-        if self.getProperty("override_cowboys"):
-            override_reason = str(self.getProperty("override_reason") or "").strip()
-            if not override_reason:
-                return await self.refuse("overriding cowboys needs a reason (--reason TEXT)")
         b = self.settings.branches
         branch = b.stable if automated else b.production_stable
         try:

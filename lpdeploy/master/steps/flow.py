@@ -22,7 +22,7 @@ from typing import Any
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
 
-from lpdeploy.core import policy
+from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, EventKind, FlowKind, Result, TestRecord
@@ -186,9 +186,7 @@ class Decide(FlowStep):
                 else:
                     self.say(f"{b.devel} no longer contains {short(hint)}; gating the current tip instead")
             return decision
-        requested = self.getProperty("target_revision") or None
-        if requested is not None:
-            requested = validate_revision(str(requested).strip(), "target revision")
+        requested = validators.optional_revision(self.getProperty("target_revision"), "target revision") or None
         stable_tip = tips.get(b.stable)
         on_stable = False
         if requested is not None and stable_tip is not None:
