@@ -25,6 +25,7 @@ from buildbot.reporters.utils import getURLForBuild
 from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
+from lpdeploy.core.flows import FLOWS
 from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, EventKind, FlowKind, Result, TestRecord
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
@@ -67,6 +68,7 @@ class FlowStep(buildstep.BuildStep):
         super().__init__(**kwargs)
         self.settings = settings
         self.kind = FlowKind(kind)
+        self.flow = FLOWS[self.kind]  # how this flow differs from the others
         self._lines: list[str] = []
 
     @property
@@ -76,8 +78,7 @@ class FlowStep(buildstep.BuildStep):
     @property
     def targets(self) -> tuple[str, ...]:
         """The gated branches this build moves."""
-        b = self.settings.branches
-        return (b.stable,) if self.kind == FlowKind.GATE else b.production  # promote and security: production
+        return self.flow.targets(self.settings.branches)
 
     @property
     def who(self) -> str:
@@ -122,8 +123,8 @@ class Decide(FlowStep):
     description = ["deciding"]
 
     async def run(self) -> int:
-        if self.kind == FlowKind.PROMOTE:
-            frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), "promote")
+        if self.flow.stopped_by_freeze:
+            frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), self.kind)
             if frozen is not None:
                 return await self.refuse(frozen.reason)
         try:
@@ -141,10 +142,9 @@ class Decide(FlowStep):
         self.setProperty(prop.REVISION, revision, SOURCE)
         self.setProperty(prop.TREE, tree, SOURCE)
         self.setProperty(prop.SUITE, self.settings.suite.identity, SOURCE)
-        b = self.settings.branches
-        self.setProperty(prop.CHECKOUT_BRANCH, b.devel if self.kind == FlowKind.GATE else b.stable, SOURCE)
+        self.setProperty(prop.CHECKOUT_BRANCH, self.flow.source_branch(self.settings.branches), SOURCE)
 
-        if self.kind == FlowKind.PROMOTE:
+        if self.flow.guards_production:
             lost = await self._lost_fixes(revision)
             if lost is not None:
                 return await self.refuse(lost.reason)
@@ -177,7 +177,7 @@ class Decide(FlowStep):
 
     async def _target(self, tips: Any) -> Decision:
         b = self.settings.branches
-        if self.kind == FlowKind.GATE:
+        if self.flow.source == "devel":  # the gate: the devel tip, into which pushes are batched
             decision = policy.gate_target(b.devel, tips.get(b.devel))
             hint = self.build.getSourceStamp("").revision if self.build.getSourceStamp("") else None
             if decision.revision and hint and hint != decision.revision:
@@ -297,8 +297,8 @@ class MoveBranches(FlowStep):
 
     async def run(self) -> int:
         result = await self._move()
-        if self.kind == FlowKind.PROMOTE:  # promotions are audited: who, when, which commit and tree, outcome
-            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, "promote", {
+        if self.flow.audited:  # who, when, which commit and tree, outcome
+            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, self.kind, {
                 "revision": self.getProperty(prop.REVISION), "tree": self.getProperty(prop.TREE),
                 "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
         return result

@@ -196,7 +196,7 @@ class RunShards(FlowStep):
     @property
     def scheduler_name(self) -> str:
         """Security builds run their shards on the embargoed security shard builder, never the public one."""
-        return SECURITY_SHARD_SCHEDULER if self.kind == FlowKind.SECURITY else SHARD_SCHEDULER
+        return SECURITY_SHARD_SCHEDULER if self.flow.embargoed else SHARD_SCHEDULER
 
     async def run(self) -> int:
         suite = self.settings.suite
@@ -368,7 +368,7 @@ class RunShards(FlowStep):
         missing = [t for t in ids if t not in outcomes]
         failed = sorted(t for t, o in outcomes.items() if o.status == TestStatus.FAILED)
         # a security build's summary, properties and test results are public: its tests are named in its logs only
-        secret = self.kind == FlowKind.SECURITY
+        secret = self.flow.embargoed
         if not secret:
             setid = await self.addTestResultSet(
                 f"{suite.identity} on {short(self.getProperty(prop.REVISION))}", "pass_fail", "boolean")
@@ -543,7 +543,7 @@ class CollectShard(FlowStep):
             await self.addCompleteLog("failures", "".join(f"{t}\n" for t in failed)
                                       + "".join(f"{t} (did not run)\n" for t in missing))
         ok = sum(1 for o in outcomes.values() if o.status == TestStatus.PASSED)
-        if self.kind == FlowKind.SECURITY:
+        if self.flow.embargoed:
             self.descriptionDone = ["results filed" + ("; some tests failed or did not run" if failed or missing
                                                        else "")]
         else:
