@@ -382,6 +382,21 @@ async def a_job_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved(regi
         raise AssertionError("a job with a malformed token was saved")
 
 
+async def stored_states_come_back_as_the_core_enums(registry: Any) -> None:
+    """Rows hold plain words (JSON); what a store returns holds the enums every module compares with."""
+    c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+    await registry.end_cowboy(c.id, CowboyState.RETIRED, "lpdeploy", "fixed", T0 + 1)
+    await registry.save_fix(_run(state=FixState.REFUSED))
+    await registry.record_merge_back(MergeBackAttempt(T0, "1" * 32, "alice", REV_A, MergeBackOutcome.GAVE_UP))
+    job = SecurityJob(new_job_token(), JobKind.MERGE_BACK, BRANCH, "alice", T0)
+    await registry.save_job(job)
+    (ended,) = await registry.cowboys(include_ended=True)
+    assert ended.state is CowboyState.RETIRED
+    assert (await registry.fix(BRANCH)).state is FixState.REFUSED
+    assert (await registry.merge_backs())[0].outcome is MergeBackOutcome.GAVE_UP
+    assert (await registry.job(job.token)).kind is JobKind.MERGE_BACK
+
+
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
@@ -422,4 +437,5 @@ SCENARIOS: list[Scenario] = [
     a_saved_job_is_found_by_its_token_only,
     a_job_records_what_its_build_decided,
     a_job_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved,
+    stored_states_come_back_as_the_core_enums,
 ]
