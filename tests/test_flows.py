@@ -17,13 +17,14 @@ def test_every_flow_kind_has_a_row() -> None:
 def test_the_gate_moves_devel_to_stable_and_nothing_else() -> None:
     gate = FLOWS[FlowKind.GATE]
     assert (gate.source_branch(B), gate.targets(B)) == ("d", ("s",))
-    assert not (gate.stopped_by_freeze or gate.guards_production or gate.audited or gate.embargoed)
+    assert not (gate.stopped_by_freeze or gate.guards_production or gate.audit_action or gate.embargoed)
 
 
 def test_a_promotion_moves_stable_to_both_production_branches_guarded_frozen_and_audited() -> None:
     promote = FLOWS[FlowKind.PROMOTE]
     assert (promote.source_branch(B), promote.targets(B)) == ("s", ("pd", "ps"))
-    assert promote.stopped_by_freeze and promote.guards_production and promote.audited
+    assert promote.stopped_by_freeze and promote.guards_production
+    assert promote.audit_action == "promote"
     assert not promote.embargoed
 
 

@@ -17,6 +17,7 @@ import pytest
 from lpdeploy.core import properties as prop
 from lpdeploy.core.model import (
     OK_OUTCOMES,
+    AuditAction,
     BuildOutcome,
     Cowboy,
     CowboyState,
@@ -52,6 +53,11 @@ STORED = {
     EventKind: {"SUITE_RUN": "suite-run", "SUITE_SKIPPED": "suite-skipped", "MOVED": "moved",
                 "DEPLOYED": "deployed"},
     TestStatus: {"PASSED": "success", "FAILED": "fail", "SKIPPED": "skip"},
+    AuditAction: {"PROMOTE": "promote", "DEPLOY": "deploy", "COWBOY_ADD": "cowboy-add",
+                  "COWBOY_REMOVE": "cowboy-remove", "COWBOY_RETIRE": "cowboy-retire",
+                  "COWBOY_OVERRIDE": "cowboy-override", "FREEZE": "freeze", "THAW": "thaw",
+                  "SECURITY_BUILD": "security-build", "SECURITY_PROMOTE": "security-promote",
+                  "MERGE_BACK": "merge-back"},
 }
 
 

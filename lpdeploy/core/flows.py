@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lpdeploy.core.model import FlowKind
+from lpdeploy.core.model import AuditAction, FlowKind
 from lpdeploy.core.settings import Branches
 
 
@@ -27,8 +27,8 @@ class Flow:
     # Decide refuses a target that lacks a released security fix, and has nothing to do when
     # production already holds the target (the security build promotes the candidate it tested)
     guards_production: bool
-    # MoveBranches writes an audit entry (who, which revision and tree, the outcome)
-    audited: bool
+    # MoveBranches writes an audit entry of this action (who, which revision and tree, the outcome), or none
+    audit_action: AuditAction | None
     # an embargoed flow: its test names and shard results stay out of summaries, test results
     # and the public shard builder
     embargoed: bool
@@ -43,14 +43,14 @@ class Flow:
 
 FLOWS: dict[FlowKind, Flow] = {
     FlowKind.GATE: Flow(FlowKind.GATE, source="devel", to_production=False, stopped_by_freeze=False,
-                        guards_production=False, audited=False, embargoed=False),
+                        guards_production=False, audit_action=None, embargoed=False),
     FlowKind.PROMOTE: Flow(FlowKind.PROMOTE, source="stable", to_production=True, stopped_by_freeze=True,
-                           guards_production=True, audited=True, embargoed=False),
+                           guards_production=True, audit_action=AuditAction.PROMOTE, embargoed=False),
     FlowKind.SECURITY: Flow(FlowKind.SECURITY, source="stable", to_production=True, stopped_by_freeze=False,
-                            guards_production=False, audited=False, embargoed=True),
+                            guards_production=False, audit_action=None, embargoed=True),
     # deploy and admin builds move no branch; their steps share FlowStep's logging and outcome only
     FlowKind.DEPLOY: Flow(FlowKind.DEPLOY, source="stable", to_production=True, stopped_by_freeze=True,
-                          guards_production=True, audited=True, embargoed=False),
+                          guards_production=True, audit_action=None, embargoed=False),
     FlowKind.ADMIN: Flow(FlowKind.ADMIN, source="stable", to_production=False, stopped_by_freeze=False,
-                         guards_production=False, audited=True, embargoed=False),
+                         guards_production=False, audit_action=None, embargoed=False),
 }

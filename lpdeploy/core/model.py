@@ -132,7 +132,7 @@ class Freeze:
 class AuditEntry:
     at: float
     who: str
-    action: str
+    action: str  # an AuditAction in the audit trail, an EventKind among the flow events
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -210,6 +210,22 @@ class ServerStatus(enum.StrEnum):
     UNCHANGED = "unchanged"  # it already ran the target
     REFUSED = "refused"  # a cowboy, a freeze or a change during the rollout
     FAILED = "failed"  # its deploy command failed
+
+
+class AuditAction(enum.StrEnum):
+    """What an audit entry records (``AuditEntry.action`` in the audit trail, shown by ``lpdeploy audit``)."""
+
+    PROMOTE = "promote"
+    DEPLOY = "deploy"
+    COWBOY_ADD = "cowboy-add"
+    COWBOY_REMOVE = "cowboy-remove"
+    COWBOY_RETIRE = "cowboy-retire"  # its fix was deployed
+    COWBOY_OVERRIDE = "cowboy-override"  # a losa deployed over it
+    FREEZE = "freeze"
+    THAW = "thaw"
+    SECURITY_BUILD = "security-build"  # security work: shown to the security role only
+    SECURITY_PROMOTE = "security-promote"
+    MERGE_BACK = "merge-back"
 
 
 class EventKind(enum.StrEnum):

@@ -17,7 +17,7 @@ from twisted.python import log
 from twisted.web import resource, server
 
 from lpdeploy import __version__
-from lpdeploy.core.model import Role
+from lpdeploy.core.model import AuditAction, Role
 from lpdeploy.core.settings import Settings
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
@@ -92,7 +92,7 @@ def roles(request: Any, master: Any) -> set[str]:
 
 
 # security work in the audit trail: who works on a fix, and when, is for the security role only
-SECURITY_ACTIONS = frozenset({"security-build", "security-promote", "merge-back"})
+SECURITY_ACTIONS = frozenset({AuditAction.SECURITY_BUILD, AuditAction.SECURITY_PROMOTE, AuditAction.MERGE_BACK})
 
 
 def visible_audit(entries: list[Any], viewer_roles: set[str]) -> list[Any]:

@@ -15,7 +15,7 @@ from buildbot.process import results
 from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import GitError, InvalidInput, UnknownRevision
-from lpdeploy.core.model import AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
+from lpdeploy.core.model import AuditAction, AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.master.steps.deploy import parse_servers
@@ -62,7 +62,7 @@ class AdminAction(FlowStep):
         ids = []
         for name in names:
             c = await registry.add_cowboy(name, reason, fixed_by, self.who, now)
-            await registry.audit(AuditEntry(now, self.who, "cowboy-add", {"cowboy": c.as_json()}))
+            await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_ADD, {"cowboy": c.as_json()}))
             ids.append(c.id)
         self.setProperty(prop.COWBOY_IDS, ids, SOURCE)
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
@@ -72,18 +72,18 @@ class AdminAction(FlowStep):
         cowboy = validators.cowboy_id(self.getProperty("cowboy_id"))
         why = validators.reason(self.getProperty("remove_reason"), "remove reason", required=False) or "removed by hand"
         c = await registry.end_cowboy(cowboy, CowboyState.REMOVED, self.who, why, now)
-        await registry.audit(AuditEntry(now, self.who, "cowboy-remove", {"cowboy": c.as_json()}))
+        await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_REMOVE, {"cowboy": c.as_json()}))
         return f"removed cowboy #{c.id} on {c.server}: {why}"
 
     async def _freeze(self, registry: DbRegistry, now: float) -> str:
         reason = validators.reason(self.getProperty("freeze_reason"), "freeze reason")
         await registry.set_freeze(Freeze(reason, self.who, now))
-        await registry.audit(AuditEntry(now, self.who, "freeze", {"reason": reason}))
+        await registry.audit(AuditEntry(now, self.who, AuditAction.FREEZE, {"reason": reason}))
         return f"frozen by {self.who}: {reason}"
 
     async def _thaw(self, registry: DbRegistry, now: float) -> str:
         previous = await registry.freeze()
         await registry.set_freeze(None)
-        await registry.audit(AuditEntry(now, self.who, "thaw", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.THAW, {
             "was": previous.reason if previous else None}))
         return "thawed" + (f" (was frozen by {previous.by}: {previous.reason})" if previous else " (was not frozen)")

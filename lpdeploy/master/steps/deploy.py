@@ -22,6 +22,7 @@ from lpdeploy.core.errors import GitError, InvalidInput
 from lpdeploy.core.model import (
     EMBARGOED,
     Action,
+    AuditAction,
     AuditEntry,
     BuildOutcome,
     CowboyState,
@@ -143,7 +144,7 @@ async def retire(registry: DbRegistry, ids: tuple[int, ...] | list[int], who: st
             c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who, why, now)
         except UnknownCowboy:
             continue  # already retired by an earlier or concurrent deploy
-        await registry.audit(AuditEntry(now, who, "cowboy-retire", {"cowboy": c.as_json(), "why": why}))
+        await registry.audit(AuditEntry(now, who, AuditAction.COWBOY_RETIRE, {"cowboy": c.as_json(), "why": why}))
 
 
 def _plan_json(p: policy.ServerPlan) -> dict[str, Any]:
@@ -223,12 +224,12 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
         await retire(registry, plan["retire"], self.who, why, now)
         if plan["overridden"]:
-            await registry.audit(AuditEntry(now, self.who, "cowboy-override", {
+            await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_OVERRIDE, {
                 "server": server.name, "revision": revision, "cowboys": plan["overridden"],
                 "reason": self.getProperty("override_reason")}))
         await self.event(EventKind.DEPLOYED, server=server.name, revision=revision,
                          previous=previous.revision if previous else None)
-        await registry.audit(AuditEntry(now, self.who, "deploy", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.DEPLOY, {
             "server": server.name, "revision": revision,
             "previous": previous.revision if previous else None}))
         try:

@@ -297,8 +297,9 @@ class MoveBranches(FlowStep):
 
     async def run(self) -> int:
         result = await self._move()
-        if self.flow.audited:  # who, when, which commit and tree, outcome
-            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, self.kind, {
+        if self.flow.audit_action:  # who, when, which commit and tree, outcome
+            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who,
+                                                           self.flow.audit_action, {
                 "revision": self.getProperty(prop.REVISION), "tree": self.getProperty(prop.TREE),
                 "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
         return result

@@ -41,6 +41,7 @@ from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch
 from lpdeploy.core.model import (
     Action,
+    AuditAction,
     AuditEntry,
     BuildOutcome,
     Decision,
@@ -138,7 +139,7 @@ class PrepareSecurity(SecurityStep):
             return await self.refuse("git failed (the decision log says how)", outcome=BuildOutcome.FAILED)
         await self._record(registry, branch, fix_tip, FixState.TESTING, candidate, "")
         await registry.save_job(dataclasses.replace(job, fix_commit=fix_tip, candidate=candidate, tree=tree))
-        await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who, "security-build", {
+        await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who, AuditAction.SECURITY_BUILD, {
             "job": job.token, "fix_commit": fix_tip, "candidate": candidate, "tree": tree,
             "production_stable": ps_tip, "build": await self.build_url()}))
         for name, value in ((prop.REVISION, candidate), (prop.TREE, tree),
@@ -177,7 +178,7 @@ class PromoteSecurity(JobMixin, MoveBranches):
         if self.getProperty(prop.OUTCOME) == BuildOutcome.FAILED or self.build.results not in (results.SUCCESS,
                                                                                           results.WARNINGS):
             await self._update_run(registry, job, FixState.FAILED, "the suite failed")
-            await registry.audit(AuditEntry(now, self.who, "security-promote", {
+            await registry.audit(AuditEntry(now, self.who, AuditAction.SECURITY_PROMOTE, {
                 "job": job.token, "outcome": "suite failed", "candidate": candidate}))
             self.descriptionDone = ["suite failed: nothing moved"]
             return results.FAILURE
@@ -191,7 +192,7 @@ class PromoteSecurity(JobMixin, MoveBranches):
             await self._update_run(registry, job, FixState.PROMOTED, "")
         else:  # refused (frozen, or production moved meanwhile): the scheduler prepares it again
             await self._update_run(registry, job, FixState.REFUSED, str(self.getProperty(prop.REASON) or ""))
-        await registry.audit(AuditEntry(now, self.who, "security-promote", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.SECURITY_PROMOTE, {
             "job": job.token, "outcome": outcome, "reason": self.getProperty(prop.REASON),
             "fix_commit": job.fix_commit, "candidate": candidate, "tree": self.getProperty(prop.TREE)}))
         return result
@@ -294,6 +295,6 @@ class MergeBack(SecurityStep):
         await registry.record_merge_back(MergeBackAttempt(
             at=now, job=job.token, by=self.who, candidate=candidate, outcome=outcome,
             brought=tuple(r.candidate for r in brought), devel_tip=devel_tip, merge=merge, note=note))
-        await registry.audit(AuditEntry(now, self.who, "merge-back", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.MERGE_BACK, {
             "job": job.token, "outcome": outcome, "candidate": candidate, "merge": merge,
             "fix_commits": [r.fix_commit for r in brought], "candidates": [r.candidate for r in brought]}))
