@@ -33,9 +33,12 @@ from twisted.trial import unittest
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import CowboyState, Deployment, Freeze, Release
 from lpdeploy.core.settings import parse_settings
+from lpdeploy.facts import services
+from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry
 
 BUILD_NUMBER = 13  # FakeBuild.number
 T0 = 1_700_000_000.0
@@ -620,3 +623,40 @@ class AdminActions(DeployCase):
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
         self.assertIn("unknown action", self.prop("lpdeploy_reason"))
+
+
+class InstalledTwins(DeployCase):
+    """``facts.services.install``: one call swaps the stores every step of a master reaches."""
+
+    @async_to_deferred
+    async def test_a_step_writes_to_the_installed_twin_and_not_the_database(self):
+        twins = services.in_memory(self.master)
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="freeze", owner="alice",
+                             freeze_reason="release week")
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        frozen = await twins.registry.freeze()
+        self.assertEqual((frozen.reason, frozen.by), ("release week", "alice"))
+        self.assertEqual([e.action for e in await twins.registry.audit_log()], ["freeze"])
+        self.assertIsNone(await self.registry.freeze())  # the database store saw nothing
+        self.assertEqual(await self.registry.audit_log(), [])
+
+    @async_to_deferred
+    async def test_a_step_reads_the_installed_twin(self):
+        self.history()
+        twins = services.in_memory(self.master)
+        await twins.registry.set_freeze(Freeze("incident 7", "bob", T0))
+        self.setup_flow_step(PlanDeploy(settings=self.settings), owner="alice")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("incident 7", self.prop("lpdeploy_reason"))
+
+    def test_by_default_a_master_reaches_its_database_and_install_keeps_what_it_is_not_given(self):
+        default = services.services(self.master)
+        self.assertIsInstance(default.registry, DbRegistry)
+        self.assertIs(default.upstream(self.repo.url), Upstream.of(self.master, self.repo.url))
+        registry = InMemoryRegistry()
+        mine = services.install(self.master, registry=registry)
+        self.assertIs(services.services(self.master).registry, registry)
+        self.assertIsInstance(mine.ledger, DbLedger)

@@ -29,12 +29,12 @@ from lpdeploy.core.model import Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.security_jobs import queue_job
 from lpdeploy.master.sourcestamps import source_stamp
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.stores.registry import Registry
 
 RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
 
@@ -56,7 +56,7 @@ class FlowScheduler(ReconfigurableBaseScheduler):
 
     @property
     def upstream(self) -> Upstream:
-        return Upstream.of(self.master, self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url)
 
     def start_timer(self, interval: float, reconcile: Callable[[], Coroutine[Any, Any, None]], failed: str) -> None:
         """Call ``reconcile`` now and every ``interval`` seconds while active (Buildbot's clock).
@@ -121,7 +121,7 @@ class GateScheduler(FlowScheduler):
         contains = False
         if devel_tip is not None:
             tree = await upstream.tree_of(devel_tip)
-            record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+            record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
             if stable_tip is not None:
                 contains = devel_tip == stable_tip or await upstream.is_ancestor(devel_tip, stable_tip)
         pending = await self._gate_queued() or (devel_tip is not None and await self._testing(devel_tip))
@@ -214,7 +214,7 @@ class AutoDeployScheduler(FlowScheduler):
         stable_tip = tips.get(self.settings.branches.stable) if tips else None
         if stable_tip is None:
             return
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         behind = [s for s in self.servers
                   if getattr(await registry.deployment(s), "revision", None) != stable_tip]
         if not behind:
@@ -274,11 +274,11 @@ class SecurityScheduler(FlowScheduler):
         tips = await self.tips()
         if tips is None:
             return
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         await self._security_builds(registry, tips)
         await self._merge_backs(registry, tips)
 
-    async def _security_builds(self, registry: DbRegistry, tips: Tips) -> None:
+    async def _security_builds(self, registry: Registry, tips: Tips) -> None:
         if await _busy(self.master, self.builderNames):
             return  # one at a time; a later tick picks the rest up
         frozen = await registry.freeze() is not None
@@ -299,7 +299,7 @@ class SecurityScheduler(FlowScheduler):
                             automatic=True)
             return
 
-    async def _merge_backs(self, registry: DbRegistry, tips: Tips) -> None:
+    async def _merge_backs(self, registry: Registry, tips: Tips) -> None:
         releases = fix_history.distinct(await registry.releases())
         devel_tip = tips.get(self.settings.branches.devel)
         if not releases or devel_tip is None:

@@ -25,8 +25,9 @@ from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import JobKind, SecurityJob
 from lpdeploy.core.refs import branch_matches, validate_branch
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.services import services
 from lpdeploy.master.sourcestamps import source_stamp
-from lpdeploy.stores.registry import DbRegistry, new_job_token
+from lpdeploy.stores.registry import new_job_token
 
 BRANCH_FIELD = "security_branch"  # the form field (and CLI parameter) naming the branch
 REASONS = {JobKind.SECURITY_BUILD: "security build", JobKind.MERGE_BACK: "merge-back"}  # what a buildset's reason says
@@ -50,7 +51,7 @@ async def queue_job(scheduler: Any, settings: Settings, kind: JobKind, branch: s
     token = new_job_token()
     job = SecurityJob(token=token, kind=kind, branch=security_branch(branch, settings), requested_by=requested_by,
                       requested_at=scheduler.master.reactor.seconds(), automatic=automatic, candidate=candidate)
-    await DbRegistry(scheduler.master).save_job(job)
+    await services(scheduler.master).registry.save_job(job)
     props = Properties()
     props.setProperty(prop.JOB, token, "lpdeploy")
     return await scheduler.addBuildsetForSourceStamps(

@@ -21,9 +21,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.threads import blockingCallFromThread
 
 from lpdeploy.core.model import Role
-from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.facts.services import services
 from lpdeploy.web.pipeline import pipeline_view
 
 REFRESH_SECONDS = 5
@@ -61,8 +59,9 @@ def make_app() -> Flask:
 
         def gather() -> defer.Deferred[dict[str, Any]]:
             # runs in the reactor thread: the clock is Buildbot's, not the wall clock
+            reach = services(master)
             return defer.ensureDeferred(pipeline_view(
-                Upstream.of(master, settings.repository.url), DbLedger(master), DbRegistry(master), settings,
+                reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
                 may_see_security=Role.SECURITY in roles, now=master.reactor.seconds()))
 
         view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]

@@ -19,9 +19,7 @@ from twisted.web import resource, server
 from lpdeploy import __version__
 from lpdeploy.core.model import AuditAction, Role
 from lpdeploy.core.settings import Settings
-from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.facts.services import services
 from lpdeploy.web.status import flow_status
 
 SERVICE_NAME = "lpdeploy"
@@ -76,8 +74,9 @@ class StatusResource(resource.Resource):
     async def _render(self, request: Any) -> None:
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
-        body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
-                                 DbRegistry(master), settings, may_see_security=Role.SECURITY in roles(request, master))
+        reach = services(master)
+        body = await flow_status(reach.upstream(settings.repository.url), reach.ledger,
+                                 reach.registry, settings, may_see_security=Role.SECURITY in roles(request, master))
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()
@@ -117,7 +116,7 @@ class AuditResource(resource.Resource):
         if not viewer & {Role.SECURITY, Role.LOSA}:
             request.setResponseCode(403)
             return b'{"error": "the audit trail needs the security or losa role"}'
-        d = defer.ensureDeferred(DbRegistry(self.app.master).audit_log(limit=500))
+        d = defer.ensureDeferred(services(self.app.master).registry.audit_log(limit=500))
 
         def done(entries: list[Any]) -> None:
             shown = visible_audit(entries, viewer)
@@ -145,7 +144,7 @@ class CowboysResource(resource.Resource):
 
     def render_GET(self, request: Any) -> Any:
         everything = request.args.get(b"all", [b"0"])[0] in (b"1", b"true", b"yes")
-        d = defer.ensureDeferred(DbRegistry(self.app.master).cowboys(include_ended=everything))
+        d = defer.ensureDeferred(services(self.app.master).registry.cowboys(include_ended=everything))
 
         def done(cowboys: list[Any]) -> None:
             request.setHeader(b"content-type", b"application/json")

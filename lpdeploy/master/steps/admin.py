@@ -18,9 +18,10 @@ from lpdeploy.core.errors import GitError, InvalidInput, UnknownRevision
 from lpdeploy.core.model import AuditAction, AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.services import services
 from lpdeploy.master.steps.deploy import parse_servers
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
-from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
+from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 ACTIONS = ("cowboy-add", "cowboy-remove", "freeze", "thaw")
 
@@ -38,7 +39,7 @@ class AdminAction(FlowStep):
         action = self.getProperty(prop.ACTION)
         if action not in ACTIONS:
             return await self.refuse(f"unknown action {action!r}")
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         now = self.master.reactor.seconds()
         try:
             handler = getattr(self, "_" + action.replace("-", "_"))
@@ -53,7 +54,7 @@ class AdminAction(FlowStep):
         await self.flush()
         return results.SUCCESS
 
-    async def _cowboy_add(self, registry: DbRegistry, now: float) -> str:
+    async def _cowboy_add(self, registry: Registry, now: float) -> str:
         names = parse_servers(self.getProperty("servers"), self.settings, required=True)
         reason = validators.reason(self.getProperty("cowboy_reason"), "cowboy reason")
         fixed_by = validators.optional_revision(self.getProperty("fixed_by"), "fixed-by revision") or None
@@ -68,20 +69,20 @@ class AdminAction(FlowStep):
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"
 
-    async def _cowboy_remove(self, registry: DbRegistry, now: float) -> str:
+    async def _cowboy_remove(self, registry: Registry, now: float) -> str:
         cowboy = validators.cowboy_id(self.getProperty("cowboy_id"))
         why = validators.reason(self.getProperty("remove_reason"), "remove reason", required=False) or "removed by hand"
         c = await registry.end_cowboy(cowboy, CowboyState.REMOVED, self.who, why, now)
         await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_REMOVE, {"cowboy": c.as_json()}))
         return f"removed cowboy #{c.id} on {c.server}: {why}"
 
-    async def _freeze(self, registry: DbRegistry, now: float) -> str:
+    async def _freeze(self, registry: Registry, now: float) -> str:
         reason = validators.reason(self.getProperty("freeze_reason"), "freeze reason")
         await registry.set_freeze(Freeze(reason, self.who, now))
         await registry.audit(AuditEntry(now, self.who, AuditAction.FREEZE, {"reason": reason}))
         return f"frozen by {self.who}: {reason}"
 
-    async def _thaw(self, registry: DbRegistry, now: float) -> str:
+    async def _thaw(self, registry: Registry, now: float) -> str:
         previous = await registry.freeze()
         await registry.set_freeze(None)
         await registry.audit(AuditEntry(now, self.who, AuditAction.THAW, {

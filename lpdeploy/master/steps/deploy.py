@@ -35,9 +35,10 @@ from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.facts.releases import lost_fixes
+from lpdeploy.facts.services import services
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
-from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
+from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -61,7 +62,7 @@ class PlanDeploy(FlowStep):
         super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         automated = bool(self.getProperty(prop.AUTO))
         frozen = policy.frozen_refusal(await registry.freeze(), "deploy")
         if frozen is not None:
@@ -121,7 +122,7 @@ class PlanDeploy(FlowStep):
         await self.flush()
         return results.SUCCESS
 
-    async def _plan(self, registry: DbRegistry, name: str, target: str, override_reason: str | None,
+    async def _plan(self, registry: Registry, name: str, target: str, override_reason: str | None,
                     automated: bool) -> policy.ServerPlan:
         deployed = await registry.deployment(name)
         cowboys = tuple(c for c in await registry.cowboys() if c.server == name)
@@ -138,7 +139,7 @@ class PlanDeploy(FlowStep):
         return policy.server_plan(facts, target, override_reason, automated)
 
 
-async def retire(registry: DbRegistry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
+async def retire(registry: Registry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
     for cowboy_id in ids:
         try:
             c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who, why, now)
@@ -170,7 +171,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
                                      outcome=BuildOutcome.FAILED)
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         outcome: dict[str, dict[str, str]] = {}
         for p in self.getProperty(prop.PLAN) or []:
             if p["action"] != Action.MOVE.value:
@@ -193,7 +194,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         self.descriptionDone = [f"{short(revision)} deployed to {', '.join(deployed)}"]
         return results.SUCCESS
 
-    async def _changed_since_plan(self, registry: DbRegistry, plan: dict[str, Any]) -> str | None:
+    async def _changed_since_plan(self, registry: Registry, plan: dict[str, Any]) -> str | None:
         """A freeze or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
         freeze = await registry.freeze()
         if freeze is not None:
@@ -204,7 +205,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             return ", ".join(f"cowboy #{c.id} ({c.reason}) was recorded during the rollout" for c in new)
         return None
 
-    async def _deploy(self, registry: DbRegistry, plan: dict[str, Any], revision: str) -> dict[str, str]:
+    async def _deploy(self, registry: Registry, plan: dict[str, Any], revision: str) -> dict[str, str]:
         server = self.settings.server(plan["server"])
         assert server is not None
         changed = await self._changed_since_plan(registry, plan)

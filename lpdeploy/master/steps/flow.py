@@ -30,10 +30,9 @@ from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, Even
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.releases import lost_fixes
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move, checkout_commands
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
 
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
@@ -48,8 +47,8 @@ async def record_suite_run(master: Any, record: TestRecord, **details: object) -
     skip the suite) and the same event (what the dashboard counts);
     ``details`` adds what only one of them knows (the shards).
     """
-    await DbLedger(master).record(record)
-    await DbRegistry(master).record_event(AuditEntry(record.finished_at, AUTOMATIC, EventKind.SUITE_RUN, {
+    await services(master).ledger.record(record)
+    await services(master).registry.record_event(AuditEntry(record.finished_at, AUTOMATIC, EventKind.SUITE_RUN, {
         "revision": record.commit, "tree": record.tree, "duration": record.duration, "passed": record.passed,
         **details}))
 
@@ -73,7 +72,7 @@ class FlowStep(buildstep.BuildStep):
 
     @property
     def upstream(self) -> Upstream:
-        return Upstream.of(self.master, self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -92,7 +91,7 @@ class FlowStep(buildstep.BuildStep):
     async def event(self, action: EventKind, **details: object) -> None:
         """A flow event for the dashboard's numbers (lead time, suite runs avoided)."""
         details.setdefault("kind", self.kind)
-        await DbRegistry(self.master).record_event(AuditEntry(self.master.reactor.seconds(), self.who, action,
+        await services(self.master).registry.record_event(AuditEntry(self.master.reactor.seconds(), self.who, action,
                                                               dict(details)))
 
     async def flush(self) -> None:
@@ -124,7 +123,7 @@ class Decide(FlowStep):
 
     async def run(self) -> int:
         if self.flow.stopped_by_freeze:
-            frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), self.kind)
+            frozen = policy.frozen_refusal(await services(self.master).registry.freeze(), self.kind)
             if frozen is not None:
                 return await self.refuse(frozen.reason)
         try:
@@ -158,7 +157,7 @@ class Decide(FlowStep):
                 await self.flush()
                 return results.SUCCESS
 
-        record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+        record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         decision = policy.suite_decision(revision, tree, record)
         self.say(decision.reason)
         run_suite = decision.action is Action.RUN_SUITE
@@ -195,7 +194,7 @@ class Decide(FlowStep):
 
     async def _lost_fixes(self, target: str) -> Decision | None:
         """Refuse a promotion that would drop a released security fix (the history, not the branch rows)."""
-        missing = await lost_fixes(self.upstream, DbRegistry(self.master), target)
+        missing = await lost_fixes(self.upstream, services(self.master).registry, target)
         return policy.lost_fix_refusal(target, missing, self.settings.branches.production_stable)
 
 
@@ -298,7 +297,7 @@ class MoveBranches(FlowStep):
     async def run(self) -> int:
         result = await self._move()
         if self.flow.audit_action:  # who, when, which commit and tree, outcome
-            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who,
+            await services(self.master).registry.audit(AuditEntry(self.master.reactor.seconds(), self.who,
                                                            self.flow.audit_action, {
                 "revision": self.getProperty(prop.REVISION), "tree": self.getProperty(prop.TREE),
                 "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
@@ -310,7 +309,7 @@ class MoveBranches(FlowStep):
             return results.SKIPPED
         revision = validate_revision(self.getProperty(prop.REVISION))
         tree = self.getProperty(prop.TREE)
-        record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+        record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:
                 tips = await self.upstream.fetch()

@@ -57,10 +57,11 @@ from lpdeploy.core.model import (
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move
 from lpdeploy.master.security_jobs import security_branch
 from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, SOURCE, FlowStep, MoveBranches
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.stores.registry import Registry
 
 CANDIDATE_REFS = "refs/lpdeploy/candidates/"
 FIX_LABEL = "the security branch"  # how reasons (properties, summaries) name the branch
@@ -76,7 +77,7 @@ class JobMixin:
         """Who asked for the job (kept master-side), not Buildbot's ``owner`` property."""
         return self.job.requested_by if self.job else "lpdeploy (automatic)"
 
-    async def load_job(self, registry: DbRegistry) -> SecurityJob | None:
+    async def load_job(self, registry: Registry) -> SecurityJob | None:
         self.job = await registry.job(self.getProperty(prop.JOB))  # type: ignore[attr-defined]
         return self.job
 
@@ -89,7 +90,7 @@ class SecurityStep(JobMixin, FlowStep):
 
     async def run(self) -> int:
         """Refuse a build without a job or with a bad branch, then ``act`` on the branch."""
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         job = await self.load_job(registry)
         if job is None:
             return await self.refuse("no security job is recorded for this build; nothing done")
@@ -100,7 +101,7 @@ class SecurityStep(JobMixin, FlowStep):
         self.say(f"job {job.token}: {job.kind} of {branch}, asked by {job.requested_by}")
         return await self.act(registry, job, branch)
 
-    async def act(self, registry: DbRegistry, job: SecurityJob, branch: str) -> int:
+    async def act(self, registry: Registry, job: SecurityJob, branch: str) -> int:
         raise NotImplementedError
 
 
@@ -110,7 +111,7 @@ class PrepareSecurity(SecurityStep):
     name = "prepare"
     description = ["preparing the security build"]
 
-    async def act(self, registry: DbRegistry, job: SecurityJob, branch: str) -> int:
+    async def act(self, registry: Registry, job: SecurityJob, branch: str) -> int:
         ps = self.settings.branches.production_stable
         fix_tip: str | None = None
         try:
@@ -150,7 +151,7 @@ class PrepareSecurity(SecurityStep):
         await self.flush()
         return results.SUCCESS
 
-    async def _record(self, registry: DbRegistry, branch: str, fix_tip: str, state: FixState,
+    async def _record(self, registry: Registry, branch: str, fix_tip: str, state: FixState,
                       candidate: str | None, note: str) -> None:
         await registry.save_fix(SecurityFix(
             branch=branch, fix_commit=fix_tip, state=state, by=self.who,
@@ -169,7 +170,7 @@ class PromoteSecurity(JobMixin, MoveBranches):
         super().__init__(settings=settings, kind=FlowKind.SECURITY, **kwargs)
 
     async def run(self) -> int:
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         job = await self.load_job(registry)
         candidate = self.getProperty(prop.REVISION)
         if job is None or not candidate or job.candidate != candidate or not job.fix_commit:
@@ -197,7 +198,7 @@ class PromoteSecurity(JobMixin, MoveBranches):
             "fix_commit": job.fix_commit, "candidate": candidate, "tree": self.getProperty(prop.TREE)}))
         return result
 
-    async def _update_run(self, registry: DbRegistry, job: SecurityJob, state: FixState, note: str) -> None:
+    async def _update_run(self, registry: Registry, job: SecurityJob, state: FixState, note: str) -> None:
         """The branch's latest run, unless a newer push has been recorded meanwhile."""
         run = await registry.fix(job.branch)
         if run is not None and run.fix_commit == job.fix_commit:
@@ -211,7 +212,7 @@ class MergeBack(SecurityStep):
     name = "merge-back"
     description = ["merging back"]
 
-    async def act(self, registry: DbRegistry, job: SecurityJob, branch: str) -> int:
+    async def act(self, registry: Registry, job: SecurityJob, branch: str) -> int:
         devel = self.settings.branches.devel
         releases = fix_history.distinct(await registry.releases())
         devel_tip: str | None = None
@@ -277,7 +278,7 @@ class MergeBack(SecurityStep):
             return Decision(Action.MOVE, f"merging {short(job.candidate)} back", revision=job.candidate)
         return fix_history.manual_merge_back_target(branch, releases, in_devel)
 
-    async def _not_merging(self, registry: DbRegistry, job: SecurityJob, target: Decision, devel_tip: str) -> int:
+    async def _not_merging(self, registry: Registry, job: SecurityJob, target: Decision, devel_tip: str) -> int:
         if target.refused:
             return await self.refuse(target.reason)
         await self._attempt(registry, job, target.revision or "", MergeBackOutcome.NOTHING_TO_MERGE, [], devel_tip)
@@ -287,7 +288,7 @@ class MergeBack(SecurityStep):
         await self.flush()
         return results.SUCCESS
 
-    async def _attempt(self, registry: DbRegistry, job: SecurityJob, candidate: str, outcome: MergeBackOutcome,
+    async def _attempt(self, registry: Registry, job: SecurityJob, candidate: str, outcome: MergeBackOutcome,
                        brought: list[Release], devel_tip: str | None, merge: str | None = None,
                        note: str = "") -> None:
         """Record the attempt (it blocks automatic retries after a conflict) and audit it."""

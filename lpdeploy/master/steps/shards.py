@@ -49,10 +49,10 @@ from lpdeploy.core.refs import qualified, short
 from lpdeploy.core.results import TestOutcome, TestStatus, match_ids, parse_results, parse_test_list
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.shard_watch import POLL, Bounds, Look, Phase, bounds, watch
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import checkout_commands
 from lpdeploy.master.sourcestamps import source_stamp
 from lpdeploy.master.steps.flow import SOURCE, Checkout, FlowStep, record_suite_run
-from lpdeploy.stores.timings import DbTimings
 
 SHARD_SCHEDULER = "lpdeploy-shards"
 SECURITY_SHARD_SCHEDULER = "lpdeploy-security-shards"  # its builds are embargoed like their parents
@@ -209,7 +209,7 @@ class RunShards(FlowStep):
             return await self.refuse(f"the test list did not arrive: {e}", outcome=BuildOutcome.FAILED)
         if not ids:
             return await self.refuse("the list command listed no tests", outcome=BuildOutcome.FAILED)
-        timings = DbTimings(self.master)
+        timings = services(self.master).timings
         history = await timings.durations(suite.identity)
         parts = [p for p in partition(ids, history, suite.shards) if p]
         for k, part in enumerate(parts):
@@ -376,7 +376,7 @@ class RunShards(FlowStep):
                 o = outcomes.get(test)
                 self.addTestResult(setid, "0" if o is None or o.status == TestStatus.FAILED else "1", test_name=test,
                                    duration_ns=int((o.duration if o else 0) * 1e9))
-        await DbTimings(self.master).save(suite.identity, updated(
+        await services(self.master).timings.save(suite.identity, updated(
             history, {t: o.duration for t, o in outcomes.items()}))
         passed = not failed and not missing and not lost
         revision = self.getProperty(prop.REVISION)
