@@ -271,6 +271,8 @@ class SecurityFix:
 
 # what people without the security role see in place of an embargoed commit's text
 EMBARGOED = "embargoed"
+# who did what no person asked for (the ``who`` of audit entries and events, a job's ``requested_by``)
+AUTOMATIC = "lpdeploy (automatic)"
 
 @dataclass(frozen=True)
 class Release:

@@ -25,7 +25,7 @@ from twisted.python import log
 from lpdeploy.core import fix_history, policy
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
-from lpdeploy.core.model import Action, FixState, JobKind, SecurityFix, Tips
+from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
@@ -326,7 +326,7 @@ class SecurityScheduler(FlowScheduler):
         log.msg(f"{self.name}: merge-back: {decision.reason}")
         if decision.action is Action.MOVE and decision.revision:
             branch = next(r.branch for r in pending if r.candidate == decision.revision)
-            await queue_job(self, self.settings, JobKind.MERGE_BACK, branch, "lpdeploy (automatic)",
+            await queue_job(self, self.settings, JobKind.MERGE_BACK, branch, AUTOMATIC,
                             [self.merge_back_builder], automatic=True, candidate=decision.revision)
 
 

@@ -26,7 +26,17 @@ from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.flows import FLOWS
-from lpdeploy.core.model import Action, AuditEntry, BuildOutcome, Decision, EventKind, FlowKind, Result, TestRecord
+from lpdeploy.core.model import (
+    AUTOMATIC,
+    Action,
+    AuditEntry,
+    BuildOutcome,
+    Decision,
+    EventKind,
+    FlowKind,
+    Result,
+    TestRecord,
+)
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.releases import lost_fixes
@@ -36,7 +46,6 @@ from lpdeploy.git.upstream import Upstream
 
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
-AUTOMATIC = "lpdeploy (automatic)"  # who did what no person asked for
 
 
 async def record_suite_run(master: Any, record: TestRecord, **details: object) -> None:

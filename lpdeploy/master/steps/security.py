@@ -40,6 +40,7 @@ from lpdeploy.core import fix_history, policy
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch
 from lpdeploy.core.model import (
+    AUTOMATIC,
     Action,
     AuditAction,
     AuditEntry,
@@ -75,7 +76,7 @@ class JobMixin:
     @property
     def who(self) -> str:
         """Who asked for the job (kept master-side), not Buildbot's ``owner`` property."""
-        return self.job.requested_by if self.job else "lpdeploy (automatic)"
+        return self.job.requested_by if self.job else AUTOMATIC
 
     async def load_job(self, registry: Registry) -> SecurityJob | None:
         self.job = await registry.job(self.getProperty(prop.JOB))  # type: ignore[attr-defined]
