@@ -32,9 +32,10 @@ from buildbot.steps.transfer import FileUpload
 from buildbot.worker import Worker
 from buildbot.www.auth import NoAuth
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput, SettingsError
-from lpdeploy.core.model import MERGE_BACK, SECURITY_BUILD
+from lpdeploy.core.model import FlowKind, JobKind, Role
 from lpdeploy.core.settings import Settings, load_settings, site_file
 from lpdeploy.master import lost_worker
 from lpdeploy.master.changes import FlowPoller
@@ -43,7 +44,7 @@ from lpdeploy.master.security_forms import SecurityForceScheduler
 from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, deploy_needed
-from lpdeploy.master.steps.flow import GATE, PROMOTE, SECURITY, Checkout, Decide, MoveBranches, RunSuite, suite_needed
+from lpdeploy.master.steps.flow import Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.master.steps.security import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.master.steps.shards import (
     ID_FILE,
@@ -94,7 +95,7 @@ def configure(c: dict[str, Any], path: Path | None = None) -> Settings | None:
     return settings
 
 
-def _suite_steps(settings: Settings, kind: str, doStepIf: Any = True) -> list[Any]:
+def _suite_steps(settings: Settings, kind: FlowKind, doStepIf: Any = True) -> list[Any]:
     """The full suite: one command, or listed, partitioned and run as shards."""
     suite = settings.suite
     if not suite.sharded:
@@ -109,7 +110,7 @@ def _suite_steps(settings: Settings, kind: str, doStepIf: Any = True) -> list[An
     ]
 
 
-def _shard_factory(settings: Settings, kind: str) -> BuildFactory:
+def _shard_factory(settings: Settings, kind: FlowKind) -> BuildFactory:
     """One shard: its revision and test ids come from the database (see ``shard_steps``), not properties."""
     suite = settings.suite
     run_argv = tuple(a.replace("{id_file}", ID_FILE) for a in suite.run_command)
@@ -125,7 +126,7 @@ def _shard_factory(settings: Settings, kind: str) -> BuildFactory:
     return f
 
 
-def _flow_factory(settings: Settings, kind: str, branch: str) -> BuildFactory:
+def _flow_factory(settings: Settings, kind: FlowKind, branch: str) -> BuildFactory:
     f = BuildFactory()
     f.addStep(Decide(settings=settings, kind=kind, haltOnFailure=True))
     f.addStep(Checkout(repourl=settings.repository.url, branch=branch, doStepIf=suite_needed,
@@ -139,7 +140,7 @@ def _flow_factory(settings: Settings, kind: str, branch: str) -> BuildFactory:
 def _deploy_factory(settings: Settings) -> BuildFactory:
     f = BuildFactory()
     f.addStep(PlanDeploy(settings=settings, haltOnFailure=True))
-    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property(prop.CHECKOUT_BRANCH),
                        doStepIf=deploy_needed, haltOnFailure=True))
     f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
     return f
@@ -165,9 +166,9 @@ def _fixed_codebase(settings: Settings, branch: str) -> CodebaseParameter:
 def _security_factory(settings: Settings) -> BuildFactory:
     f = BuildFactory()
     f.addStep(PrepareSecurity(settings=settings, haltOnFailure=True))
-    f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
+    f.addStep(Checkout(repourl=settings.repository.url, branch=Property(prop.CHECKOUT_BRANCH),
                        haltOnFailure=True))
-    for step in _suite_steps(settings, SECURITY):
+    for step in _suite_steps(settings, FlowKind.SECURITY):
         f.addStep(step)
     f.addStep(PromoteSecurity(settings=settings))
     return f
@@ -197,13 +198,14 @@ def _security_schedulers(settings: Settings) -> list[Any]:
                              default="", size=50, regex=pattern_regex(pattern), required=True)
     return [
         SecurityForceScheduler(name="security-build", builderNames=[SECURITY_BUILDER], settings=settings,
-                               kind=SECURITY_BUILD, label="Security build", buttonName="Test and promote the fix",
-                               reason=FixedParameter(name="reason", default=REASONS[SECURITY_BUILD]),
+                               kind=JobKind.SECURITY_BUILD, label="Security build",
+                               buttonName="Test and promote the fix",
+                               reason=FixedParameter(name="reason", default=REASONS[JobKind.SECURITY_BUILD]),
                                priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")],
                                properties=[branch]),
         SecurityForceScheduler(name="merge-back", builderNames=[MERGE_BACK_BUILDER], settings=settings,
-                               kind=MERGE_BACK, label="Merge a fix back", buttonName="Merge back into devel",
-                               reason=FixedParameter(name="reason", default=REASONS[MERGE_BACK]),
+                               kind=JobKind.MERGE_BACK, label="Merge a fix back", buttonName="Merge back into devel",
+                               reason=FixedParameter(name="reason", default=REASONS[JobKind.MERGE_BACK]),
                                priority=NoPriority(name="priority"), codebases=[_fixed_codebase(settings, "")],
                                properties=[branch]),
         SecurityScheduler(name="lpdeploy-security", builderNames=[SECURITY_BUILDER], settings=settings,
@@ -277,7 +279,7 @@ def _force(name: str, builder: str, label: str, codebase: CodebaseParameter, par
 
 def _admin_scheduler(settings: Settings, action: str, label: str, params: list[Any]) -> ForceScheduler:
     return _force(action, ADMIN_BUILDER, label, _fixed_codebase(settings, settings.branches.production_stable),
-                  [FixedParameter(name="lpdeploy_action", default=action), *params])
+                  [FixedParameter(name=prop.ACTION, default=action), *params])
 
 
 def _deploy_schedulers(settings: Settings) -> list[Any]:
@@ -330,10 +332,10 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     c["services"] = [SiteService(name="lpdeploy", settings=settings)]
     c["builders"] = [
         BuilderConfig(name=GATE_BUILDER, workernames=workers, collapseRequests=False,
-                      factory=_flow_factory(settings, GATE, b.devel),
+                      factory=_flow_factory(settings, FlowKind.GATE, b.devel),
                       description=f"{b.devel} → {b.stable}: full suite, then fast-forward"),
         BuilderConfig(name=PROMOTE_BUILDER, workernames=workers, collapseRequests=False,
-                      factory=_flow_factory(settings, PROMOTE, b.stable),
+                      factory=_flow_factory(settings, FlowKind.PROMOTE, b.stable),
                       description=f"{b.stable} → {' + '.join(b.production)}: no re-test when tested"),
         BuilderConfig(name=DEPLOY_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_deploy_factory(settings),
@@ -352,8 +354,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     ]
     if settings.suite.sharded:
         one_shard_per_worker = WorkerLock("lpdeploy-shard")
-        for name, what, kind in ((SHARD_BUILDER, "a suite run", GATE),
-                                 (SECURITY_SHARD_BUILDER, "a security build", SECURITY)):
+        for name, what, kind in ((SHARD_BUILDER, "a suite run", FlowKind.GATE),
+                                 (SECURITY_SHARD_BUILDER, "a security build", FlowKind.SECURITY)):
             c["builders"].append(BuilderConfig(
                 name=name, workernames=workers, collapseRequests=False, factory=_shard_factory(settings, kind),
                 locks=[one_shard_per_worker.access("exclusive")],
@@ -380,8 +382,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         "plugins": {"lpdeploy": {}, "wsgi_dashboards": [
             {"name": "pipeline", "caption": "Pipeline", "app": make_app(), "order": 1, "icon": "code-branch"}]},
         "auth": auth,
-        "authz": make_authz(settings, {PROMOTE_BUILDER: "losa", GATE_BUILDER: "losa",
-                                       DEPLOY_BUILDER: "losa", ADMIN_BUILDER: "losa",
-                                       SECURITY_BUILDER: "security", MERGE_BACK_BUILDER: "security"},
+        "authz": make_authz(settings, {PROMOTE_BUILDER: Role.LOSA, GATE_BUILDER: Role.LOSA,
+                                       DEPLOY_BUILDER: Role.LOSA, ADMIN_BUILDER: Role.LOSA,
+                                       SECURITY_BUILDER: Role.SECURITY, MERGE_BACK_BUILDER: Role.SECURITY},
                             embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER, SECURITY_SHARD_BUILDER)),
     }

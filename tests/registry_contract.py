@@ -17,21 +17,15 @@ from typing import Any
 
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import (
-    ACTIVE,
-    CONFLICT,
-    FAILED,
-    MERGE_BACK,
-    MERGED,
-    PROMOTED,
-    REMOVED,
-    RETIRED,
-    SECURITY_BUILD,
-    TESTING,
     AuditEntry,
     Cowboy,
+    CowboyState,
     Deployment,
+    FixState,
     Freeze,
+    JobKind,
     MergeBackAttempt,
+    MergeBackOutcome,
     Release,
     SecurityFix,
     SecurityJob,
@@ -80,7 +74,7 @@ async def cowboy_ids_start_at_one_and_increase(registry: Any) -> None:
 async def an_added_cowboy_holds_what_was_given(registry: Any) -> None:
     c = await registry.add_cowboy("app2", "cache tweak", FIX, "alice", T0)
     assert c == Cowboy(1, "app2", "cache tweak", FIX, "alice", T0)
-    assert c.state == ACTIVE and c.active
+    assert c.state == CowboyState.ACTIVE and c.active
     assert c.ended_at is None and c.ended_by is None and c.end_reason is None
 
 
@@ -92,9 +86,9 @@ async def active_cowboys_are_listed_in_id_order(registry: Any) -> None:
 
 async def a_retired_cowboy_leaves_the_active_list(registry: Any) -> None:
     c1, c2, c3 = await _add_three(registry)
-    ended = await registry.end_cowboy(c2.id, RETIRED, "deployer", "its fix is deployed", T0 + 100)
+    ended = await registry.end_cowboy(c2.id, CowboyState.RETIRED, "deployer", "its fix is deployed", T0 + 100)
     assert ended.id == c2.id and ended.server == c2.server and ended.reason == c2.reason
-    assert ended.state == RETIRED and not ended.active
+    assert ended.state == CowboyState.RETIRED and not ended.active
     assert ended.ended_at == T0 + 100
     assert ended.ended_by == "deployer"
     assert ended.end_reason == "its fix is deployed"
@@ -104,8 +98,8 @@ async def a_retired_cowboy_leaves_the_active_list(registry: Any) -> None:
 
 async def a_removed_cowboy_is_kept_with_its_end(registry: Any) -> None:
     (c1, *_) = await _add_three(registry)
-    ended = await registry.end_cowboy(c1.id, REMOVED, "alice", "patch reverted by hand", T0 + 5)
-    assert ended.state == REMOVED and not ended.active
+    ended = await registry.end_cowboy(c1.id, CowboyState.REMOVED, "alice", "patch reverted by hand", T0 + 5)
+    assert ended.state == CowboyState.REMOVED and not ended.active
     assert (ended.ended_at, ended.ended_by, ended.end_reason) == (T0 + 5, "alice", "patch reverted by hand")
     assert [c.id for c in await registry.cowboys()] == [2, 3]
     listed = await registry.cowboys(include_ended=True)
@@ -114,23 +108,23 @@ async def a_removed_cowboy_is_kept_with_its_end(registry: Any) -> None:
 
 async def ending_a_cowboy_twice_raises_unknown_cowboy(registry: Any) -> None:
     c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
-    first = await registry.end_cowboy(c.id, RETIRED, "deployer", "fix deployed", T0 + 1)
-    await _expect_unknown(registry.end_cowboy(c.id, REMOVED, "alice", "again", T0 + 2), c.id)
+    first = await registry.end_cowboy(c.id, CowboyState.RETIRED, "deployer", "fix deployed", T0 + 1)
+    await _expect_unknown(registry.end_cowboy(c.id, CowboyState.REMOVED, "alice", "again", T0 + 2), c.id)
     # the first end stands
     assert await registry.cowboys(include_ended=True) == [first]
 
 
 async def ending_an_unknown_cowboy_raises_unknown_cowboy(registry: Any) -> None:
-    await _expect_unknown(registry.end_cowboy(1, REMOVED, "alice", "typo", T0), 1)
+    await _expect_unknown(registry.end_cowboy(1, CowboyState.REMOVED, "alice", "typo", T0), 1)
     await _add_three(registry)
-    await _expect_unknown(registry.end_cowboy(99, RETIRED, "alice", "typo", T0), 99)
+    await _expect_unknown(registry.end_cowboy(99, CowboyState.RETIRED, "alice", "typo", T0), 99)
     assert len(await registry.cowboys()) == 3
 
 
 async def a_cowboy_cannot_be_ended_as_active(registry: Any) -> None:
     c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
     try:
-        await registry.end_cowboy(c.id, ACTIVE, "alice", "?", T0 + 1)
+        await registry.end_cowboy(c.id, CowboyState.ACTIVE, "alice", "?", T0 + 1)
     except (ValueError, LpDeployError):
         pass
     else:
@@ -140,7 +134,7 @@ async def a_cowboy_cannot_be_ended_as_active(registry: Any) -> None:
 
 async def ids_are_never_reused_after_an_end(registry: Any) -> None:
     *_, c3 = await _add_three(registry)
-    await registry.end_cowboy(c3.id, REMOVED, "alice", "gone", T0 + 10)
+    await registry.end_cowboy(c3.id, CowboyState.REMOVED, "alice", "gone", T0 + 10)
     c4 = await registry.add_cowboy("app3", "another patch", None, "bob", T0 + 11)
     assert c4.id == 4
     assert [c.id for c in await registry.cowboys()] == [1, 2, 4]
@@ -154,7 +148,7 @@ async def a_cowboy_as_json_holds_its_fields_and_whether_it_is_active(registry: A
     assert data["fixed_by"] == FIX and data["created_by"] == "alice" and data["created_at"] == T0
     assert data["active"] is True
     assert json.loads(json.dumps(data)) == data
-    ended = await registry.end_cowboy(c.id, RETIRED, "deployer", "fixed", T0 + 1)
+    ended = await registry.end_cowboy(c.id, CowboyState.RETIRED, "deployer", "fixed", T0 + 1)
     assert ended.as_json()["active"] is False
     (listed,) = await registry.cowboys(include_ended=True)
     assert listed.as_json() == ended.as_json()
@@ -274,7 +268,7 @@ async def events_are_not_audit_entries(registry: Any) -> None:
 # --- security work: the latest run per branch ------------------------------------------
 
 
-def _run(branch: str = BRANCH, fix_commit: str = REV_A, state: str = TESTING, **kw: Any) -> SecurityFix:
+def _run(branch: str = BRANCH, fix_commit: str = REV_A, state: str = FixState.TESTING, **kw: Any) -> SecurityFix:
     return SecurityFix(branch=branch, fix_commit=fix_commit, state=state, by="alice", updated_at=T0, **kw)
 
 
@@ -292,10 +286,10 @@ async def a_saved_run_is_read_back_whole(registry: Any) -> None:
 
 
 async def a_new_push_replaces_the_run_of_its_branch_only(registry: Any) -> None:
-    other = _run(branch="security/cve-1111", fix_commit=REV_C, state=PROMOTED, candidate=REV_C)
-    await registry.save_fix(_run(state=PROMOTED, candidate=REV_A))
+    other = _run(branch="security/cve-1111", fix_commit=REV_C, state=FixState.PROMOTED, candidate=REV_C)
+    await registry.save_fix(_run(state=FixState.PROMOTED, candidate=REV_A))
     await registry.save_fix(other)
-    newer = _run(fix_commit=REV_B, state=FAILED, note="does not merge: conflict in login.txt")
+    newer = _run(fix_commit=REV_B, state=FixState.FAILED, note="does not merge: conflict in login.txt")
     await registry.save_fix(newer)
     assert await registry.fix(BRANCH) == newer
     assert await registry.fixes() == [other, newer]  # ordered by branch name
@@ -319,7 +313,7 @@ async def releases_are_kept_in_the_order_they_reached_production(registry: Any) 
 async def a_new_run_of_the_branch_does_not_touch_its_releases(registry: Any) -> None:
     released = Release(BRANCH, REV_A, REV_B, T0)
     await registry.record_release(released)
-    await registry.save_fix(_run(fix_commit=REV_C, state=FAILED, candidate=None))
+    await registry.save_fix(_run(fix_commit=REV_C, state=FixState.FAILED, candidate=None))
     assert await registry.releases() == [released]
 
 
@@ -345,9 +339,10 @@ async def a_new_registry_has_no_merge_back_attempts(registry: Any) -> None:
 
 
 async def merge_back_attempts_come_back_oldest_first_with_what_they_brought(registry: Any) -> None:
-    conflict = MergeBackAttempt(T0, "0" * 32, "lpdeploy", REV_B, CONFLICT, (REV_B,), devel_tip=REV_A,
+    conflict = MergeBackAttempt(T0, "0" * 32, "lpdeploy", REV_B, MergeBackOutcome.CONFLICT, (REV_B,), devel_tip=REV_A,
                                 note="conflict in login.txt")
-    merged = MergeBackAttempt(T0 + 60, "1" * 32, "alice", REV_C, MERGED, (REV_B, REV_C), devel_tip=REV_A,
+    merged = MergeBackAttempt(T0 + 60, "1" * 32, "alice", REV_C, MergeBackOutcome.MERGED, (REV_B, REV_C),
+                              devel_tip=REV_A,
                               merge="d" * 40)
     await registry.record_merge_back(merged)
     await registry.record_merge_back(conflict)
@@ -360,17 +355,17 @@ async def merge_back_attempts_come_back_oldest_first_with_what_they_brought(regi
 
 
 async def a_saved_job_is_found_by_its_token_only(registry: Any) -> None:
-    job = SecurityJob(new_job_token(), SECURITY_BUILD, BRANCH, "alice", T0)
+    job = SecurityJob(new_job_token(), JobKind.SECURITY_BUILD, BRANCH, "alice", T0)
     await registry.save_job(job)
     assert await registry.job(job.token) == job
     assert await registry.job(new_job_token()) is None
 
 
 async def a_job_records_what_its_build_decided(registry: Any) -> None:
-    job = SecurityJob(new_job_token(), MERGE_BACK, BRANCH, "lpdeploy (automatic)", T0, automatic=True,
+    job = SecurityJob(new_job_token(), JobKind.MERGE_BACK, BRANCH, "lpdeploy (automatic)", T0, automatic=True,
                       candidate=REV_B)
     await registry.save_job(job)
-    decided = SecurityJob(job.token, SECURITY_BUILD, BRANCH, "alice", T0, fix_commit=REV_A, candidate=REV_B,
+    decided = SecurityJob(job.token, JobKind.SECURITY_BUILD, BRANCH, "alice", T0, fix_commit=REV_A, candidate=REV_B,
                           tree=REV_C)
     await registry.save_job(decided)
     assert await registry.job(job.token) == decided
@@ -380,11 +375,26 @@ async def a_job_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved(regi
     for bad in ("", "../fix/security/x", "A" * 32, "0" * 31, None, 42):
         assert await registry.job(bad) is None, bad
     try:
-        await registry.save_job(SecurityJob("not-a-token", SECURITY_BUILD, BRANCH, "alice", T0))
+        await registry.save_job(SecurityJob("not-a-token", JobKind.SECURITY_BUILD, BRANCH, "alice", T0))
     except (ValueError, LpDeployError):
         pass
     else:
         raise AssertionError("a job with a malformed token was saved")
+
+
+async def stored_states_come_back_as_the_core_enums(registry: Any) -> None:
+    """Rows hold plain words (JSON); what a store returns holds the enums every module compares with."""
+    c = await registry.add_cowboy("app1", "hot patch", None, "bob", T0)
+    await registry.end_cowboy(c.id, CowboyState.RETIRED, "lpdeploy", "fixed", T0 + 1)
+    await registry.save_fix(_run(state=FixState.REFUSED))
+    await registry.record_merge_back(MergeBackAttempt(T0, "1" * 32, "alice", REV_A, MergeBackOutcome.GAVE_UP))
+    job = SecurityJob(new_job_token(), JobKind.MERGE_BACK, BRANCH, "alice", T0)
+    await registry.save_job(job)
+    (ended,) = await registry.cowboys(include_ended=True)
+    assert ended.state is CowboyState.RETIRED
+    assert (await registry.fix(BRANCH)).state is FixState.REFUSED
+    assert (await registry.merge_backs())[0].outcome is MergeBackOutcome.GAVE_UP
+    assert (await registry.job(job.token)).kind is JobKind.MERGE_BACK
 
 
 Scenario = Callable[[Any], Awaitable[None]]
@@ -427,4 +437,5 @@ SCENARIOS: list[Scenario] = [
     a_saved_job_is_found_by_its_token_only,
     a_job_records_what_its_build_decided,
     a_job_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved,
+    stored_states_come_back_as_the_core_enums,
 ]

@@ -23,15 +23,14 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.core.model import (
-    CONFLICT,
-    FAILED,
-    REMOVED,
-    RETIRED,
-    SECURITY_BUILD,
     AuditEntry,
+    CowboyState,
     Deployment,
+    FixState,
     Freeze,
+    JobKind,
     MergeBackAttempt,
+    MergeBackOutcome,
     Release,
     SecurityFix,
     SecurityJob,
@@ -151,18 +150,18 @@ class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
     @async_to_deferred
     async def test_an_end_on_one_master_is_seen_on_the_other(self):
         c = await self.a.add_cowboy("app1", "hot patch", None, "alice", T0)
-        ended = await self.b.end_cowboy(c.id, RETIRED, "deployer", "fix deployed", T0 + 5)
+        ended = await self.b.end_cowboy(c.id, CowboyState.RETIRED, "deployer", "fix deployed", T0 + 5)
         self.assertEqual(await self.a.cowboys(), [])
         self.assertEqual(await self.a.cowboys(include_ended=True), [ended])
         with self.assertRaises(UnknownCowboy):
-            await self.a.end_cowboy(c.id, REMOVED, "alice", "again", T0 + 6)
+            await self.a.end_cowboy(c.id, CowboyState.REMOVED, "alice", "again", T0 + 6)
 
     @async_to_deferred
     async def test_state_persists_across_a_new_registry_instance(self):
         # a restart: a fresh DbRegistry (fresh objectid lookup) on the other master
         c1 = await self.a.add_cowboy("app1", "hot patch", None, "alice", T0)
         c2 = await self.a.add_cowboy("app2", "cache tweak", FIX, "bob", T0 + 1)
-        ended = await self.a.end_cowboy(c1.id, REMOVED, "alice", "reverted", T0 + 2)
+        ended = await self.a.end_cowboy(c1.id, CowboyState.REMOVED, "alice", "reverted", T0 + 2)
         dep = Deployment("app2", REV_A, T0 + 3, "carol", "http://localhost:8010/#/builders/3/builds/7")
         await self.a.record_deployment(dep)
         freeze = Freeze("release week", "alice", T0 + 4)
@@ -183,10 +182,12 @@ class TwoMastersShareOneDatabase(TestReactorMixin, unittest.TestCase):
     async def test_security_work_and_flow_events_survive_a_restart(self):
         # everything the security flow decides on, written by one master, read by a fresh registry on the
         # other: nothing of it lives in process memory
-        run = SecurityFix(BRANCH, REV_B, FAILED, "alice", T0 + 10, candidate=None, note="does not merge")
+        run = SecurityFix(BRANCH, REV_B, FixState.FAILED, "alice", T0 + 10, candidate=None, note="does not merge")
         released = Release(BRANCH, REV_A, REV_A, T0, by="alice", job="0" * 32)
-        attempt = MergeBackAttempt(T0 + 20, "1" * 32, "lpdeploy", REV_A, CONFLICT, (REV_A,), devel_tip=REV_B)
-        job = SecurityJob(new_job_token(), SECURITY_BUILD, BRANCH, "alice", T0, fix_commit=REV_A, candidate=REV_A)
+        attempt = MergeBackAttempt(T0 + 20, "1" * 32, "lpdeploy", REV_A, MergeBackOutcome.CONFLICT, (REV_A,),
+                                   devel_tip=REV_B)
+        job = SecurityJob(new_job_token(), JobKind.SECURITY_BUILD, BRANCH, "alice", T0, fix_commit=REV_A,
+                          candidate=REV_A)
         event = AuditEntry(T0 + 30, "lpdeploy (automatic)", "moved", {"revision": REV_A, "branches": ["stable"]})
         await self.a.record_release(released)
         await self.a.save_fix(run)

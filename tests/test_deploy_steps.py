@@ -31,11 +31,14 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.core.errors import InvalidInput
-from lpdeploy.core.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
+from lpdeploy.core.model import CowboyState, Deployment, Freeze, Release
 from lpdeploy.core.settings import parse_settings
+from lpdeploy.facts import services
+from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry
 
 BUILD_NUMBER = 13  # FakeBuild.number
 T0 = 1_700_000_000.0
@@ -303,7 +306,7 @@ class PlanDeployPerServer(DeployCase):
         await self.run_step()
         self.assertEqual(await self.registry.cowboys(), [])
         (ended,) = await self.registry.cowboys(include_ended=True)
-        self.assertEqual((ended.id, ended.state, ended.ended_by), (c.id, RETIRED, "alice"))
+        self.assertEqual((ended.id, ended.state, ended.ended_by), (c.id, CowboyState.RETIRED, "alice"))
         self.assertIn("cowboy-retire", [e.action for e in await self.registry.audit_log()])
 
 
@@ -336,7 +339,7 @@ class RunDeploysStep(DeployCase):
         self.assertEqual((dep.server, dep.revision, dep.by), ("app1", self.p2, "alice"))
         self.assertTrue(dep.build_url.endswith(f"#/builders/100/builds/{BUILD_NUMBER}"))
         (ended,) = await self.registry.cowboys(include_ended=True)
-        self.assertEqual((ended.state, ended.ended_by), (RETIRED, "alice"))
+        self.assertEqual((ended.state, ended.ended_by), (CowboyState.RETIRED, "alice"))
         self.assertIn(self.p2[:12], ended.end_reason)
         actions = [e.action for e in await self.registry.audit_log()]
         self.assertIn("deploy", actions)
@@ -387,7 +390,7 @@ class RunDeploysStep(DeployCase):
         await self.run_step()
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
         (still,) = await self.registry.cowboys()
-        self.assertEqual((still.id, still.state), (c.id, ACTIVE))
+        self.assertEqual((still.id, still.state), (c.id, CowboyState.ACTIVE))
         self.assertNotIn("deploy", [e.action for e in await self.registry.audit_log()])
         outcome = self.prop("lpdeploy_servers")["app1"]
         self.assertEqual(outcome["status"], "failed")
@@ -551,7 +554,8 @@ class AdminActions(DeployCase):
         self.expect_property("lpdeploy_outcome", "done", "lpdeploy")
         await self.run_step()
         (ended,) = await self.registry.cowboys(include_ended=True)
-        self.assertEqual((ended.state, ended.ended_by, ended.end_reason), (REMOVED, "bob", "reverted by hand"))
+        self.assertEqual((ended.state, ended.ended_by, ended.end_reason),
+                         (CowboyState.REMOVED, "bob", "reverted by hand"))
         (entry,) = await self.registry.audit_log()
         self.assertEqual((entry.action, entry.details["cowboy"]["id"]), ("cowboy-remove", c.id))
 
@@ -619,3 +623,40 @@ class AdminActions(DeployCase):
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
         self.assertIn("unknown action", self.prop("lpdeploy_reason"))
+
+
+class InstalledTwins(DeployCase):
+    """``facts.services.install``: one call swaps the stores every step of a master reaches."""
+
+    @async_to_deferred
+    async def test_a_step_writes_to_the_installed_twin_and_not_the_database(self):
+        twins = services.in_memory(self.master)
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="freeze", owner="alice",
+                             freeze_reason="release week")
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        frozen = await twins.registry.freeze()
+        self.assertEqual((frozen.reason, frozen.by), ("release week", "alice"))
+        self.assertEqual([e.action for e in await twins.registry.audit_log()], ["freeze"])
+        self.assertIsNone(await self.registry.freeze())  # the database store saw nothing
+        self.assertEqual(await self.registry.audit_log(), [])
+
+    @async_to_deferred
+    async def test_a_step_reads_the_installed_twin(self):
+        self.history()
+        twins = services.in_memory(self.master)
+        await twins.registry.set_freeze(Freeze("incident 7", "bob", T0))
+        self.setup_flow_step(PlanDeploy(settings=self.settings), owner="alice")
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn("incident 7", self.prop("lpdeploy_reason"))
+
+    def test_by_default_a_master_reaches_its_database_and_install_keeps_what_it_is_not_given(self):
+        default = services.services(self.master)
+        self.assertIsInstance(default.registry, DbRegistry)
+        self.assertIs(default.upstream(self.repo.url), Upstream.of(self.master, self.repo.url))
+        registry = InMemoryRegistry()
+        mine = services.install(self.master, registry=registry)
+        self.assertIs(services.services(self.master).registry, registry)
+        self.assertIsInstance(mine.ledger, DbLedger)

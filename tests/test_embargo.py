@@ -22,7 +22,7 @@ from buildbot.util.twisted import async_to_deferred
 from support import GitUpstream, temp_dir
 from twisted.trial import unittest
 
-from lpdeploy.core.model import EMBARGOED, FAILED, PROMOTED, TESTING, Release, Result, SecurityFix, TestRecord
+from lpdeploy.core.model import EMBARGOED, FixState, Release, Result, SecurityFix, TestRecord
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.facts import embargo
@@ -58,7 +58,8 @@ class EmbargoCase(TestReactorMixin, unittest.TestCase):
         tips = await self.upstream.fetch()
         return await embargoed_commits(self.upstream, self.registry, self.settings, tips)
 
-    async def record_run(self, state: str = TESTING, candidate: str | None = None, fix_commit: str | None = None,
+    async def record_run(self, state: FixState = FixState.TESTING,
+                         candidate: str | None = None, fix_commit: str | None = None,
                          branch: str = BRANCH) -> SecurityFix:
         """The latest run of ``branch`` (the one row a new push overwrites)."""
         commit = fix_commit or self.x2
@@ -162,7 +163,7 @@ class EmbargoedCommits(EmbargoCase):
     @async_to_deferred
     async def test_the_tips_decide_not_a_state_flag(self):
         # the branch row says promoted and the branch is gone, but devel lacks the release
-        await self.record_run(state=PROMOTED)
+        await self.record_run(state=FixState.PROMOTED)
         await self.record_release()
         self.promote_and_delete_branch()
         self.assertEqual(await self.embargoed(), {self.x1, self.x2})
@@ -177,7 +178,7 @@ class EmbargoedCommits(EmbargoCase):
             self.repo.push(b, self.x2)
         v2 = self.repo.commit("Rework the login check", self.s1, path="login.txt")
         self.repo.push(BRANCH, v2)
-        await self.record_run(state=FAILED, fix_commit=v2, candidate=None)
+        await self.record_run(state=FixState.FAILED, fix_commit=v2, candidate=None)
         self.assertEqual(await self.embargoed(), {self.x1, self.x2, v2})
 
     @async_to_deferred
@@ -200,7 +201,7 @@ class EmbargoedCommits(EmbargoCase):
         self.repo.push("devel", self.repo.merge(self.d1, s2, "Merge stable"))
         candidate = self.repo.merge(s2, self.x2, f"Merge {BRANCH} onto production-stable")
         self.repo.push(f"refs/lpdeploy/candidates/{candidate}", candidate)
-        await self.record_run(state=TESTING, candidate=candidate)
+        await self.record_run(state=FixState.TESTING, candidate=candidate)
         self.assertEqual(await self.embargoed(), {self.x1, self.x2, candidate})
 
     @async_to_deferred
@@ -303,7 +304,7 @@ class StatusForViewers(EmbargoCase):
             self.repo.push(b, self.x2)
         v2 = self.repo.commit("Rework the login check", self.s1, path="login.txt")
         self.repo.push(BRANCH, v2)
-        await self.record_run(state=FAILED, fix_commit=v2, candidate=None)
+        await self.record_run(state=FixState.FAILED, fix_commit=v2, candidate=None)
         return v2
 
     @async_to_deferred
@@ -330,7 +331,7 @@ class StatusForViewers(EmbargoCase):
         self.assertEqual(ps["tested_by"]["build_number"], 77)
         self.assertEqual(ps["committed_at"], self.repo.timestamp(self.x2))
         (fix,) = status["security"]["fixes"]
-        self.assertEqual((fix["branch"], fix["state"], fix["fix_commit"]), (BRANCH, FAILED, v2))
+        self.assertEqual((fix["branch"], fix["state"], fix["fix_commit"]), (BRANCH, FixState.FAILED, v2))
         self.assertEqual([(r["fix_commit"], r["state"]) for r in fix["releases"]], [(self.x2, "pending")])
         self.assertTrue(fix["pending"] and fix["embargoed"])
         self.assertEqual(status["security"]["on_production_not_on_stable"], [BRANCH])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch, UnknownRevision
+from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch, UnknownRevision
 from lpdeploy.git import gitops
 from lpdeploy.git.gitops import Commit, Mirror, Move, branch_names, ls_remote
 
@@ -496,3 +496,18 @@ def test_the_worker_checkout_commands_pass_outside_values_after_end_of_options(r
         outside = {repo.url, history["R"], branch_ref}
         assert [argv for argv in commands if misplaced(argv, outside)] == []
         assert any(repo.url in argv for argv in commands) and any(history["R"] in argv for argv in commands)
+
+
+def test_a_merge_conflict_names_its_paths_as_a_field(repo, mirror):
+    base = repo.commit("base", **{"app.py": "a\n", "lib.py": "a\n", "doc.txt": "a\n"})
+    ours = repo.commit("ours", **{"app.py": "ours\n", "lib.py": "ours\n"})
+    git("checkout", "--quiet", "-b", "fix", base, cwd=repo.work)
+    theirs = repo.commit("theirs", **{"app.py": "theirs\n", "lib.py": "theirs\n", "doc.txt": "b\n"})
+    repo.push(ours, "devel")
+    repo.push(theirs, "security/fix-1")
+    mirror.fetch()
+    with pytest.raises(MergeConflict) as e:
+        mirror.merge(ours, theirs, "Merge security/fix-1 into devel")
+    assert e.value.paths == ("app.py", "lib.py")  # doc.txt merged cleanly: not a conflict
+    assert e.value.stderr == "conflict in app.py, lib.py"
+    assert isinstance(e.value, GitError) and e.value.argv[:2] == ["git", "merge-tree"]

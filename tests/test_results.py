@@ -14,11 +14,9 @@ import xml.etree.ElementTree as ET  # noqa: S405 - only for its ParseError
 import pytest
 from subunit import StreamResultToBytes
 
+from lpdeploy.core.results import TestOutcome as Outcome
 from lpdeploy.core.results import (
-    FAILED,
-    PASSED,
-    SKIPPED,
-    Outcome,
+    TestStatus,
     is_subunit_v2,
     match_ids,
     parse_junit,
@@ -26,6 +24,8 @@ from lpdeploy.core.results import (
     parse_subunit,
     parse_test_list,
 )
+
+PASSED, FAILED, SKIPPED = TestStatus.PASSED, TestStatus.FAILED, TestStatus.SKIPPED
 
 T0 = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
 

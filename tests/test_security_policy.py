@@ -20,22 +20,7 @@ from lpdeploy.core.fix_history import (
     release_state,
     security_build_due,
 )
-from lpdeploy.core.model import (
-    CONFLICT,
-    FAILED,
-    GAVE_UP,
-    MERGED,
-    MERGED_BACK,
-    PENDING,
-    PROMOTED,
-    QUEUED,
-    REFUSED,
-    TESTING,
-    Action,
-    MergeBackAttempt,
-    Release,
-    SecurityFix,
-)
+from lpdeploy.core.model import Action, FixState, MergeBackAttempt, MergeBackOutcome, Release, SecurityFix
 from lpdeploy.core.policy import lost_fix_refusal, security_candidate
 from lpdeploy.core.refs import short
 
@@ -51,7 +36,8 @@ B1, CB = "b1" * 20, "cb" * 20  # a later fix on another branch, built on product
 T0 = 1_700_000_000.0
 
 
-def run(state: str = TESTING, fix_commit: str = FIX, candidate: str | None = FIX, branch: str = BRANCH) -> SecurityFix:
+def run(state: FixState = FixState.TESTING, fix_commit: str = FIX,
+        candidate: str | None = FIX, branch: str = BRANCH) -> SecurityFix:
     return SecurityFix(branch=branch, fix_commit=fix_commit, state=state, by="sec-alice", updated_at=T0,
                        candidate=candidate)
 
@@ -125,7 +111,7 @@ def test_security_decisions_never_consult_the_ledger():
 
 def test_a_released_fix_stays_a_root_after_its_branch_moved_on_and_its_rework_failed():
     # the story: v1 released, then a force-pushed v2 failed; the branch row now says v2
-    roots = embargo_roots([V2], [release(V1, C1)], [run(FAILED, fix_commit=V2, candidate=None)])
+    roots = embargo_roots([V2], [release(V1, C1)], [run(FixState.FAILED, fix_commit=V2, candidate=None)])
     assert {V1, C1, V2} <= roots
 
 
@@ -136,8 +122,8 @@ def test_every_release_of_the_history_is_a_root():
 
 def test_security_tips_and_fixes_under_test_are_roots():
     assert embargo_roots([FIX], [], []) == {FIX}
-    assert embargo_roots([], [], [run(TESTING, fix_commit=V2, candidate=C2)]) == {V2, C2}
-    assert embargo_roots([], [], [run(FAILED, fix_commit=V2, candidate=None)]) == {V2}
+    assert embargo_roots([], [], [run(FixState.TESTING, fix_commit=V2, candidate=C2)]) == {V2, C2}
+    assert embargo_roots([], [], [run(FixState.FAILED, fix_commit=V2, candidate=None)]) == {V2}
 
 
 def test_nothing_is_a_root_without_security_work():
@@ -273,25 +259,26 @@ def test_the_earlier_fix_alone_is_merged_while_the_later_one_is_not_due():
 
 
 def test_a_conflicted_merge_is_not_retried_automatically():
-    d = merge_back_plan([fact(release(), True)], [attempt(C1, CONFLICT)], T0 + 10_000)
+    d = merge_back_plan([fact(release(), True)], [attempt(C1, MergeBackOutcome.CONFLICT)], T0 + 10_000)
     assert d.action is Action.NOTHING and "conflict" in d.reason
 
 
 def test_a_new_release_after_a_conflict_is_tried_again():
     earlier, rework = release(V1, C1), release(V2, C2, at=T0 + 500)
-    d = merge_back_plan([fact(earlier, True), fact(rework, True, (C1, C2))], [attempt(C1, CONFLICT)], T0 + 600)
+    d = merge_back_plan([fact(earlier, True), fact(rework, True, (C1, C2))], [attempt(C1, MergeBackOutcome.CONFLICT)],
+                        T0 + 600)
     assert d.action is Action.MOVE and d.revision == C2
 
 
 def test_a_failed_merge_back_is_retried_after_a_while():
-    failed = [attempt(C1, GAVE_UP, at=T0)]
+    failed = [attempt(C1, MergeBackOutcome.GAVE_UP, at=T0)]
     assert merge_back_plan([fact(release(), True)], failed, T0 + 10).action is Action.NOTHING
     assert merge_back_plan([fact(release(), True)], failed, T0 + 301).action is Action.MOVE
 
 
 def test_a_merged_attempt_does_not_block_a_new_merge_when_devel_lost_it():
     # the tips are the truth: recorded as merged, yet still pending (devel was rewritten)
-    d = merge_back_plan([fact(release(), True)], [attempt(C1, MERGED)], T0 + 10)
+    d = merge_back_plan([fact(release(), True)], [attempt(C1, MergeBackOutcome.MERGED)], T0 + 10)
     assert d.action is Action.MOVE
 
 
@@ -319,23 +306,23 @@ def test_a_manual_merge_back_of_a_merged_branch_is_nothing_to_do():
 
 def test_a_new_tip_needs_a_security_build():
     assert security_build_due(FIX, None, False).action is Action.RUN_SUITE
-    assert security_build_due(FIX, run(FAILED, fix_commit=V1), False).action is Action.RUN_SUITE
+    assert security_build_due(FIX, run(FixState.FAILED, fix_commit=V1), False).action is Action.RUN_SUITE
 
 
-@pytest.mark.parametrize("state", [QUEUED, TESTING])
+@pytest.mark.parametrize("state", [FixState.QUEUED, FixState.TESTING])
 def test_a_tip_recorded_as_queued_or_testing_with_nothing_running_was_lost_and_is_queued_again(state):
     d = security_build_due(FIX, run(state), False)
     assert d.action is Action.RUN_SUITE and "lost" in d.reason
 
 
-@pytest.mark.parametrize("state", [FAILED, PROMOTED])
+@pytest.mark.parametrize("state", [FixState.FAILED, FixState.PROMOTED])
 def test_a_tested_tip_waits_for_a_new_push(state):
     assert security_build_due(FIX, run(state), False).action is Action.NOTHING
 
 
 def test_a_refused_fix_is_prepared_again_unless_frozen():
-    assert security_build_due(FIX, run(REFUSED), False).action is Action.RUN_SUITE
-    assert security_build_due(FIX, run(REFUSED), True).action is Action.NOTHING
+    assert security_build_due(FIX, run(FixState.REFUSED), False).action is Action.RUN_SUITE
+    assert security_build_due(FIX, run(FixState.REFUSED), True).action is Action.NOTHING
 
 
 # --- what status shows ------------------------------------------------------------------
@@ -343,20 +330,21 @@ def test_a_refused_fix_is_prepared_again_unless_frozen():
 
 def test_a_release_reads_merged_back_conflict_or_pending():
     r = release()
-    assert release_state(r, {C1}, []) == MERGED_BACK
-    assert release_state(r, set(), [attempt(C1, CONFLICT)]) == CONFLICT
-    assert release_state(r, set(), [attempt(CB, CONFLICT, brought=(C1, CB))]) == CONFLICT
-    assert release_state(r, set(), [attempt(C1, CONFLICT), attempt(C1, GAVE_UP, at=T0 + 200)]) == PENDING
-    assert release_state(r, set(), []) == PENDING
+    assert release_state(r, {C1}, []) == FixState.MERGED_BACK
+    assert release_state(r, set(), [attempt(C1, MergeBackOutcome.CONFLICT)]) == FixState.CONFLICT
+    assert release_state(r, set(), [attempt(CB, MergeBackOutcome.CONFLICT, brought=(C1, CB))]) == FixState.CONFLICT
+    gave_up_later = [attempt(C1, MergeBackOutcome.CONFLICT), attempt(C1, MergeBackOutcome.GAVE_UP, at=T0 + 200)]
+    assert release_state(r, set(), gave_up_later) == FixState.PENDING
+    assert release_state(r, set(), []) == FixState.PENDING
 
 
 def test_a_branch_whose_rework_failed_reads_failed_and_lists_its_release_apart():
-    assert branch_state(run(FAILED, fix_commit=V2), [PENDING]) == FAILED
+    assert branch_state(run(FixState.FAILED, fix_commit=V2), [FixState.PENDING]) == FixState.FAILED
 
 
 def test_a_promoted_branch_reads_as_its_newest_release():
-    assert branch_state(run(PROMOTED), [PENDING]) == PROMOTED
-    assert branch_state(run(PROMOTED), [MERGED_BACK, PENDING]) == PROMOTED
-    assert branch_state(run(PROMOTED), [PENDING, MERGED_BACK]) == MERGED_BACK
-    assert branch_state(run(PROMOTED), [CONFLICT]) == CONFLICT
-    assert branch_state(None, [MERGED_BACK]) == MERGED_BACK
+    assert branch_state(run(FixState.PROMOTED), [FixState.PENDING]) == FixState.PROMOTED
+    assert branch_state(run(FixState.PROMOTED), [FixState.MERGED_BACK, FixState.PENDING]) == FixState.PROMOTED
+    assert branch_state(run(FixState.PROMOTED), [FixState.PENDING, FixState.MERGED_BACK]) == FixState.MERGED_BACK
+    assert branch_state(run(FixState.PROMOTED), [FixState.CONFLICT]) == FixState.CONFLICT
+    assert branch_state(None, [FixState.MERGED_BACK]) == FixState.MERGED_BACK

@@ -27,21 +27,17 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.core.model import (
-    CONFLICT,
-    FAILED,
-    MERGE_BACK,
-    PROMOTED,
-    QUEUED,
-    SECURITY_BUILD,
-    TESTING,
     Deployment,
+    FixState,
+    JobKind,
     MergeBackAttempt,
+    MergeBackOutcome,
     Release,
     SecurityFix,
 )
+from lpdeploy.core.properties import JOB as JOB_PROPERTY
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.master.schedulers import SecurityScheduler
-from lpdeploy.master.security_jobs import JOB_PROPERTY
 from lpdeploy.stores.registry import DbRegistry
 
 SECURITY_BUILDER, MERGE_BACK_BUILDER = "lpdeploy-security", "lpdeploy-merge-back"
@@ -147,9 +143,9 @@ class SecurityBuilds(SecuritySchedulerCase):
         self.assert_nothing_secret(bs, fix)
         (job,) = await self.jobs()
         self.assertEqual((job.kind, job.branch, job.requested_by, job.automatic),
-                         (SECURITY_BUILD, BRANCH, "lpdeploy (push)", True))
+                         (JobKind.SECURITY_BUILD, BRANCH, "lpdeploy (push)", True))
         run = await self.registry.fix(BRANCH)
-        self.assertEqual((run.fix_commit, run.state), (fix, QUEUED))
+        self.assertEqual((run.fix_commit, run.state), (fix, FixState.QUEUED))
 
     @async_to_deferred
     async def test_one_at_a_time_and_a_tip_already_queued_is_not_queued_again(self):
@@ -160,7 +156,7 @@ class SecurityBuilds(SecuritySchedulerCase):
         await self.sched.reconcile()
         (bs,) = await self.buildsets()
         await self.complete(bs["brids"])
-        await self.registry.save_fix(SecurityFix(BRANCH, self.repo.tip(BRANCH), FAILED, "alice", T0))
+        await self.registry.save_fix(SecurityFix(BRANCH, self.repo.tip(BRANCH), FixState.FAILED, "alice", T0))
         await self.sched.reconcile()
         self.assertEqual([j.branch for j in await self.jobs()], [BRANCH, OTHER])
 
@@ -169,7 +165,7 @@ class SecurityBuilds(SecuritySchedulerCase):
         # recorded as testing, but no request is queued or running: the build was lost
         await self.start()
         fix = self.fix("Escape the login form", self.s1)
-        await self.registry.save_fix(SecurityFix(BRANCH, fix, TESTING, "alice", T0, candidate=fix))
+        await self.registry.save_fix(SecurityFix(BRANCH, fix, FixState.TESTING, "alice", T0, candidate=fix))
         await self.sched.reconcile()
         self.assertEqual([j.branch for j in await self.jobs()], [BRANCH])
 
@@ -177,20 +173,20 @@ class SecurityBuilds(SecuritySchedulerCase):
     async def test_a_tested_tip_waits_for_a_new_push(self):
         await self.start()
         fix = self.fix("Escape the login form", self.s1)
-        await self.registry.save_fix(SecurityFix(BRANCH, fix, FAILED, "alice", T0))
+        await self.registry.save_fix(SecurityFix(BRANCH, fix, FixState.FAILED, "alice", T0))
         await self.sched.reconcile()
         self.assertEqual(await self.buildsets(), [])
 
 
 class MergeBacks(SecuritySchedulerCase):
     async def merge_back_jobs(self) -> list:
-        return [j for j in await self.jobs() if j.kind == MERGE_BACK]
+        return [j for j in await self.jobs() if j.kind == JobKind.MERGE_BACK]
 
     @async_to_deferred
     async def test_a_released_fix_every_server_runs_is_merged_back_with_a_token_only(self):
         await self.start()
         v1 = self.fix("Escape the login form", self.s1)
-        await self.registry.save_fix(SecurityFix(BRANCH, v1, PROMOTED, "alice", T0, candidate=v1))
+        await self.registry.save_fix(SecurityFix(BRANCH, v1, FixState.PROMOTED, "alice", T0, candidate=v1))
         await self.released(v1)
         await self.sched.reconcile()
         self.assertEqual(await self.merge_back_jobs(), [])  # app1 does not run it yet
@@ -210,7 +206,7 @@ class MergeBacks(SecuritySchedulerCase):
         await self.released(v1)
         await self.registry.record_deployment(Deployment("app1", v1, T0, "bob"))
         v2 = self.fix("Rework the login check", self.base)
-        await self.registry.save_fix(SecurityFix(BRANCH, v2, FAILED, "alice", T0 + 5, note="does not merge"))
+        await self.registry.save_fix(SecurityFix(BRANCH, v2, FixState.FAILED, "alice", T0 + 5, note="does not merge"))
         await self.sched.reconcile()
         (job,) = await self.merge_back_jobs()
         self.assertEqual(job.candidate, v1)
@@ -248,7 +244,8 @@ class MergeBacks(SecuritySchedulerCase):
         v1 = self.fix("Escape the login form", self.s1)
         await self.released(v1)
         await self.registry.record_deployment(Deployment("app1", v1, T0, "bob"))
-        await self.registry.record_merge_back(MergeBackAttempt(T0 + 1, "0" * 32, "lpdeploy", v1, CONFLICT, (v1,)))
+        await self.registry.record_merge_back(MergeBackAttempt(T0 + 1, "0" * 32, "lpdeploy", v1,
+                                                               MergeBackOutcome.CONFLICT, (v1,)))
         await self.sched.reconcile()
         self.assertEqual(await self.merge_back_jobs(), [])
 
@@ -284,7 +281,7 @@ class Forms(QueueCase):
     """The security-build and merge-back forms: a branch becomes a job; bad ones are a 400 naming the rule."""
 
     @async_to_deferred
-    async def start(self, name: str = "security-build", kind: str = SECURITY_BUILD,
+    async def start(self, name: str = "security-build", kind: str = JobKind.SECURITY_BUILD,
                     builder: str = SECURITY_BUILDER):
         forms = security_forms()
         sched = forms.SecurityForceScheduler(name=name, builderNames=[builder], settings=self.settings, kind=kind)
@@ -309,17 +306,18 @@ class Forms(QueueCase):
         self.assertNotEqual(bs["properties"][JOB_PROPERTY], "f" * 32)  # a smuggled token is ignored
         (job,) = await self.jobs()
         self.assertEqual((job.kind, job.branch, job.requested_by, job.automatic),
-                         (SECURITY_BUILD, BRANCH, "alice", False))
+                         (JobKind.SECURITY_BUILD, BRANCH, "alice", False))
 
     @async_to_deferred
     async def test_a_forced_merge_back_keeps_branch_and_owner_out_of_the_buildset(self):
-        await self.start("merge-back", MERGE_BACK, MERGE_BACK_BUILDER)
+        await self.start("merge-back", JobKind.MERGE_BACK, MERGE_BACK_BUILDER)
         await self.post("merge-back", security_branch=BRANCH)
         (bs,) = await self.buildsets()
         self.assertEqual((bs["builders"], bs["reason"]), ([MERGE_BACK_BUILDER], "merge-back"))
         self.assert_nothing_secret(bs, "alice")
         (job,) = await self.jobs()
-        self.assertEqual((job.kind, job.branch, job.requested_by, job.candidate), (MERGE_BACK, BRANCH, "alice", None))
+        self.assertEqual((job.kind, job.branch, job.requested_by, job.candidate),
+                         (JobKind.MERGE_BACK, BRANCH, "alice", None))
 
     @async_to_deferred
     async def test_bad_branches_are_refused_naming_the_rule_and_nothing_is_queued(self):

@@ -25,28 +25,23 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.core.model import (
-    CONFLICT,
-    FAILED,
-    GAVE_UP,
-    MERGE_BACK,
-    MERGED,
-    PROMOTED,
-    REFUSED,
-    SECURITY_BUILD,
-    TESTING,
     Deployment,
+    FixState,
+    FlowKind,
     Freeze,
+    JobKind,
+    MergeBackOutcome,
     Release,
     Result,
     SecurityFix,
     SecurityJob,
     TestRecord,
 )
+from lpdeploy.core.properties import JOB as JOB_PROPERTY
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.master.security_jobs import JOB_PROPERTY
 from lpdeploy.master.steps.deploy import PlanDeploy
-from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, PROMOTE, Decide
+from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, Decide
 from lpdeploy.master.steps.security import CANDIDATE_REFS, MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry, new_job_token
@@ -83,7 +78,7 @@ class SecurityStepCase(RealUpstreamMixin, FlowStepMixin, TestBuildStepMixin, Tes
         self.repo.push(branch, sha)
         return sha
 
-    async def job(self, kind: str = SECURITY_BUILD, branch: str = BRANCH, **kw) -> SecurityJob:
+    async def job(self, kind: str = JobKind.SECURITY_BUILD, branch: str = BRANCH, **kw) -> SecurityJob:
         job = SecurityJob(new_job_token(), kind, branch, ASKER, T0, **kw)
         await self.registry.save_job(job)
         return job
@@ -158,7 +153,7 @@ class Prepare(SecurityStepCase):
         decided = await self.registry.job(job.token)
         self.assertEqual((decided.fix_commit, decided.candidate, decided.tree), (fix, fix, self.repo.tree(fix)))
         run = await self.registry.fix(BRANCH)
-        self.assertEqual((run.fix_commit, run.state, run.candidate, run.by), (fix, TESTING, fix, ASKER))
+        self.assertEqual((run.fix_commit, run.state, run.candidate, run.by), (fix, FixState.TESTING, fix, ASKER))
         (audit,) = await self.registry.audit_log()
         self.assertEqual((audit.who, audit.action, audit.details["job"]), (ASKER, "security-build", job.token))
         # the branch is named where only the security role reads: the decision log
@@ -195,7 +190,7 @@ class Prepare(SecurityStepCase):
         self.assertIn("does not merge onto production-stable", self.prop("lpdeploy_reason"))
         self.assertIn("login.txt", self.decision_log())
         run = await self.registry.fix(BRANCH)
-        self.assertEqual((run.fix_commit, run.state, run.candidate), (fix, FAILED, None))
+        self.assertEqual((run.fix_commit, run.state, run.candidate), (fix, FixState.FAILED, None))
 
     @async_to_deferred
     async def test_a_missing_branch_is_refused_without_naming_it(self):
@@ -247,7 +242,7 @@ NOT_MATCHING = ("devel", "does not match 'security/*'")
 OVERSIZED = ("security/" + "x" * 300, "longer than 200 characters")
 for _name, _case in (("an_option_shaped", OPTION_SHAPED), ("a_non_matching", NOT_MATCHING),
                      ("an_oversized", OVERSIZED)):
-    for _step, _kind in (("prepare_security", SECURITY_BUILD), ("merge_back", MERGE_BACK)):
+    for _step, _kind in (("prepare_security", JobKind.SECURITY_BUILD), ("merge_back", JobKind.MERGE_BACK)):
         def _test(self, _step=_step, _kind=_kind, _case=_case):
             step = PrepareSecurity(settings=self.settings) if _step == "prepare_security" else \
                 MergeBack(settings=self.settings)
@@ -261,7 +256,7 @@ class Promote(SecurityStepCase):
     async def prepared(self, fix: str, **run_fields):
         """A job whose preparation decided to test ``fix`` as is, and the branch's run saying so."""
         job = await self.job(fix_commit=fix, candidate=fix, tree=self.repo.tree(fix))
-        await self.registry.save_fix(SecurityFix(BRANCH, fix, TESTING, ASKER, T0, candidate=fix, **run_fields))
+        await self.registry.save_fix(SecurityFix(BRANCH, fix, FixState.TESTING, ASKER, T0, candidate=fix, **run_fields))
         return job
 
     def promote(self, job, fix):
@@ -282,7 +277,7 @@ class Promote(SecurityStepCase):
         (released,) = await self.registry.releases()
         self.assertEqual((released.branch, released.fix_commit, released.candidate, released.by, released.job),
                          (BRANCH, fix, fix, ASKER, job.token))
-        self.assertEqual((await self.registry.fix(BRANCH)).state, PROMOTED)
+        self.assertEqual((await self.registry.fix(BRANCH)).state, FixState.PROMOTED)
         await self.assert_nothing_secret_outside_the_log("Escape the login form")
 
     @async_to_deferred
@@ -292,13 +287,13 @@ class Promote(SecurityStepCase):
         await self.record_pass(fix)
         job = await self.prepared(fix)
         newer = self.fix("Rework", fix)
-        await self.registry.save_fix(SecurityFix(BRANCH, newer, TESTING, "lpdeploy (push)", T0 + 1))
+        await self.registry.save_fix(SecurityFix(BRANCH, newer, FixState.TESTING, "lpdeploy (push)", T0 + 1))
         self.promote(job, fix)
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         self.assertEqual([r.fix_commit for r in await self.registry.releases()], [fix])
         self.assertEqual(((await self.registry.fix(BRANCH)).fix_commit, (await self.registry.fix(BRANCH)).state),
-                         (newer, TESTING))
+                         (newer, FixState.TESTING))
 
     @async_to_deferred
     async def test_a_failed_suite_moves_nothing_and_releases_nothing(self):
@@ -311,7 +306,7 @@ class Promote(SecurityStepCase):
         await self.run_step()
         self.assertEqual(self.repo.tip("production-stable"), self.s1)
         self.assertEqual(await self.registry.releases(), [])
-        self.assertEqual((await self.registry.fix(BRANCH)).state, FAILED)
+        self.assertEqual((await self.registry.fix(BRANCH)).state, FixState.FAILED)
 
     @async_to_deferred
     async def test_a_freeze_refuses_the_promotion_and_the_fix_waits_to_be_prepared_again(self):
@@ -324,7 +319,7 @@ class Promote(SecurityStepCase):
         await self.run_step()
         self.assertEqual(self.repo.tip("production-stable"), self.s1)
         self.assertEqual(await self.registry.releases(), [])
-        self.assertEqual((await self.registry.fix(BRANCH)).state, REFUSED)
+        self.assertEqual((await self.registry.fix(BRANCH)).state, FixState.REFUSED)
 
     @async_to_deferred
     async def test_when_preparation_refused_there_is_nothing_to_promote(self):
@@ -370,7 +365,7 @@ class MergeBackSteps(MergeBackCase):
     async def test_a_released_fix_is_merged_into_devel_and_recorded(self):
         self.released_fix()
         await self.release(self.a, self.a)
-        job = await self.job(MERGE_BACK)
+        job = await self.job(JobKind.MERGE_BACK)
         self.merge_back(job)
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
@@ -379,7 +374,7 @@ class MergeBackSteps(MergeBackCase):
         self.assertEqual(parents(self.repo, devel), [self.d1, self.a])
         (attempt,) = await self.registry.merge_backs()
         self.assertEqual((attempt.outcome, attempt.candidate, attempt.brought, attempt.merge, attempt.by),
-                         (MERGED, self.a, (self.a,), devel, ASKER))
+                         (MergeBackOutcome.MERGED, self.a, (self.a,), devel, ASKER))
         self.assertIn(self.a[:12], self.prop("lpdeploy_reason"))
         await self.assert_nothing_secret_outside_the_log()
 
@@ -392,7 +387,7 @@ class MergeBackSteps(MergeBackCase):
         for br in ("production-devel", "production-stable"):
             self.repo.push(br, b)
         await self.release(b, b, branch=OTHER, at=T0 + 10)
-        self.merge_back(await self.job(MERGE_BACK, branch=OTHER))
+        self.merge_back(await self.job(JobKind.MERGE_BACK, branch=OTHER))
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         devel = self.repo.tip("devel")
@@ -415,7 +410,7 @@ class MergeBackSteps(MergeBackCase):
         await self.release(self.a, self.a)
         b = self.fix("Limit upload size", self.a, branch=OTHER, path="upload.txt")
         await self.release(b, b, branch=OTHER, at=T0 + 10)
-        self.merge_back(await self.job(MERGE_BACK, automatic=True, candidate=self.a))
+        self.merge_back(await self.job(JobKind.MERGE_BACK, automatic=True, candidate=self.a))
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         devel = self.repo.tip("devel")
@@ -428,7 +423,7 @@ class MergeBackSteps(MergeBackCase):
         await self.release(self.a, self.a)
         merged = self.repo.merge(self.d1, self.a, "resolved by hand")
         self.repo.push("devel", merged)
-        self.merge_back(await self.job(MERGE_BACK))
+        self.merge_back(await self.job(JobKind.MERGE_BACK))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "nothing", "lpdeploy")
         await self.run_step()
@@ -437,7 +432,7 @@ class MergeBackSteps(MergeBackCase):
     @async_to_deferred
     async def test_a_branch_that_never_reached_production_is_refused(self):
         self.released_fix()
-        self.merge_back(await self.job(MERGE_BACK))
+        self.merge_back(await self.job(JobKind.MERGE_BACK))
         self.expect_outcome(result=FAILURE)
         await self.run_step()
         self.assertEqual(self.repo.tip("devel"), self.d1)
@@ -449,12 +444,12 @@ class MergeBackSteps(MergeBackCase):
         await self.release(self.a, self.a)
         clash = self.repo.commit("Rewrite login", self.d1, path="login.txt", content="devel's version\n")
         self.repo.push("devel", clash)
-        self.merge_back(await self.job(MERGE_BACK))
+        self.merge_back(await self.job(JobKind.MERGE_BACK))
         self.expect_outcome(result=FAILURE)
         await self.run_step()
         self.assertEqual(self.repo.tip("devel"), clash)
         (attempt,) = await self.registry.merge_backs()
-        self.assertEqual((attempt.outcome, attempt.devel_tip), (CONFLICT, clash))
+        self.assertEqual((attempt.outcome, attempt.devel_tip), (MergeBackOutcome.CONFLICT, clash))
         self.assertIn("login.txt", self.decision_log())
         await self.assert_nothing_secret_outside_the_log("login.txt")
 
@@ -467,7 +462,7 @@ class MergeBackRetries(MergeBackCase):
         self.released_fix()
         await self.release(self.a, self.a)
         pushed = self.someone_pushes_to_devel_during_the_merge(times=1)
-        self.merge_back(await self.job(MERGE_BACK))
+        self.merge_back(await self.job(JobKind.MERGE_BACK))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
         await self.run_step()
@@ -476,14 +471,15 @@ class MergeBackRetries(MergeBackCase):
         self.assertEqual(parents(self.repo, devel), [pushed[0], self.a])
         self.assertIn("attempt 1: devel moved under us; deciding and merging again", self.decision_log())
         (attempt,) = await self.registry.merge_backs()
-        self.assertEqual((attempt.outcome, attempt.devel_tip, attempt.merge), (MERGED, pushed[0], devel))
+        self.assertEqual((attempt.outcome, attempt.devel_tip, attempt.merge),
+                         (MergeBackOutcome.MERGED, pushed[0], devel))
 
     @async_to_deferred
     async def test_when_devel_keeps_moving_it_gives_up_and_the_fix_stays_pending(self):
         self.released_fix()
         await self.release(self.a, self.a)
         pushed = self.someone_pushes_to_devel_during_the_merge(times=MAX_CAS_ATTEMPTS)
-        self.merge_back(await self.job(MERGE_BACK))
+        self.merge_back(await self.job(JobKind.MERGE_BACK))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
         await self.run_step()
@@ -492,7 +488,7 @@ class MergeBackRetries(MergeBackCase):
         self.assertFalse(is_ancestor(self.repo, self.a, pushed[-1]))
         self.assertIn(f"gave up after {MAX_CAS_ATTEMPTS} attempts", self.prop("lpdeploy_reason"))
         (attempt,) = await self.registry.merge_backs()
-        self.assertEqual(attempt.outcome, GAVE_UP)
+        self.assertEqual(attempt.outcome, MergeBackOutcome.GAVE_UP)
 
 
 class ProductionKeepsReleasedFixes(SecurityStepCase):
@@ -505,7 +501,8 @@ class ProductionKeepsReleasedFixes(SecurityStepCase):
             self.repo.push(b, self.v1)
         await self.release(self.v1, self.v1)
         self.v2 = self.fix("Rework", self.base)  # force-pushed; its build failed
-        await self.registry.save_fix(SecurityFix(BRANCH, self.v2, FAILED, ASKER, T0 + 5, note="does not merge"))
+        await self.registry.save_fix(SecurityFix(BRANCH, self.v2, FixState.FAILED, ASKER, T0 + 5,
+                                                 note="does not merge"))
         self.s2 = self.repo.commit("Stable work", self.s1, path="stable.txt")
         self.repo.push("stable", self.s2)
         await self.record_pass(self.s2)
@@ -513,7 +510,7 @@ class ProductionKeepsReleasedFixes(SecurityStepCase):
     @async_to_deferred
     async def test_a_promotion_without_the_released_fix_is_refused_naming_only_its_sha(self):
         await self.released_then_reworked()
-        self.step(Decide(settings=self.settings, kind=PROMOTE), None)
+        self.step(Decide(settings=self.settings, kind=FlowKind.PROMOTE), None)
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()

@@ -32,12 +32,12 @@ from twisted.internet import defer, error
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from lpdeploy.core.model import Result
-from lpdeploy.core.results import FAILED, PASSED, Outcome
+from lpdeploy.core.model import FlowKind, Result
+from lpdeploy.core.results import TestOutcome as Outcome
+from lpdeploy.core.results import TestStatus
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.core.shard_watch import POLL, bounds
 from lpdeploy.git.gitops import checkout_commands
-from lpdeploy.master.steps.flow import GATE, SECURITY
 from lpdeploy.master.steps.shards import (
     ID_FILE,
     RUN_STEP,
@@ -52,6 +52,7 @@ from lpdeploy.master.steps.shards import (
     remember_checkout,
 )
 from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry
 
 SHARD_BUILDER, SECURITY_SHARD_BUILDER = "lpdeploy-shard", "lpdeploy-security-shard"  # as the configurator
 PARENT = 92  # FakeBuild.buildid: the parent build of every shard here
@@ -62,6 +63,9 @@ TREE = "c" * 40
 TESTS = [f"pkg.test_{i:02d}" for i in range(6)]
 TIMEOUT, MAX_TIME = 60, 600
 LIMITS = bounds(TIMEOUT, MAX_TIME)  # start 60 s, run 1260 s
+
+GATE, SECURITY = FlowKind.GATE, FlowKind.SECURITY
+PASSED, FAILED = TestStatus.PASSED, TestStatus.FAILED
 
 
 class ShardCase(FlowStepMixin, TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
@@ -195,8 +199,14 @@ class Verdict(RunShardsCase):
         await self.run_shard(1)
         self.advance(POLL)
         await self.ended(done)
-        self.assertEqual((await self.ledger()).result, Result.PASSED)
+        record = await self.ledger()
+        self.assertEqual(record.result, Result.PASSED)
         self.assertEqual(self.cancelled(), [])
+        # the same suite-run event as the plain RunSuite (test_steps.RunSuiteStep), plus the shards
+        (event,) = await DbRegistry(self.master).events()
+        self.assertEqual((event.action, event.who, event.at), ("suite-run", "lpdeploy (automatic)", record.finished_at))
+        self.assertEqual(event.details, {"revision": REVISION, "tree": TREE, "duration": record.duration,
+                                         "passed": True, "kind": "gate", "shards": 2})
 
     @async_to_deferred
     async def test_a_listed_test_that_never_ran_fails_the_run_and_the_ledger_says_failed(self):

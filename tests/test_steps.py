@@ -33,10 +33,10 @@ from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from lpdeploy.core.model import Release, Result, TestRecord
+from lpdeploy.core.model import FlowKind, Release, Result, TestRecord
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.master.steps.flow import GATE, MAX_CAS_ATTEMPTS, PROMOTE, Decide, MoveBranches, RunSuite
+from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, Decide, MoveBranches, RunSuite
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
 
@@ -96,7 +96,7 @@ class DecideGate(StepCase):
     @async_to_deferred
     async def test_untested_devel_tip_needs_the_suite(self):
         self.flow_history()
-        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.GATE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_run_suite", True, "lpdeploy")
         self.expect_property("lpdeploy_revision", self.d2, "lpdeploy")
@@ -111,7 +111,7 @@ class DecideGate(StepCase):
     async def test_tested_devel_tip_skips_the_suite_and_names_the_earlier_build(self):
         self.flow_history()
         await self.record(self.d2, build_number=42)
-        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.GATE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_run_suite", False, "lpdeploy")
         self.expect_property("lpdeploy_revision", self.d2)
@@ -129,7 +129,7 @@ class DecideGate(StepCase):
                                   content=self.repo.content(self.d1))
         self.assertEqual(self.repo.tree(revert), self.repo.tree(self.d1))
         self.repo.push("devel", revert)
-        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.GATE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_run_suite", False)
         self.expect_property("lpdeploy_revision", revert)
@@ -140,7 +140,7 @@ class DecideGate(StepCase):
     async def test_a_failed_tree_is_tested_again(self):
         self.flow_history()
         await self.record(self.d2, result=Result.FAILED, build_number=41)
-        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.GATE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_run_suite", True)
         await self.run_step()
@@ -150,7 +150,7 @@ class DecideGate(StepCase):
     async def test_missing_devel_branch_is_refused(self):
         base = self.repo.commit("Initial release", None)
         self.repo.push("stable", base)
-        self.setup_flow_step(Decide(settings=self.settings, kind=GATE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.GATE))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         self.expect_no_property("lpdeploy_run_suite")
@@ -164,7 +164,7 @@ class DecidePromote(StepCase):
     @async_to_deferred
     async def test_target_revision_not_on_stable_is_refused_naming_it(self):
         self.flow_history()
-        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE), target_revision=self.d2)
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE), target_revision=self.d2)
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         self.expect_no_property("lpdeploy_run_suite")
@@ -178,7 +178,7 @@ class DecidePromote(StepCase):
     @async_to_deferred
     async def test_production_already_at_the_stable_tip_is_nothing_to_do(self):
         self.flow_history()
-        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "nothing", "lpdeploy")
         self.expect_property("lpdeploy_run_suite", False)
@@ -191,7 +191,7 @@ class DecidePromote(StepCase):
         self.flow_history()
         self.repo.push("stable", self.d1)
         await self.record(self.d1, build_number=21)
-        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_run_suite", False)
         self.expect_property("lpdeploy_revision", self.d1)
@@ -212,7 +212,7 @@ class DecidePromote(StepCase):
         await self.record(self.d1)
         await DbRegistry(self.master).record_release(Release(
             "security/cve-77", fix, fix, 1_700_000_000.0, by="sec-alice"))
-        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         self.expect_no_property("lpdeploy_run_suite")
@@ -233,7 +233,7 @@ class DecidePromote(StepCase):
         await self.record(merged, build_number=22)
         await DbRegistry(self.master).record_release(Release(
             "security/cve-77", fix, fix, 1_700_000_000.0, by="sec-alice"))
-        self.setup_flow_step(Decide(settings=self.settings, kind=PROMOTE))
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_revision", merged, "lpdeploy")
         self.expect_property("lpdeploy_run_suite", False, "lpdeploy")
@@ -267,6 +267,11 @@ class RunSuiteStep(StepCase):
         self.assertEqual(rec.suite, self.suite)
         self.assertEqual(rec.build_number, BUILD_NUMBER)
         self.assertTrue(rec.build_url.endswith(f"#/builders/100/builds/{BUILD_NUMBER}"))
+        # the dashboard counts this run: the same event as the sharded suite's (test_shard_steps.Verdict)
+        (event,) = await DbRegistry(self.master).events()
+        self.assertEqual((event.action, event.who, event.at), ("suite-run", "lpdeploy (automatic)", rec.finished_at))
+        self.assertEqual(event.details, {"revision": self.d2, "tree": rec.tree, "duration": rec.duration,
+                                         "passed": True})
 
     @async_to_deferred
     async def test_exit_1_fails_records_a_failure_and_says_failed(self):
@@ -303,7 +308,7 @@ class MoveBranchesGate(StepCase):
     async def test_tested_revision_ahead_of_stable_moves_stable_to_exactly_it(self):
         self.flow_history()
         await self.record(self.d2, build_number=30)
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
         await self.run_step()
@@ -318,7 +323,7 @@ class MoveBranchesGate(StepCase):
     async def test_tested_older_devel_commit_moves_stable_to_it_not_to_the_tip(self):
         self.flow_history()
         await self.record(self.d1, build_number=31)
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d1))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d1))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "moved")
         await self.run_step()
@@ -327,7 +332,7 @@ class MoveBranchesGate(StepCase):
     @async_to_deferred
     async def test_untested_revision_is_refused_and_stable_stays(self):
         self.flow_history()
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
@@ -338,7 +343,7 @@ class MoveBranchesGate(StepCase):
     async def test_failed_revision_is_refused_and_stable_stays(self):
         self.flow_history()
         await self.record(self.d2, result=Result.FAILED)
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused")
         await self.run_step()
@@ -350,7 +355,7 @@ class MoveBranchesGate(StepCase):
         hotfix = self.repo.commit("Hotfix straight on stable", self.s1)
         self.repo.push("stable", hotfix)
         await self.record(self.d2)
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
@@ -362,7 +367,7 @@ class MoveBranchesGate(StepCase):
         self.flow_history()
         self.repo.push("stable", self.d2)
         await self.record(self.d1)
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d1))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d1))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "nothing")
         await self.run_step()
@@ -377,7 +382,7 @@ class MoveBranchesGate(StepCase):
 
         Upstream.of(self.master, self.repo.url).fetch = unreadable
         props = {**self.decided(self.d2), "lpdeploy_outcome": "nothing"}
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **props)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **props)
         self.expect_outcome(result=SKIPPED)
         await self.run_step()
         self.assertEqual(self.repo.tip("stable"), self.s1)
@@ -389,7 +394,7 @@ class MoveBranchesPromote(StepCase):
         self.flow_history()
         self.repo.push("stable", self.d1)
         await self.record(self.d1)
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=PROMOTE),
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.PROMOTE),
                              lpdeploy_revision=self.d1, lpdeploy_tree=self.repo.tree(self.d1))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "moved")
@@ -435,7 +440,7 @@ class MoveBranchesRace(StepCase):
         await self.record(self.d2)
         hotfix = self.repo.commit("Hotfix straight on stable", self.s1)
         attempts = self.race(("stable", hotfix))
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
@@ -451,7 +456,7 @@ class MoveBranchesRace(StepCase):
         self.flow_history()
         await self.record(self.d2)
         attempts = self.race(("stable", self.d1))
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
         await self.run_step()
@@ -466,7 +471,7 @@ class MoveBranchesRace(StepCase):
         # every attempt finds stable somewhere else (each still behind d2, so each decision is a move)
         moves = [("stable", self.d1), ("stable", self.s1), ("stable", self.d1), ("stable", self.s1)]
         attempts = self.race(*moves[:MAX_CAS_ATTEMPTS])
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=GATE), **self.decided(self.d2))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
@@ -481,7 +486,7 @@ class MoveBranchesRace(StepCase):
         await self.record(self.d1)
         hotfix = self.repo.commit("Hotfix straight on production", self.s1)
         attempts = self.race(("production-stable", hotfix))
-        self.setup_flow_step(MoveBranches(settings=self.settings, kind=PROMOTE), **self.decided(self.d1))
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.PROMOTE), **self.decided(self.d1))
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()

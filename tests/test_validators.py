@@ -145,3 +145,14 @@ def test_a_cowboy_id_is_a_number_with_an_optional_hash(value, number):
 @pytest.mark.parametrize("value", ["", "#", "-1", "1; rm -rf /", "1\n2", "1234567890", "x", True, None, 1.5])
 def test_anything_else_is_not_a_cowboy_id(value):
     assert "must be a number" in problem(validators.cowboy_id, value)
+
+
+@pytest.mark.parametrize("name", ["alice", "carol@example.org", "b.o_b-2", "a" * 64])
+def test_a_user_name_the_site_file_may_grant_a_role_to(name):
+    assert validators.user_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "bob smith", "-alice", "@alice", "a" * 65, "al:ice", "alice\n", 7])
+def test_a_user_name_that_cannot_be_a_login_is_refused(name):
+    with pytest.raises(InvalidInput, match="user name"):
+        validators.user_name(name)

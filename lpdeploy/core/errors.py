@@ -48,4 +48,46 @@ class StaleBranch(GitError):
 
 
 class MergeConflict(GitError):
-    """Two commits do not merge cleanly; nothing was written."""
+    """Two commits do not merge cleanly; nothing was written. ``paths``: the conflicting files.
+
+    The paths can name an embargoed fix's files: they go to the security
+    role's decision log only, never into a summary or a property.
+    """
+
+    def __init__(self, argv: list[str], paths: list[str] | tuple[str, ...]) -> None:
+        self.paths = tuple(paths)
+        super().__init__(argv, 1, "conflict in " + (", ".join(self.paths[:10]) or "unknown paths"))
+
+
+class UnknownCowboy(LpDeployError):
+    """No active cowboy has this id (never recorded, or already retired or removed)."""
+
+    def __init__(self, cowboy_id: int, problem: str = "no such cowboy") -> None:
+        super().__init__(f"cowboy {cowboy_id}: {problem}")
+        self.cowboy_id = cowboy_id
+        self.problem = problem
+
+
+class ApiError(LpDeployError):
+    """The master refused or failed a CLI request; ``status`` is the HTTP status (0: unreachable).
+
+    ``detail`` is the master's own message, without the "HTTP <status>:" prefix.
+    """
+
+    def __init__(self, message: str, status: int = 0, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or message
+
+
+class UsageError(LpDeployError):
+    """The CLI was called wrongly (exit status 2); nothing was sent to the master."""
+
+
+class RunError(LpDeployError):
+    """``make run`` could not prepare or start a part; ``cause`` is one line of why."""
+
+    def __init__(self, what: str, cause: str) -> None:
+        super().__init__(f"{what}: {cause}")
+        self.what = what
+        self.cause = cause

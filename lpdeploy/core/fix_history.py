@@ -29,18 +29,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from lpdeploy.core.model import (
-    CONFLICT,
-    GAVE_UP,
-    MERGED_BACK,
-    MERGING,
-    PENDING,
-    PROMOTED,
-    QUEUED,
-    REFUSED,
-    TESTING,
     Action,
     Decision,
+    FixState,
     MergeBackAttempt,
+    MergeBackOutcome,
     Release,
     SecurityFix,
 )
@@ -132,10 +125,10 @@ def merge_back_plan(fixes: Sequence[PendingFix], attempts: Sequence[MergeBackAtt
                            "which not every server runs yet")
             continue
         last = next((a for a in reversed(attempts) if a.candidate == candidate), None)
-        if last is not None and last.outcome == CONFLICT:
+        if last is not None and last.outcome == MergeBackOutcome.CONFLICT:
             reasons.append(f"{short(candidate)} conflicted with devel; waiting for a resolution")
             continue
-        if last is not None and last.outcome == GAVE_UP and now - last.at < retry_after:
+        if last is not None and last.outcome == MergeBackOutcome.GAVE_UP and now - last.at < retry_after:
             reasons.append(f"{short(candidate)} failed {now - last.at:.0f} s ago; retrying later")
             continue
         together = f" together with {len(f.brings) - 1} earlier fix(es)" if len(f.brings) > 1 else ""
@@ -171,23 +164,25 @@ def security_build_due(tip: str, run: SecurityFix | None, frozen: bool) -> Decis
     """
     if run is None or run.fix_commit != tip:
         return Decision(Action.RUN_SUITE, f"new tip {short(tip)}", revision=tip)
-    if run.state in (QUEUED, TESTING):
+    if run.state in (FixState.QUEUED, FixState.TESTING):
         return Decision(Action.RUN_SUITE, f"the build of {short(tip)} was lost; queueing it again", revision=tip)
-    if run.state == REFUSED and not frozen:
+    if run.state == FixState.REFUSED and not frozen:
         return Decision(Action.RUN_SUITE, f"{short(tip)} was refused at promotion; preparing it again",
                         revision=tip)
     return Decision(Action.NOTHING, f"{short(tip)} is {run.state}; waiting for a new push", revision=tip)
 
 
-def release_state(release: Release, in_devel: Collection[str], attempts: Sequence[MergeBackAttempt]) -> str:
+def release_state(release: Release, in_devel: Collection[str], attempts: Sequence[MergeBackAttempt]) -> FixState:
     """Where one released fix stands: merged-back (devel holds it), conflict (its last merge did), or pending."""
     if release.candidate in in_devel:
-        return MERGED_BACK
+        return FixState.MERGED_BACK
     last = next((a for a in reversed(attempts) if release.candidate in (a.candidate, *a.brought)), None)
-    return CONFLICT if last is not None and last.outcome == CONFLICT else PENDING
+    if last is not None and last.outcome == MergeBackOutcome.CONFLICT:
+        return FixState.CONFLICT
+    return FixState.PENDING
 
 
-def branch_state(run: SecurityFix | None, release_states: Sequence[str]) -> str:
+def branch_state(run: SecurityFix | None, release_states: Sequence[FixState]) -> FixState:
     """One word for a security branch: its latest run, unless that run is the release itself.
 
     A branch whose latest run reached production reads as its newest
@@ -195,8 +190,8 @@ def branch_state(run: SecurityFix | None, release_states: Sequence[str]) -> str:
     or failed) is shown as such, and its released fixes are listed apart.
     """
     newest = release_states[-1] if release_states else None
-    if run is None or run.state == PROMOTED or run.state in (MERGING, CONFLICT, MERGED_BACK):
+    if run is None or run.state in (FixState.PROMOTED, FixState.MERGING, FixState.CONFLICT, FixState.MERGED_BACK):
         if newest is None:
-            return run.state if run else PENDING
-        return PROMOTED if newest == PENDING else newest
+            return run.state if run else FixState.PENDING
+        return FixState.PROMOTED if newest == FixState.PENDING else newest
     return run.state

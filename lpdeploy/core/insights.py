@@ -1,6 +1,6 @@
 """The numbers people argue with, computed from flow events: pure functions.
 
-Events are recorded by the steps (``suite-run``, ``suite-skipped``, ``moved``,
+Events are recorded by the steps (``EventKind``: ``suite-run``, ``suite-skipped``, ``moved``,
 ``deployed``); this module turns them into lead times per production
 revision and into what the ledger saved. No I/O: the dashboard hands in the
 events and the commit times it read.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lpdeploy.core.model import AuditEntry
+from lpdeploy.core.model import AuditEntry, EventKind, FlowKind
 
-PRODUCTION_KINDS = ("promote", "security")
+PRODUCTION_KINDS = (FlowKind.PROMOTE, FlowKind.SECURITY)
 DAY = 86400.0
 
 
@@ -55,13 +55,14 @@ def lead_times(events: list[AuditEntry], pushed: dict[str, float], now: float, d
     out = []
     for e in sorted(events, key=lambda e: e.at):
         rev = str(e.details.get("revision", ""))
-        if e.action == "moved" and e.details.get("kind") == "gate":
+        if e.action == EventKind.MOVED and e.details.get("kind") == FlowKind.GATE:
             gated.setdefault(rev, e.at)
-        elif e.action == "deployed":
+        elif e.action == EventKind.DEPLOYED:
             deployed.setdefault(rev, e.at)
     for e in sorted(events, key=lambda e: e.at):
         rev = str(e.details.get("revision", ""))
-        if e.action == "moved" and e.details.get("kind") in PRODUCTION_KINDS and e.at >= since and rev in pushed:
+        production = e.action == EventKind.MOVED and e.details.get("kind") in PRODUCTION_KINDS
+        if production and e.at >= since and rev in pushed:
             out.append(LeadTime(rev, pushed[rev], gated.get(rev), e.at, deployed.get(rev)))
     return out
 
@@ -70,9 +71,9 @@ def suite_numbers(events: list[AuditEntry], now: float, days: int = 30) -> Suite
     since = now - days * DAY
     recent = [e for e in events if e.at >= since]
     return SuiteNumbers(
-        runs=sum(1 for e in recent if e.action == "suite-run"),
-        avoided=sum(1 for e in recent if e.action == "suite-skipped"),
-        saved_seconds=sum(float(e.details.get("saved") or 0.0) for e in recent if e.action == "suite-skipped"),
+        runs=sum(1 for e in recent if e.action == EventKind.SUITE_RUN),
+        avoided=sum(1 for e in recent if e.action == EventKind.SUITE_SKIPPED),
+        saved_seconds=sum(float(e.details.get("saved") or 0.0) for e in recent if e.action == EventKind.SUITE_SKIPPED),
         production_revisions=len({e.details.get("revision") for e in recent
-                                  if e.action == "moved" and e.details.get("kind") in PRODUCTION_KINDS}),
+                                  if e.action == EventKind.MOVED and e.details.get("kind") in PRODUCTION_KINDS}),
     )

@@ -78,7 +78,12 @@ class Decision:
         return self.action is Action.REFUSE
 
 
-ACTIVE, RETIRED, REMOVED = "active", "retired", "removed"  # the states of a cowboy
+class CowboyState(enum.StrEnum):
+    """Where a cowboy stands (stored in the registry)."""
+
+    ACTIVE = "active"  # on the server; no rollout may overwrite it
+    RETIRED = "retired"  # its fix was deployed
+    REMOVED = "removed"  # a sysadmin took it off by hand
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,17 @@ class Cowboy:
     fixed_by: str | None  # the commit carrying the real fix
     created_by: str
     created_at: float
-    state: str = ACTIVE
+    state: CowboyState = CowboyState.ACTIVE
     ended_at: float | None = None
     ended_by: str | None = None
     end_reason: str | None = None
 
+    def __post_init__(self) -> None:  # rows and JSON hold the plain string
+        object.__setattr__(self, "state", CowboyState(self.state))
+
     @property
     def active(self) -> bool:
-        return self.state == ACTIVE
+        return self.state == CowboyState.ACTIVE
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "active": self.active}
@@ -124,18 +132,109 @@ class Freeze:
 class AuditEntry:
     at: float
     who: str
-    action: str
+    action: str  # an AuditAction in the audit trail, an EventKind among the flow events
     details: dict[str, Any] = field(default_factory=dict)
 
 
-# the latest run of a security branch: queued → testing → promoted (or failed / refused)
-QUEUED, TESTING, FAILED, REFUSED, PROMOTED = "queued", "testing", "failed", "refused", "promoted"
-# where a released fix stands, read off the tips and the merge-back records (never stored as a state)
-PENDING, MERGING, CONFLICT, MERGED_BACK = "pending", "merging", "conflict", "merged-back"
-# what a merge-back attempt ended with
-MERGED, NOTHING_TO_MERGE, GAVE_UP = "merged", "nothing", "failed"
-# the two kinds of security work a job asks for
-SECURITY_BUILD, MERGE_BACK = "security-build", "merge-back"
+class FixState(enum.StrEnum):
+    """Where a security fix stands, in one word (stored in ``SecurityFix.state``, shown by ``lpdeploy status``).
+
+    The first five are the latest run of a security branch, stored:
+    queued → testing → promoted (or failed / refused). The last four say where
+    a released fix stands; they are read off the tips and the merge-back
+    records, never stored as a state by lpdeploy (older rows may hold them).
+    """
+
+    QUEUED = "queued"
+    TESTING = "testing"
+    FAILED = "failed"  # the security build's suite failed, or the fix did not merge onto production-stable
+    REFUSED = "refused"  # promotion refused (a freeze, a lost fix, a branch that moved)
+    PROMOTED = "promoted"
+    PENDING = "pending"  # released, not yet in devel
+    MERGING = "merging"
+    CONFLICT = "conflict"  # its last merge-back conflicted
+    MERGED_BACK = "merged-back"
+
+
+class MergeBackOutcome(enum.StrEnum):
+    """What a merge-back attempt ended with (stored in ``MergeBackAttempt.outcome``)."""
+
+    MERGED = "merged"
+    NOTHING_TO_MERGE = "nothing"
+    CONFLICT = "conflict"
+    GAVE_UP = "failed"  # git failed, or devel kept moving: retried later
+
+
+class JobKind(enum.StrEnum):
+    """The two kinds of security work a job asks for (stored in ``SecurityJob.kind``)."""
+
+    SECURITY_BUILD = "security-build"
+    MERGE_BACK = "merge-back"
+
+
+class Role(enum.StrEnum):
+    """The roles a site file grants (``[auth.roles]``); templates may spell them as strings."""
+
+    SECURITY = "security"  # may see embargoed fixes and run security work
+    LOSA = "losa"  # sysadmins: force gate, promote, deploy and admin builds
+
+
+class FlowKind(enum.StrEnum):
+    """Which flow a build step serves; also the ``kind`` of a flow event (``insights`` reads it)."""
+
+    GATE = "gate"
+    PROMOTE = "promote"
+    DEPLOY = "deploy"
+    ADMIN = "admin"
+    SECURITY = "security"
+
+
+class BuildOutcome(enum.StrEnum):
+    """How a flow build ended, in one word: the ``lpdeploy_outcome`` property the CLI prints."""
+
+    MOVED = "moved"  # branches fast-forwarded
+    NOTHING = "nothing"  # the requested state already held
+    DEPLOYED = "deployed"
+    DONE = "done"  # an admin action was carried out
+    REFUSED = "refused"  # a rule said no; the reason says which
+    FAILED = "failed"  # git, the suite or a deploy command failed
+
+
+OK_OUTCOMES = frozenset({BuildOutcome.MOVED, BuildOutcome.NOTHING, BuildOutcome.DEPLOYED, BuildOutcome.DONE})
+
+
+class ServerStatus(enum.StrEnum):
+    """What a deploy build did to one server (``lpdeploy_servers``, the deploy summary)."""
+
+    DEPLOYED = "deployed"
+    UNCHANGED = "unchanged"  # it already ran the target
+    REFUSED = "refused"  # a cowboy, a freeze or a change during the rollout
+    FAILED = "failed"  # its deploy command failed
+
+
+class AuditAction(enum.StrEnum):
+    """What an audit entry records (``AuditEntry.action`` in the audit trail, shown by ``lpdeploy audit``)."""
+
+    PROMOTE = "promote"
+    DEPLOY = "deploy"
+    COWBOY_ADD = "cowboy-add"
+    COWBOY_REMOVE = "cowboy-remove"
+    COWBOY_RETIRE = "cowboy-retire"  # its fix was deployed
+    COWBOY_OVERRIDE = "cowboy-override"  # a losa deployed over it
+    FREEZE = "freeze"
+    THAW = "thaw"
+    SECURITY_BUILD = "security-build"  # security work: shown to the security role only
+    SECURITY_PROMOTE = "security-promote"
+    MERGE_BACK = "merge-back"
+
+
+class EventKind(enum.StrEnum):
+    """The flow events the steps record for the dashboard's numbers (``AuditEntry.action``)."""
+
+    SUITE_RUN = "suite-run"
+    SUITE_SKIPPED = "suite-skipped"
+    MOVED = "moved"
+    DEPLOYED = "deployed"
 
 
 def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -155,12 +254,15 @@ class SecurityFix:
 
     branch: str
     fix_commit: str  # the security branch tip that was (or is being) tested
-    state: str  # QUEUED, TESTING, FAILED, REFUSED or PROMOTED
+    state: FixState  # QUEUED, TESTING, FAILED, REFUSED or PROMOTED
     by: str
     updated_at: float
     candidate: str | None = None  # what is tested (and promoted): the fix, or its merge onto production-stable
     build_url: str = ""
     note: str = ""  # why it failed or was refused
+
+    def __post_init__(self) -> None:  # rows and JSON hold the plain string
+        object.__setattr__(self, "state", FixState(self.state))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SecurityFix:
@@ -169,8 +271,8 @@ class SecurityFix:
 
 # what people without the security role see in place of an embargoed commit's text
 EMBARGOED = "embargoed"
-# the role that may see embargoed fixes and run security work
-SECURITY_ROLE = "security"
+# who did what no person asked for (the ``who`` of audit entries and events, a job's ``requested_by``)
+AUTOMATIC = "lpdeploy (automatic)"
 
 @dataclass(frozen=True)
 class Release:
@@ -201,12 +303,15 @@ class MergeBackAttempt:
     job: str
     by: str
     candidate: str  # what it merged (or tried to)
-    outcome: str  # MERGED, NOTHING_TO_MERGE, CONFLICT or GAVE_UP
+    outcome: MergeBackOutcome
     brought: tuple[str, ...] = ()  # the candidates of every released fix the merge brought in
     devel_tip: str | None = None  # devel as it was merged onto
     merge: str | None = None  # the merge commit pushed to devel
     note: str = ""
 
+
+    def __post_init__(self) -> None:  # rows and JSON hold the plain string
+        object.__setattr__(self, "outcome", MergeBackOutcome(self.outcome))
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MergeBackAttempt:
         data = _known_fields(cls, data)
@@ -225,7 +330,7 @@ class SecurityJob:
     """
 
     token: str
-    kind: str  # SECURITY_BUILD or MERGE_BACK
+    kind: JobKind
     branch: str
     requested_by: str
     requested_at: float
@@ -233,6 +338,9 @@ class SecurityJob:
     candidate: str | None = None  # merge-back: what to merge; security build: what is tested
     fix_commit: str | None = None  # security build: the branch tip it tests
     tree: str | None = None
+
+    def __post_init__(self) -> None:  # rows and JSON hold the plain string
+        object.__setattr__(self, "kind", JobKind(self.kind))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SecurityJob:

@@ -8,20 +8,40 @@ ran), so the parsing lives here.
 
 from __future__ import annotations
 
+import enum
 import io
 import math
 import xml.etree.ElementTree as ET  # noqa: S405 - our own suite's report; expat refuses external entities
 from dataclasses import dataclass
 
 SUBUNIT_V2_SIGNATURE = 0xB3
-PASSED, FAILED, SKIPPED = "success", "fail", "skip"
-_FINAL = {"success": PASSED, "xfail": PASSED, "skip": SKIPPED, "fail": FAILED, "uxsuccess": FAILED}
+
+
+class TestStatus(enum.StrEnum):
+    """How one test ended (subunit's words; stored with a shard's results)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    PASSED = "success"
+    FAILED = "fail"
+    SKIPPED = "skip"
+
+
+_FINAL = {"success": TestStatus.PASSED, "xfail": TestStatus.PASSED, "skip": TestStatus.SKIPPED,
+          "fail": TestStatus.FAILED, "uxsuccess": TestStatus.FAILED}
 
 
 @dataclass(frozen=True)
-class Outcome:
-    status: str  # PASSED, FAILED or SKIPPED
+class TestOutcome:
+    """One test's status and duration."""
+
+    __test__ = False
+
+    status: TestStatus
     duration: float  # seconds
+
+    def __post_init__(self) -> None:  # stored shard results hold the plain string
+        object.__setattr__(self, "status", TestStatus(self.status))
 
 
 def is_subunit_v2(data: bytes) -> bool:
@@ -38,18 +58,18 @@ def parse_test_list(data: bytes) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i))
 
 
-def parse_results(data: bytes, fmt: str) -> dict[str, Outcome]:
+def parse_results(data: bytes, fmt: str) -> dict[str, TestOutcome]:
     """Results by test id from a subunit v2 stream or a JUnit XML file."""
     if fmt == "junit":
         return parse_junit(data)
     return parse_subunit(data)
 
 
-def parse_subunit(data: bytes) -> dict[str, Outcome]:
-    outcomes: dict[str, Outcome] = {}
+def parse_subunit(data: bytes) -> dict[str, TestOutcome]:
+    outcomes: dict[str, TestOutcome] = {}
     for test_id, (status, duration) in _subunit_events(data).items():
         if status in _FINAL:
-            outcomes[test_id] = Outcome(_FINAL[status], duration)
+            outcomes[test_id] = TestOutcome(_FINAL[status], duration)
     return outcomes
 
 
@@ -77,8 +97,8 @@ def _subunit_events(data: bytes) -> dict[str, tuple[str | None, float]]:
     return seen
 
 
-def parse_junit(data: bytes) -> dict[str, Outcome]:
-    outcomes: dict[str, Outcome] = {}
+def parse_junit(data: bytes) -> dict[str, TestOutcome]:
+    outcomes: dict[str, TestOutcome] = {}
     if not data.strip():
         return outcomes
     root = ET.fromstring(data)  # noqa: S314
@@ -87,28 +107,28 @@ def parse_junit(data: bytes) -> dict[str, Outcome]:
         classname = case.get("classname")
         test_id = f"{classname}.{name}" if classname else name
         if case.find("failure") is not None or case.find("error") is not None:
-            status = FAILED
+            status = TestStatus.FAILED
         elif case.find("skipped") is not None:
-            status = SKIPPED
+            status = TestStatus.SKIPPED
         else:
-            status = PASSED
+            status = TestStatus.PASSED
         try:
             duration = float(case.get("time") or 0.0)
         except ValueError:
             duration = 0.0
         if not math.isfinite(duration) or duration < 0:
             duration = 0.0  # "nan", "inf", "-3": not a duration
-        outcomes[test_id] = Outcome(status, duration)
+        outcomes[test_id] = TestOutcome(status, duration)
     return outcomes
 
 
-def match_ids(outcomes: dict[str, Outcome], expected: set[str]) -> dict[str, Outcome]:
+def match_ids(outcomes: dict[str, TestOutcome], expected: set[str]) -> dict[str, TestOutcome]:
     """Results keyed by the listed ids: an exact id, or else its longest dotted suffix that was listed.
 
     JUnit reports ``classname.name``; a list command may print either form.
     Results for tests that were not listed are dropped.
     """
-    out: dict[str, Outcome] = {}
+    out: dict[str, TestOutcome] = {}
     for test_id, outcome in outcomes.items():
         parts = test_id.split(".")
         for k in range(len(parts)):

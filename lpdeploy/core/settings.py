@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from lpdeploy.core.errors import InvalidInput, SettingsError
+from lpdeploy.core.model import Role
 from lpdeploy.core.refs import validate_branch, validate_branch_pattern
-from lpdeploy.core.validators import server_name
+from lpdeploy.core.validators import server_name, user_name
 
-KNOWN_ROLES = ("security", "losa")
-_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+KNOWN_ROLES = tuple(Role)
 _REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
 
 
@@ -248,8 +247,10 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
             raise SettingsError(f"auth.roles.{role}", f"unknown role (known: {', '.join(KNOWN_ROLES)})")
         users = roles_t.string_list(role)
         for u in users:
-            if not _USER_NAME.fullmatch(u):
-                raise SettingsError(f"auth.roles.{role}", f"{u!r} is not a valid user name")
+            try:
+                user_name(u)
+            except InvalidInput:
+                raise SettingsError(f"auth.roles.{role}", f"{u!r} is not a valid user name") from None
         roles[role] = users
     pr = r.table("promotion")
     pr.only("schedule")

@@ -34,6 +34,7 @@ MAX_SERVER_LIST = 1000  # characters of a server list as typed in a form
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _SERVER_SEPARATORS = re.compile(r"[ ,]+")
 _COWBOY_ID = re.compile(r"#?([0-9]{1,9})")
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 def text_rule(limit: int = MAX_TEXT) -> str:
@@ -89,6 +90,14 @@ def server_name(name: object, what: str = "server name") -> str:
     if not isinstance(name, str) or not SERVER_NAME.fullmatch(name):
         raise InvalidInput(what, name if isinstance(name, str) else repr(name),
                            "at most 63 letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return name
+
+
+def user_name(name: object, what: str = "user name") -> str:
+    """A login name as the site file grants roles to it: letters, digits, '.', '_', '@' and '-'."""
+    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
+        raise InvalidInput(what, name if isinstance(name, str) else repr(name),
+                           "at most 64 letters, digits, '.', '_', '@' and '-', starting with a letter or digit")
     return name
 
 

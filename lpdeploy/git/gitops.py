@@ -199,9 +199,7 @@ class Mirror:
         proc = self.git("merge-tree", "--write-tree", "--name-only", "--no-messages",
                         "--end-of-options", ours, theirs, check=False)
         if proc.returncode == 1:
-            paths = proc.stdout.splitlines()[1:]
-            raise MergeConflict(["git", "merge-tree", ours, theirs], 1,
-                                "conflict in " + (", ".join(paths[:10]) or "unknown paths"))
+            raise MergeConflict(["git", "merge-tree", ours, theirs], proc.stdout.splitlines()[1:])
         if proc.returncode != 0:
             raise GitError(["git", "merge-tree", ours, theirs], proc.returncode, proc.stderr)
         tree = proc.stdout.splitlines()[0].strip()

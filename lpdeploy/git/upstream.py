@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from twisted.internet import defer, threads
 
+from lpdeploy.core.errors import GitError
 from lpdeploy.core.model import Tips
 from lpdeploy.core.policy import BranchFacts
 from lpdeploy.git.gitops import Commit, Mirror, Move
@@ -53,6 +54,19 @@ class Upstream:
 
     async def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return await self._run(self.mirror.is_ancestor, ancestor, descendant)
+
+    async def contains(self, tip: str, rev: str) -> bool:
+        """Whether the commit ``tip`` contains ``rev`` (is it, or descends from it).
+
+        A revision the mirror does not have (or any git failure) means no: every
+        caller asks before acting on "yes", so "no" is the safe answer.
+        """
+        if rev == tip:
+            return True
+        try:
+            return await self.is_ancestor(rev, tip)
+        except GitError:
+            return False
 
     async def commit(self, sha: str) -> Commit:
         return await self._run(self.mirror.commit, sha)

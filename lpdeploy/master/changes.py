@@ -29,14 +29,15 @@ from buildbot.util.state import StateMixin
 from twisted.internet import defer
 from twisted.python import log
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import EMBARGOED
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.registry import DbRegistry
 
 
 class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
@@ -64,7 +65,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
         return defer.ensureDeferred(self._poll())
 
     async def _poll(self) -> None:
-        upstream = Upstream.of(self.master, self.settings.repository.url)
+        upstream = services(self.master).upstream(self.settings.repository.url)
         try:
             tips = await upstream.fetch()
         except LpDeployError as e:
@@ -77,7 +78,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             await self.setState("tips", current)
             return
         moved = {b: sha for b, sha in current.items() if known.get(b) != sha}
-        embargoed = (await embargoed_commits(upstream, DbRegistry(self.master), self.settings, tips)
+        embargoed = (await embargoed_commits(upstream, services(self.master).registry, self.settings, tips)
                      if moved else set())
         for branch, sha in sorted(moved.items()):
             if not await self._already_reported(branch, sha):
@@ -105,7 +106,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
             files=[],
             when_timestamp=int(self.master.reactor.seconds()) if embargoed else commit.timestamp,
             category="push",
-            properties={"lpdeploy_previous_tip": previous or ""},
+            properties={prop.PREVIOUS_TIP: previous or ""},
             src="git",
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import croniter
@@ -22,16 +23,18 @@ from twisted.internet import defer, task
 from twisted.python import log
 
 from lpdeploy.core import fix_history, policy
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
-from lpdeploy.core.model import MERGE_BACK, QUEUED, SECURITY_BUILD, Action, SecurityFix, Tips
+from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.security_jobs import queue_job
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.master.sourcestamps import source_stamp
+from lpdeploy.stores.registry import Registry
 
 RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
 
@@ -53,10 +56,19 @@ class FlowScheduler(ReconfigurableBaseScheduler):
 
     @property
     def upstream(self) -> Upstream:
-        return Upstream.of(self.master, self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url)
 
-    def start_timer(self, interval: float, tick: Any) -> None:
-        """Call ``tick`` now and every ``interval`` seconds while active (Buildbot's clock)."""
+    def start_timer(self, interval: float, reconcile: Callable[[], Coroutine[Any, Any, None]], failed: str) -> None:
+        """Call ``reconcile`` now and every ``interval`` seconds while active (Buildbot's clock).
+
+        A call that fails is logged (``failed`` says what failed) and the timer
+        keeps going: the next tick reads the tips afresh, so it retries.
+        """
+        def tick() -> defer.Deferred[None]:
+            d = defer.ensureDeferred(reconcile())
+            d.addErrback(log.err, f"{self.name}: {failed}")
+            return d
+
         self._timer = task.LoopingCall(tick)
         self._timer.clock = self.master.reactor
         self._timer.start(interval, now=True)
@@ -86,7 +98,8 @@ class GateScheduler(FlowScheduler):
         if not self.enabled:
             return
         yield self.startConsumingChanges()
-        self.start_timer(RECONCILE_INTERVAL, lambda: self._reconcile_logged("periodic check"))
+        self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
+                         "reconciling from the tips failed")
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -94,11 +107,6 @@ class GateScheduler(FlowScheduler):
             return defer.succeed(None)
         return defer.ensureDeferred(self.reconcile(f"push to {change.branch} ({change.revision[:12]})",
                                                    hint=change.revision))
-
-    def _reconcile_logged(self, why: str) -> defer.Deferred[None]:
-        d = defer.ensureDeferred(self.reconcile(why))
-        d.addErrback(log.err, f"{self.name}: reconciling from the tips failed")
-        return d
 
     async def reconcile(self, why: str, hint: str | None = None) -> None:
         """Queue a gate build if the tips say one is owed and none is queued."""
@@ -113,7 +121,7 @@ class GateScheduler(FlowScheduler):
         contains = False
         if devel_tip is not None:
             tree = await upstream.tree_of(devel_tip)
-            record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+            record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
             if stable_tip is not None:
                 contains = devel_tip == stable_tip or await upstream.is_ancestor(devel_tip, stable_tip)
         pending = await self._gate_queued() or (devel_tip is not None and await self._testing(devel_tip))
@@ -122,10 +130,7 @@ class GateScheduler(FlowScheduler):
             log.msg(f"{self.name}: {why}: {decision.reason}")
             return
         await self.addBuildsetForSourceStamps(
-            sourcestamps=[{
-                "codebase": "", "repository": self.settings.repository.url,
-                "branch": branches.devel, "revision": hint or devel_tip, "project": "",
-            }],
+            sourcestamps=[source_stamp(self.settings, branches.devel, hint or devel_tip)],
             reason=f"{why}: {decision.reason}",
             properties=Properties(),
             builderNames=self.builderNames,
@@ -145,7 +150,7 @@ class GateScheduler(FlowScheduler):
                                                  filters=[resultspec.Filter("complete", "eq", [False])])
             for build in running:
                 props = await self.master.data.get(("builds", build["buildid"], "properties")) or {}
-                if props.get("lpdeploy_revision", (None,))[0] in (None, revision):
+                if props.get(prop.REVISION, (None,))[0] in (None, revision):
                     return True
         return False
 
@@ -193,12 +198,8 @@ class AutoDeployScheduler(FlowScheduler):
         if not self.enabled:
             return
         yield self.startConsumingChanges()
-        self.start_timer(RECONCILE_INTERVAL, self._tick)
-
-    def _tick(self) -> defer.Deferred[None]:
-        d = defer.ensureDeferred(self.reconcile("periodic check"))
-        d.addErrback(log.err, f"{self.name}: reconciling auto deploys failed")
-        return d
+        self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
+                         "reconciling auto deploys failed")
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -213,17 +214,16 @@ class AutoDeployScheduler(FlowScheduler):
         stable_tip = tips.get(self.settings.branches.stable) if tips else None
         if stable_tip is None:
             return
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         behind = [s for s in self.servers
                   if getattr(await registry.deployment(s), "revision", None) != stable_tip]
         if not behind:
             return
         props = Properties()
-        props.setProperty("lpdeploy_auto", True, "AutoDeployScheduler")
+        props.setProperty(prop.AUTO, True, "AutoDeployScheduler")
         props.setProperty("servers", behind, "AutoDeployScheduler")
         await self.addBuildsetForSourceStamps(
-            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url,
-                           "branch": self.settings.branches.stable, "revision": stable_tip, "project": ""}],
+            sourcestamps=[source_stamp(self.settings, self.settings.branches.stable, stable_tip)],
             reason=f"auto deploy ({why}): {', '.join(behind)} to {stable_tip[:12]}",
             properties=props, builderNames=self.builderNames)
 
@@ -267,22 +267,18 @@ class SecurityScheduler(FlowScheduler):
         yield super().activate()
         if not self.enabled:
             return
-        self.start_timer(self.settings.repository.poll_interval, self._tick)
-
-    def _tick(self) -> defer.Deferred[None]:
-        d = defer.ensureDeferred(self.reconcile())
-        d.addErrback(log.err, f"{self.name}: watching the security branches failed")
-        return d
+        self.start_timer(self.settings.repository.poll_interval, self.reconcile,
+                         "watching the security branches failed")
 
     async def reconcile(self) -> None:
         tips = await self.tips()
         if tips is None:
             return
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         await self._security_builds(registry, tips)
         await self._merge_backs(registry, tips)
 
-    async def _security_builds(self, registry: DbRegistry, tips: Tips) -> None:
+    async def _security_builds(self, registry: Registry, tips: Tips) -> None:
         if await _busy(self.master, self.builderNames):
             return  # one at a time; a later tick picks the rest up
         frozen = await registry.freeze() is not None
@@ -296,14 +292,14 @@ class SecurityScheduler(FlowScheduler):
                 continue
             log.msg(f"{self.name}: queueing a security build: {decision.reason}")
             now = self.master.reactor.seconds()
-            await registry.save_fix(SecurityFix(branch, tip, QUEUED, PUSHED_BY, now) if run is None else
-                                    dataclasses.replace(run, fix_commit=tip, state=QUEUED, by=PUSHED_BY,
+            await registry.save_fix(SecurityFix(branch, tip, FixState.QUEUED, PUSHED_BY, now) if run is None else
+                                    dataclasses.replace(run, fix_commit=tip, state=FixState.QUEUED, by=PUSHED_BY,
                                                         updated_at=now))
-            await queue_job(self, self.settings, SECURITY_BUILD, branch, PUSHED_BY, self.builderNames,
+            await queue_job(self, self.settings, JobKind.SECURITY_BUILD, branch, PUSHED_BY, self.builderNames,
                             automatic=True)
             return
 
-    async def _merge_backs(self, registry: DbRegistry, tips: Tips) -> None:
+    async def _merge_backs(self, registry: Registry, tips: Tips) -> None:
         releases = fix_history.distinct(await registry.releases())
         devel_tip = tips.get(self.settings.branches.devel)
         if not releases or devel_tip is None:
@@ -330,7 +326,7 @@ class SecurityScheduler(FlowScheduler):
         log.msg(f"{self.name}: merge-back: {decision.reason}")
         if decision.action is Action.MOVE and decision.revision:
             branch = next(r.branch for r in pending if r.candidate == decision.revision)
-            await queue_job(self, self.settings, MERGE_BACK, branch, "lpdeploy (automatic)",
+            await queue_job(self, self.settings, JobKind.MERGE_BACK, branch, AUTOMATIC,
                             [self.merge_back_builder], automatic=True, candidate=decision.revision)
 
 

@@ -22,6 +22,7 @@ from buildbot.schedulers.forcesched import CollectedValidationError, ForceSchedu
 from twisted.internet import defer
 
 from lpdeploy.core.errors import InvalidInput
+from lpdeploy.core.model import JobKind
 from lpdeploy.core.settings import Settings
 from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS, queue_job, security_branch
 
@@ -29,7 +30,7 @@ from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS, queue_job, secu
 class SecurityForceScheduler(ForceScheduler):
     """The security-build and merge-back forms: a validated branch becomes a job; the buildset gets its token."""
 
-    def checkConfig(self, builderNames: list[str], settings: Settings, kind: str,  # type: ignore[override]
+    def checkConfig(self, builderNames: list[str], settings: Settings, kind: JobKind,  # type: ignore[override]
                     **kwargs: Any) -> None:
         if not isinstance(settings, Settings):
             config.error(f"{type(self).__name__} needs lpdeploy Settings")
@@ -38,7 +39,7 @@ class SecurityForceScheduler(ForceScheduler):
         super().checkConfig(builderNames=builderNames, **kwargs)
 
     @defer.inlineCallbacks
-    def reconfigService(self, builderNames: list[str], settings: Settings, kind: str,  # type: ignore[override]
+    def reconfigService(self, builderNames: list[str], settings: Settings, kind: JobKind,  # type: ignore[override]
                         **kwargs: Any):
         self.settings = settings
         self.kind = kind

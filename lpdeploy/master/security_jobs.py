@@ -20,15 +20,17 @@ from typing import Any
 
 from buildbot.process.properties import Properties
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import InvalidInput
-from lpdeploy.core.model import MERGE_BACK, SECURITY_BUILD, SecurityJob
+from lpdeploy.core.model import JobKind, SecurityJob
 from lpdeploy.core.refs import branch_matches, validate_branch
 from lpdeploy.core.settings import Settings
-from lpdeploy.stores.registry import DbRegistry, new_job_token
+from lpdeploy.facts.services import services
+from lpdeploy.master.sourcestamps import source_stamp
+from lpdeploy.stores.registry import new_job_token
 
-JOB_PROPERTY = "lpdeploy_job"
 BRANCH_FIELD = "security_branch"  # the form field (and CLI parameter) naming the branch
-REASONS = {SECURITY_BUILD: "security build", MERGE_BACK: "merge-back"}  # what a buildset's reason says
+REASONS = {JobKind.SECURITY_BUILD: "security build", JobKind.MERGE_BACK: "merge-back"}  # what a buildset's reason says
 
 
 def security_branch(value: Any, settings: Settings) -> str:
@@ -39,7 +41,7 @@ def security_branch(value: Any, settings: Settings) -> str:
     return name
 
 
-async def queue_job(scheduler: Any, settings: Settings, kind: str, branch: str, requested_by: str,
+async def queue_job(scheduler: Any, settings: Settings, kind: JobKind, branch: str, requested_by: str,
                     builder_names: list[str], automatic: bool = False, candidate: str | None = None) -> Any:
     """Record a job for ``branch`` and queue a buildset that carries only its token; returns (bsid, brids).
 
@@ -49,10 +51,9 @@ async def queue_job(scheduler: Any, settings: Settings, kind: str, branch: str, 
     token = new_job_token()
     job = SecurityJob(token=token, kind=kind, branch=security_branch(branch, settings), requested_by=requested_by,
                       requested_at=scheduler.master.reactor.seconds(), automatic=automatic, candidate=candidate)
-    await DbRegistry(scheduler.master).save_job(job)
+    await services(scheduler.master).registry.save_job(job)
     props = Properties()
-    props.setProperty(JOB_PROPERTY, token, "lpdeploy")
+    props.setProperty(prop.JOB, token, "lpdeploy")
     return await scheduler.addBuildsetForSourceStamps(
-        sourcestamps=[{"codebase": "", "repository": settings.repository.url, "branch": "", "revision": None,
-                       "project": ""}],
+        sourcestamps=[source_stamp(settings)],
         reason=REASONS[kind], properties=props, builderNames=builder_names)

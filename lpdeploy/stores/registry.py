@@ -30,12 +30,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.errors import UnknownCowboy
 from lpdeploy.core.model import (
-    REMOVED,
-    RETIRED,
     AuditEntry,
     Cowboy,
+    CowboyState,
     Deployment,
     Freeze,
     MergeBackAttempt,
@@ -54,33 +53,79 @@ def new_job_token() -> str:
     return secrets.token_hex(16)
 
 
-class UnknownCowboy(LpDeployError):
-    def __init__(self, cowboy_id: int, problem: str = "no such cowboy") -> None:
-        super().__init__(f"cowboy {cowboy_id}: {problem}")
-        self.cowboy_id = cowboy_id
-
-
 class Registry(Protocol):
-    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy: ...
-    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy: ...
-    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]: ...
-    async def deployment(self, server: str) -> Deployment | None: ...
-    async def record_deployment(self, dep: Deployment) -> None: ...
-    async def freeze(self) -> Freeze | None: ...
-    async def set_freeze(self, freeze: Freeze | None) -> None: ...
-    async def audit(self, entry: AuditEntry) -> None: ...
-    async def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
-    async def record_event(self, event: AuditEntry) -> None: ...
-    async def events(self, since: float = 0.0) -> list[AuditEntry]: ...
-    async def fixes(self) -> list[SecurityFix]: ...
-    async def fix(self, branch: str) -> SecurityFix | None: ...
-    async def save_fix(self, fix: SecurityFix) -> None: ...
-    async def record_release(self, release: Release) -> None: ...
-    async def releases(self) -> list[Release]: ...
-    async def record_merge_back(self, attempt: MergeBackAttempt) -> None: ...
-    async def merge_backs(self) -> list[MergeBackAttempt]: ...
-    async def save_job(self, job: SecurityJob) -> None: ...
-    async def job(self, token: str) -> SecurityJob | None: ...
+    """What every registry store promises; ``tests/registry_contract.py`` holds both stores to it."""
+
+    async def add_cowboy(self, server: str, reason: str, fixed_by: str | None, who: str, now: float) -> Cowboy:
+        """Record a new active cowboy on ``server``; returns it with a fresh id, never one used before.
+
+        Ids count up from 1. Two masters adding at once get two different ids.
+        """
+
+    async def end_cowboy(self, cowboy_id: int, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
+        """End an active cowboy as RETIRED (its fix was deployed) or REMOVED (by hand); returns it ended.
+
+        Raises ``UnknownCowboy`` for an id never recorded or a cowboy already
+        ended (it stays as it ended: the first end wins), ``ValueError`` for
+        any other ``state``.
+        """
+
+    async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
+        """The active cowboys (every cowboy with ``include_ended``), by id."""
+
+    async def deployment(self, server: str) -> Deployment | None:
+        """What ``server`` last got from lpdeploy, or None if it never got anything."""
+
+    async def record_deployment(self, dep: Deployment) -> None:
+        """Replace ``dep.server``'s deployment (last writer wins; only successful deploys are recorded)."""
+
+    async def freeze(self) -> Freeze | None:
+        """The freeze in force, or None."""
+
+    async def set_freeze(self, freeze: Freeze | None) -> None:
+        """Freeze (replacing any freeze in force), or thaw with None."""
+
+    async def audit(self, entry: AuditEntry) -> None:
+        """Append ``entry`` to the audit trail; nothing removes or rewrites an entry."""
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` audit entries, newest first (entries of one second keep their order)."""
+
+    async def record_event(self, event: AuditEntry) -> None:
+        """Append a flow event (a ``core.model.EventKind``) for the dashboard's numbers; apart from the audit."""
+
+    async def events(self, since: float = 0.0) -> list[AuditEntry]:
+        """The flow events at or after ``since``, oldest first; never audit entries."""
+
+    async def fixes(self) -> list[SecurityFix]:
+        """The latest run of every security branch ever built, by branch name."""
+
+    async def fix(self, branch: str) -> SecurityFix | None:
+        """The latest run of ``branch``, or None."""
+
+    async def save_fix(self, fix: SecurityFix) -> None:
+        """Replace the latest run of ``fix.branch``: one row per branch, overwritten by each push."""
+
+    async def record_release(self, release: Release) -> None:
+        """Append a fix that reached production to the history; recording the same candidate and fix
+        commit again keeps the first record. Nothing removes or rewrites a release."""
+
+    async def releases(self) -> list[Release]:
+        """Every release, oldest first, whatever has happened to the branches since."""
+
+    async def record_merge_back(self, attempt: MergeBackAttempt) -> None:
+        """Append a merge-back attempt (merged, nothing to merge, conflict or gave up)."""
+
+    async def merge_backs(self) -> list[MergeBackAttempt]:
+        """Every merge-back attempt, oldest first."""
+
+    async def save_job(self, job: SecurityJob) -> None:
+        """Store (or update) the job under ``job.token``; ``ValueError`` for a token
+        ``new_job_token`` could not have made."""
+
+    async def job(self, token: str) -> SecurityJob | None:
+        """The job under ``token``, or None: for an unknown token, and for anything that is not a token
+        (a build's property can be set by a forced build; it must never name another row)."""
 
 
 def _is_token(token: object) -> bool:
@@ -101,8 +146,8 @@ def _cowboy(d: dict[str, Any]) -> Cowboy:
     return Cowboy(**d)
 
 
-def _ended(c: Cowboy, state: str, who: str, reason: str, now: float) -> Cowboy:
-    if state not in (RETIRED, REMOVED):
+def _ended(c: Cowboy, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
+    if state not in (CowboyState.RETIRED, CowboyState.REMOVED):
         raise ValueError(f"cannot end a cowboy as {state!r}")
     if not c.active:
         raise UnknownCowboy(c.id, f"already {c.state}")
@@ -126,7 +171,7 @@ class InMemoryRegistry:
         self._cowboys[c.id] = c
         return c
 
-    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+    async def end_cowboy(self, cowboy_id: int, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
         if cowboy_id not in self._cowboys:
             raise UnknownCowboy(cowboy_id)
         c = self._cowboys[cowboy_id] = _ended(self._cowboys[cowboy_id], state, who, reason, now)
@@ -236,7 +281,7 @@ class DbRegistry:
         found.pop("token", None)
         return _cowboy(found)
 
-    async def end_cowboy(self, cowboy_id: int, state: str, who: str, reason: str, now: float) -> Cowboy:
+    async def end_cowboy(self, cowboy_id: int, state: CowboyState, who: str, reason: str, now: float) -> Cowboy:
         c = _ended(await self._cowboy_row(cowboy_id), state, who, reason, now)
         await self._set(f"cowboy/{cowboy_id:08d}", c.as_json())
         return c

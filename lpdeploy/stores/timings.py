@@ -14,8 +14,16 @@ TIMINGS_OBJECT = ("lpdeploy-timings", "lpdeploy.timings.DbTimings")
 
 
 class Timings(Protocol):
-    async def durations(self, suite: str) -> dict[str, float]: ...
-    async def save(self, suite: str, durations: dict[str, float]) -> None: ...
+    """What both timing stores promise (``tests/test_timings.py``)."""
+
+    async def durations(self, suite: str) -> dict[str, float]:
+        """Test id → seconds its last run took under ``suite``; empty when nothing is recorded.
+
+        The caller owns the dict it gets: changing it changes nothing stored.
+        """
+
+    async def save(self, suite: str, durations: dict[str, float]) -> None:
+        """Replace every duration of ``suite`` with ``durations`` (last writer wins: a hint, not a decision)."""
 
 
 class InMemoryTimings:

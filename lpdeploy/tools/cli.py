@@ -16,19 +16,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lpdeploy import __version__
+from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
-from lpdeploy.core.errors import InvalidInput
+from lpdeploy.core.errors import InvalidInput, UsageError
+from lpdeploy.core.model import OK_OUTCOMES, Result
 from lpdeploy.core.refs import short, validate_branch
 from lpdeploy.tools.client import FINAL_RESULTS, ApiError, Client
 
 DEFAULT_URL = "http://localhost:8010/"
 DEFAULT_WAIT = 24 * 3600
-OK_OUTCOMES = ("moved", "nothing", "deployed", "done")
 T = TypeVar("T")
-
-
-class UsageError(Exception):
-    pass
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -44,6 +41,11 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def _client(args: argparse.Namespace) -> Client:
     return Client(args.url, args.user, _password(args))
+
+
+# How a command reaches the master: called only once its input passed every rule (so a refused input
+# never asks for a password). ``main`` connects with ``Client``; tests hand in a client of their own.
+Connect = Callable[[], Client]
 
 
 def _checked(rule: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -66,9 +68,10 @@ def _reason(value: str | None, option: str = "--reason", required: bool = True) 
     return _checked(validators.reason, value, option, required=required)
 
 
-def _force(args: argparse.Namespace, scheduler: str, params: dict[str, Any]) -> tuple[Client, dict[str, Any] | None]:
+def _force(args: argparse.Namespace, connect: Connect, scheduler: str,
+           params: dict[str, Any]) -> tuple[Client, dict[str, Any] | None]:
     """Force ``scheduler`` and, unless --no-wait, wait for its build; return the finished build."""
-    client = _client(args)
+    client = connect()
     bsid, brids = client.control(f"forceschedulers/{scheduler}", "force", params)
     brid = next(iter(brids.values()))
     if getattr(args, "no_wait", False):
@@ -86,8 +89,8 @@ def _report(build: dict[str, Any] | None, quiet_success: bool = False) -> int:
     if build is None:
         return 0
     props = build.get("properties", {})
-    outcome = props.get("lpdeploy_outcome")
-    reason = props.get("lpdeploy_reason") or build.get("state_string") or "no reason recorded"
+    outcome = props.get(prop.OUTCOME)
+    reason = props.get(prop.REASON) or build.get("state_string") or "no reason recorded"
     where = f" (build #{build['number']})" if build.get("number") is not None else ""
     if build.get("results") == 0 and outcome in OK_OUTCOMES:
         if not quiet_success:
@@ -101,8 +104,8 @@ def _report(build: dict[str, Any] | None, quiet_success: bool = False) -> int:
 # --- commands ------------------------------------------------------------
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    client = _client(args)
+def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
+    client = connect()
     client.login()
     status = client.get("plugins/lpdeploy/status.json")
     if args.json:
@@ -119,7 +122,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if b["tested"]:  # an embargoed tip's security build is not named to viewers without the role
             number = b["tested_by"]["build_number"]
             mark = f"tested (build #{number})" if number is not None else "tested"
-        elif b["result"] == "failed":
+        elif b["result"] == Result.FAILED:
             mark = "FAILED the suite"
         else:
             mark = "untested"
@@ -147,22 +150,22 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
+def cmd_promote(args: argparse.Namespace, connect: Connect) -> int:
     params = {"target_revision": _revision(args.revision, "--revision"),
               "reason": _reason(args.reason, required=False) or "lpdeploy promote"}
-    return _report(_force(args, "promote", params)[1])
+    return _report(_force(args, connect, "promote", params)[1])
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
+def cmd_deploy(args: argparse.Namespace, connect: Connect) -> int:
     reason = _reason(args.reason, required=bool(args.override_cowboys))
     params: dict[str, Any] = {
         "servers": _servers(args.server), "target_revision": _revision(args.revision, "--revision"),
         "override_cowboys": bool(args.override_cowboys), "override_reason": reason if args.override_cowboys else "",
         "reason": reason or "lpdeploy deploy"}
-    client, build = _force(args, "deploy", params)
+    client, build = _force(args, connect, "deploy", params)
     if build is None:
         return 0
-    servers = build.get("properties", {}).get("lpdeploy_servers") or {}
+    servers = build.get("properties", {}).get(prop.SERVERS) or {}
     for name, o in servers.items():
         print(f"{name}: {o['status']}: {o['reason']}")
     if build.get("buildid"):
@@ -172,19 +175,19 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return _report(build, quiet_success=bool(servers))
 
 
-def cmd_cowboy_add(args: argparse.Namespace) -> int:
+def cmd_cowboy_add(args: argparse.Namespace, connect: Connect) -> int:
     params = {"servers": _servers(args.server, required=True), "cowboy_reason": _reason(args.reason),
               "fixed_by": _revision(args.fixed_by, "--fixed-by"), "reason": "lpdeploy cowboy add"}
-    _, build = _force(args, "cowboy-add", params)
+    _, build = _force(args, connect, "cowboy-add", params)
     code = _report(build, quiet_success=True)
     if code == 0 and build is not None:
-        for cowboy_id in build["properties"].get("lpdeploy_cowboy_ids", []):
+        for cowboy_id in build["properties"].get(prop.COWBOY_IDS, []):
             print(cowboy_id)
     return code
 
 
-def cmd_cowboy_list(args: argparse.Namespace) -> int:
-    client = _client(args)
+def cmd_cowboy_list(args: argparse.Namespace, connect: Connect) -> int:
+    client = connect()
     client.login()
     cowboys = client.get("plugins/lpdeploy/cowboys.json" + ("?all=1" if args.all else ""))
     if args.json:
@@ -202,38 +205,38 @@ def cmd_cowboy_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cowboy_remove(args: argparse.Namespace) -> int:
+def cmd_cowboy_remove(args: argparse.Namespace, connect: Connect) -> int:
     params = {"cowboy_id": str(_checked(validators.cowboy_id, args.id)),
               "remove_reason": _reason(args.reason, required=False),
               "reason": "lpdeploy cowboy remove"}
-    return _report(_force(args, "cowboy-remove", params)[1])
+    return _report(_force(args, connect, "cowboy-remove", params)[1])
 
 
-def cmd_freeze(args: argparse.Namespace) -> int:
+def cmd_freeze(args: argparse.Namespace, connect: Connect) -> int:
     params = {"freeze_reason": _reason(args.reason), "reason": "lpdeploy freeze"}
-    return _report(_force(args, "freeze", params)[1])
+    return _report(_force(args, connect, "freeze", params)[1])
 
 
-def cmd_thaw(args: argparse.Namespace) -> int:
-    return _report(_force(args, "thaw", {"reason": "lpdeploy thaw"})[1])
+def cmd_thaw(args: argparse.Namespace, connect: Connect) -> int:
+    return _report(_force(args, connect, "thaw", {"reason": "lpdeploy thaw"})[1])
 
 
 def _security_branch(name: str) -> str:
     return _checked(validate_branch, name, "security branch")
 
 
-def cmd_security_build(args: argparse.Namespace) -> int:
+def cmd_security_build(args: argparse.Namespace, connect: Connect) -> int:
     params = {"security_branch": _security_branch(args.branch)}
-    return _report(_force(args, "security-build", params)[1])
+    return _report(_force(args, connect, "security-build", params)[1])
 
 
-def cmd_merge_back(args: argparse.Namespace) -> int:
+def cmd_merge_back(args: argparse.Namespace, connect: Connect) -> int:
     params = {"security_branch": _security_branch(args.branch)}
-    return _report(_force(args, "merge-back", params)[1])
+    return _report(_force(args, connect, "merge-back", params)[1])
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    client = _client(args)
+def cmd_audit(args: argparse.Namespace, connect: Connect) -> int:
+    client = connect()
     client.login()
     entries = client.get("plugins/lpdeploy/audit.json")
     if args.json:
@@ -353,10 +356,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, connect: Callable[[argparse.Namespace], Client] = _client) -> int:
+    """The ``lpdeploy`` command; ``connect`` makes the client a command talks to the master with."""
     args = parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        return int(args.func(args, lambda: connect(args)))
     except UsageError as e:
         print(f"lpdeploy: {e}", file=sys.stderr)
         return 2

@@ -19,23 +19,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.errors import ApiError
 
 REQUEST_TIMEOUT = 60  # seconds for one HTTP request
 FINAL_RESULTS = {0: "success", 1: "warnings", 2: "failure", 3: "skipped", 4: "exception", 5: "retry",
                  6: "cancelled"}
-
-
-class ApiError(LpDeployError):
-    """The master refused or failed a request; ``status`` is the HTTP status (0: unreachable).
-
-    ``detail`` is the master's own message, without the "HTTP <status>:" prefix.
-    """
-
-    def __init__(self, message: str, status: int = 0, detail: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail or message
 
 
 class Client:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from lpdeploy.core.errors import LpDeployError, SettingsError
+from lpdeploy.core.errors import LpDeployError, RunError, SettingsError
 from lpdeploy.core.settings import DEMO_SITE, Settings, load_settings, site_file
 from lpdeploy.tools import demo
 
@@ -45,15 +45,6 @@ START_TIMEOUT = 90  # seconds for the master's web server to answer
 # a line that names what went wrong in Buildbot's output: "...FileNotFoundError: ...", "error creating ..."
 _CAUSE = re.compile(r"[A-Za-z.]*(Error|Exception)\b|^error\b")
 Procs = list[tuple[str, subprocess.Popen[bytes]]]  # (name, process)
-
-
-class RunError(LpDeployError):
-    """``make run`` could not prepare or start a part; ``cause`` is one line of why."""
-
-    def __init__(self, what: str, cause: str) -> None:
-        super().__init__(f"{what}: {cause}")
-        self.what = what
-        self.cause = cause
 
 
 def _bin(name: str) -> str:

@@ -26,7 +26,7 @@ from buildbot.www.authz.endpointmatchers import (
 from buildbot.www.authz.roles import RolesFromUsername
 from twisted.internet import defer
 
-from lpdeploy.core.model import SECURITY_ROLE
+from lpdeploy.core.model import Role
 from lpdeploy.core.settings import Settings
 from lpdeploy.web import readguard
 
@@ -36,7 +36,7 @@ NOBODY = "lpdeploy-deny-all"  # a role no user ever has
 def make_authz(settings: Settings, builders: dict[str, str], embargoed: tuple[str, ...] = ()) -> FlowAuthz:
     """Rules for the builders lpdeploy makes: ``builders`` maps builder name → required role;
     reads of ``embargoed`` builders' builds need the security role."""
-    embargo = EmbargoMatcher(list(embargoed), role=SECURITY_ROLE) if embargoed else None
+    embargo = EmbargoMatcher(list(embargoed), role=Role.SECURITY) if embargoed else None
     rules: list[Any] = [embargo] if embargo else []
     for builder, role in builders.items():
         rules += [

@@ -20,10 +20,8 @@ from flask import Flask, Response, render_template, request
 from twisted.internet import defer, reactor
 from twisted.internet.threads import blockingCallFromThread
 
-from lpdeploy.core.model import SECURITY_ROLE
-from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.core.model import Role
+from lpdeploy.facts.services import services
 from lpdeploy.web.pipeline import pipeline_view
 
 REFRESH_SECONDS = 5
@@ -61,9 +59,10 @@ def make_app() -> Flask:
 
         def gather() -> defer.Deferred[dict[str, Any]]:
             # runs in the reactor thread: the clock is Buildbot's, not the wall clock
+            reach = services(master)
             return defer.ensureDeferred(pipeline_view(
-                Upstream.of(master, settings.repository.url), DbLedger(master), DbRegistry(master), settings,
-                may_see_security=SECURITY_ROLE in roles, now=master.reactor.seconds()))
+                reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
+                may_see_security=Role.SECURITY in roles, now=master.reactor.seconds()))
 
         view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
         api = request.script_root.rsplit("/plugins/", 1)[0] + "/api/v2/"

@@ -13,6 +13,7 @@ from typing import Any
 
 from lpdeploy.core.errors import GitError
 from lpdeploy.core.insights import lead_times, suite_numbers
+from lpdeploy.core.model import EventKind
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits, shown_author, shown_subject
 from lpdeploy.git.upstream import Upstream
@@ -46,9 +47,10 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
     stable = next(e for e in status["branches"] if e["name"] == b.stable)
     ps_tip, stable_tip = tips.get(b.production_stable), tips.get(b.stable)
     blocked = bool(ps_tip and stable_tip and ps_tip != stable_tip
-                   and not await _contains(upstream, stable_tip, ps_tip))
+                   and not await upstream.contains(stable_tip, ps_tip))
     events = await registry.events(since=now - 31 * 86400)
-    moved = sorted({str(e.details["revision"]) for e in events if e.action == "moved" and e.details.get("revision")})
+    moved = sorted({str(e.details["revision"]) for e in events
+                    if e.action == EventKind.MOVED and e.details.get("revision")})
     pushed = {rev: float(ts) for rev, ts in (await upstream.commit_times(moved)).items()}
     numbers = suite_numbers(events, now)
     return {
@@ -59,13 +61,6 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
         "numbers": asdict(numbers) | {"runs_per_production_revision": numbers.runs_per_production_revision},
         "now": now,
     }
-
-
-async def _contains(upstream: Upstream, tip: str, rev: str) -> bool:
-    try:
-        return await upstream.is_ancestor(rev, tip)
-    except GitError:
-        return False
 
 
 async def _count(upstream: Upstream, base: str | None, tip: str | None) -> int | None:

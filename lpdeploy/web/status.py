@@ -15,7 +15,7 @@ from typing import Any
 
 from lpdeploy.core import fix_history
 from lpdeploy.core.errors import GitError
-from lpdeploy.core.model import MERGED_BACK, Cowboy, SecurityFix, TestRecord, Tips
+from lpdeploy.core.model import Cowboy, FixState, SecurityFix, TestRecord, Tips
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in, embargoed_commits, shown_author, shown_subject
 from lpdeploy.git.upstream import Upstream
@@ -112,12 +112,12 @@ async def _security(upstream: Upstream, registry: Registry, settings: Settings, 
 def _branch_entry(branch: str, run: SecurityFix | None, released: list[dict[str, Any]]) -> dict[str, Any]:
     """One security branch: its latest run (if any is recorded) and every release of it."""
     state = fix_history.branch_state(run, [r["state"] for r in released])
-    pending = any(r["state"] != MERGED_BACK for r in released)
+    pending = any(r["state"] != FixState.MERGED_BACK for r in released)
     latest: dict[str, Any] = asdict(run) if run else {
         "fix_commit": released[-1]["fix_commit"], "candidate": released[-1]["candidate"],
         "by": released[-1]["by"], "updated_at": released[-1]["released_at"], "build_url": released[-1]["build_url"],
         "note": ""}
     return {**latest, "branch": branch, "state": state, "pending": pending,
-            "embargoed": pending or state != MERGED_BACK, "releases": released}
+            "embargoed": pending or state != FixState.MERGED_BACK, "releases": released}
 
 

@@ -17,11 +17,9 @@ from twisted.python import log
 from twisted.web import resource, server
 
 from lpdeploy import __version__
-from lpdeploy.core.model import SECURITY_ROLE
+from lpdeploy.core.model import AuditAction, Role
 from lpdeploy.core.settings import Settings
-from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.facts.services import services
 from lpdeploy.web.status import flow_status
 
 SERVICE_NAME = "lpdeploy"
@@ -76,8 +74,9 @@ class StatusResource(resource.Resource):
     async def _render(self, request: Any) -> None:
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
-        body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
-                                 DbRegistry(master), settings, may_see_security=SECURITY_ROLE in roles(request, master))
+        reach = services(master)
+        body = await flow_status(reach.upstream(settings.repository.url), reach.ledger,
+                                 reach.registry, settings, may_see_security=Role.SECURITY in roles(request, master))
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()
@@ -92,12 +91,12 @@ def roles(request: Any, master: Any) -> set[str]:
 
 
 # security work in the audit trail: who works on a fix, and when, is for the security role only
-SECURITY_ACTIONS = frozenset({"security-build", "security-promote", "merge-back"})
+SECURITY_ACTIONS = frozenset({AuditAction.SECURITY_BUILD, AuditAction.SECURITY_PROMOTE, AuditAction.MERGE_BACK})
 
 
 def visible_audit(entries: list[Any], viewer_roles: set[str]) -> list[Any]:
     """The audit entries a viewer may read: a ``losa`` sees the release flow, not security work."""
-    if SECURITY_ROLE in viewer_roles:
+    if Role.SECURITY in viewer_roles:
         return entries
     return [e for e in entries if e.action not in SECURITY_ACTIONS]
 
@@ -114,10 +113,10 @@ class AuditResource(resource.Resource):
     def render_GET(self, request: Any) -> Any:
         request.setHeader(b"content-type", b"application/json")
         viewer = roles(request, self.app.master)
-        if not viewer & {SECURITY_ROLE, "losa"}:
+        if not viewer & {Role.SECURITY, Role.LOSA}:
             request.setResponseCode(403)
             return b'{"error": "the audit trail needs the security or losa role"}'
-        d = defer.ensureDeferred(DbRegistry(self.app.master).audit_log(limit=500))
+        d = defer.ensureDeferred(services(self.app.master).registry.audit_log(limit=500))
 
         def done(entries: list[Any]) -> None:
             shown = visible_audit(entries, viewer)
@@ -145,7 +144,7 @@ class CowboysResource(resource.Resource):
 
     def render_GET(self, request: Any) -> Any:
         everything = request.args.get(b"all", [b"0"])[0] in (b"1", b"true", b"yes")
-        d = defer.ensureDeferred(DbRegistry(self.app.master).cowboys(include_ended=everything))
+        d = defer.ensureDeferred(services(self.app.master).registry.cowboys(include_ended=everything))
 
         def done(cowboys: list[Any]) -> None:
             request.setHeader(b"content-type", b"application/json")

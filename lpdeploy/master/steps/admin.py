@@ -12,14 +12,16 @@ from typing import Any
 
 from buildbot.process import results
 
+from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import GitError, InvalidInput, UnknownRevision
-from lpdeploy.core.model import REMOVED, AuditEntry, Freeze
+from lpdeploy.core.model import AuditAction, AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.services import services
 from lpdeploy.master.steps.deploy import parse_servers
-from lpdeploy.master.steps.flow import ADMIN, SOURCE, FlowStep
-from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
+from lpdeploy.master.steps.flow import SOURCE, FlowStep
+from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 ACTIONS = ("cowboy-add", "cowboy-remove", "freeze", "thaw")
 
@@ -31,13 +33,13 @@ class AdminAction(FlowStep):
     description = ["recording"]
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=ADMIN, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.ADMIN, **kwargs)
 
     async def run(self) -> int:
-        action = self.getProperty("lpdeploy_action")
+        action = self.getProperty(prop.ACTION)
         if action not in ACTIONS:
             return await self.refuse(f"unknown action {action!r}")
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         now = self.master.reactor.seconds()
         try:
             handler = getattr(self, "_" + action.replace("-", "_"))
@@ -45,14 +47,14 @@ class AdminAction(FlowStep):
         except (InvalidInput, UnknownCowboy, UnknownRevision) as e:
             return await self.refuse(str(e))
         except GitError as e:
-            return await self.refuse(f"git failed: {e}", outcome="failed")
+            return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
         self.say(reason)
-        self.outcome("done", reason)
+        self.outcome(BuildOutcome.DONE, reason)
         self.descriptionDone = [reason[:120]]
         await self.flush()
         return results.SUCCESS
 
-    async def _cowboy_add(self, registry: DbRegistry, now: float) -> str:
+    async def _cowboy_add(self, registry: Registry, now: float) -> str:
         names = parse_servers(self.getProperty("servers"), self.settings, required=True)
         reason = validators.reason(self.getProperty("cowboy_reason"), "cowboy reason")
         fixed_by = validators.optional_revision(self.getProperty("fixed_by"), "fixed-by revision") or None
@@ -61,28 +63,28 @@ class AdminAction(FlowStep):
         ids = []
         for name in names:
             c = await registry.add_cowboy(name, reason, fixed_by, self.who, now)
-            await registry.audit(AuditEntry(now, self.who, "cowboy-add", {"cowboy": c.as_json()}))
+            await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_ADD, {"cowboy": c.as_json()}))
             ids.append(c.id)
-        self.setProperty("lpdeploy_cowboy_ids", ids, SOURCE)
+        self.setProperty(prop.COWBOY_IDS, ids, SOURCE)
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"
 
-    async def _cowboy_remove(self, registry: DbRegistry, now: float) -> str:
+    async def _cowboy_remove(self, registry: Registry, now: float) -> str:
         cowboy = validators.cowboy_id(self.getProperty("cowboy_id"))
         why = validators.reason(self.getProperty("remove_reason"), "remove reason", required=False) or "removed by hand"
-        c = await registry.end_cowboy(cowboy, REMOVED, self.who, why, now)
-        await registry.audit(AuditEntry(now, self.who, "cowboy-remove", {"cowboy": c.as_json()}))
+        c = await registry.end_cowboy(cowboy, CowboyState.REMOVED, self.who, why, now)
+        await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_REMOVE, {"cowboy": c.as_json()}))
         return f"removed cowboy #{c.id} on {c.server}: {why}"
 
-    async def _freeze(self, registry: DbRegistry, now: float) -> str:
+    async def _freeze(self, registry: Registry, now: float) -> str:
         reason = validators.reason(self.getProperty("freeze_reason"), "freeze reason")
         await registry.set_freeze(Freeze(reason, self.who, now))
-        await registry.audit(AuditEntry(now, self.who, "freeze", {"reason": reason}))
+        await registry.audit(AuditEntry(now, self.who, AuditAction.FREEZE, {"reason": reason}))
         return f"frozen by {self.who}: {reason}"
 
-    async def _thaw(self, registry: DbRegistry, now: float) -> str:
+    async def _thaw(self, registry: Registry, now: float) -> str:
         previous = await registry.freeze()
         await registry.set_freeze(None)
-        await registry.audit(AuditEntry(now, self.who, "thaw", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.THAW, {
             "was": previous.reason if previous else None}))
         return "thawed" + (f" (was frozen by {previous.by}: {previous.reason})" if previous else " (was not frozen)")

@@ -16,20 +16,34 @@ from typing import Any
 
 from buildbot.process import buildstep, results
 
-from lpdeploy.core import fix_history, policy, validators
+from lpdeploy.core import policy, validators
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput
-from lpdeploy.core.model import EMBARGOED, RETIRED, Action, AuditEntry, Deployment, Release
+from lpdeploy.core.model import (
+    EMBARGOED,
+    Action,
+    AuditAction,
+    AuditEntry,
+    BuildOutcome,
+    CowboyState,
+    Deployment,
+    EventKind,
+    FlowKind,
+    ServerStatus,
+)
 from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
+from lpdeploy.facts.releases import lost_fixes
+from lpdeploy.facts.services import services
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.master.steps.flow import DEPLOY, SOURCE, FlowStep
-from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
+from lpdeploy.master.steps.flow import SOURCE, FlowStep
+from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
     """``doStepIf`` of the checkout and deploy steps."""
-    return bool(step.getProperty("lpdeploy_run_deploy"))
+    return bool(step.getProperty(prop.RUN_DEPLOY))
 
 
 def parse_servers(value: Any, settings: Settings, required: bool = False) -> list[str]:
@@ -45,62 +59,61 @@ class PlanDeploy(FlowStep):
     description = ["planning the deploy"]
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=DEPLOY, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
-        registry = DbRegistry(self.master)
-        automated = bool(self.getProperty("lpdeploy_auto"))
+        registry = services(self.master).registry
+        automated = bool(self.getProperty(prop.AUTO))
         frozen = policy.frozen_refusal(await registry.freeze(), "deploy")
         if frozen is not None:
             return await self.refuse(frozen.reason)
         try:
             servers = parse_servers(self.getProperty("servers"), self.settings)
-            requested = self.getProperty("target_revision") or None
-            if requested is not None:
-                requested = validate_revision(str(requested).strip(), "target revision")
+            requested = validators.optional_revision(self.getProperty("target_revision"), "target revision") or None
+            if not servers:
+                return await self.refuse("no servers are configured ([[servers]] in the site file)")
+            override_reason = None
+            if self.getProperty("override_cowboys"):
+                override_reason = validators.reason(self.getProperty("override_reason"), "override reason",
+                                                    required=False)
+                if not override_reason:
+                    return await self.refuse("overriding cowboys needs a reason (--reason TEXT)")
         except InvalidInput as e:
             return await self.refuse(str(e))
-        if not servers:
-            return await self.refuse("no servers are configured ([[servers]] in the site file)")
-        override_reason = None
-        if self.getProperty("override_cowboys"):
-            override_reason = str(self.getProperty("override_reason") or "").strip()
-            if not override_reason:
-                return await self.refuse("overriding cowboys needs a reason (--reason TEXT)")
         b = self.settings.branches
         branch = b.stable if automated else b.production_stable
         try:
             tips = await self.upstream.fetch()
             tip = tips.get(branch)
-            on_branch = bool(requested and tip and (requested == tip or await self._contains(tip, requested)))
+            on_branch = bool(requested and tip and await self.upstream.contains(tip, requested))
             target = policy.deploy_target(branch, tip, requested, on_branch)
             if target.refused:
                 return await self.refuse(target.reason)
             assert target.revision is not None
             self.say(target.reason)
-            lost = policy.lost_fix_refusal(target.revision, await self._missing_fixes(registry, target.revision),
+            lost = policy.lost_fix_refusal(target.revision, await lost_fixes(self.upstream, registry, target.revision),
                                            self.settings.branches.production_stable, verb="deploy")
             if lost is not None:  # a rollback (or a staging deploy) must not take a released fix off servers
                 return await self.refuse(lost.reason)
             plans = [await self._plan(registry, name, target.revision, override_reason, automated)
                      for name in servers]
         except GitError as e:
-            return await self.refuse(f"git failed: {e}", outcome="failed")
+            return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
         for p in plans:
             self.say(f"{p.server}: {p.reason}")
             if p.action is Action.NOTHING and p.retire:
                 await retire(registry, p.retire, self.who, f"its fix is deployed ({short(target.revision)})",
                              self.master.reactor.seconds())
-        self.setProperty("lpdeploy_revision", target.revision, SOURCE)
-        self.setProperty("lpdeploy_checkout_branch", branch, SOURCE)
-        self.setProperty("lpdeploy_plan", [_plan_json(p) for p in plans], SOURCE)
+        self.setProperty(prop.REVISION, target.revision, SOURCE)
+        self.setProperty(prop.CHECKOUT_BRANCH, branch, SOURCE)
+        self.setProperty(prop.PLAN, [_plan_json(p) for p in plans], SOURCE)
         to_deploy = [p for p in plans if p.action is Action.MOVE]
         refused = [p for p in plans if p.action is Action.REFUSE]
-        self.setProperty("lpdeploy_run_deploy", bool(to_deploy), SOURCE)
+        self.setProperty(prop.RUN_DEPLOY, bool(to_deploy), SOURCE)
         if not to_deploy:
             if refused:
                 return await self.refuse("; ".join(p.reason for p in refused))
-            self.outcome("nothing", f"nothing to do: every server already runs {short(target.revision)}")
+            self.outcome(BuildOutcome.NOTHING, f"nothing to do: every server already runs {short(target.revision)}")
             self.descriptionDone = ["nothing to do"]
             await self.flush()
             return results.SUCCESS
@@ -109,19 +122,7 @@ class PlanDeploy(FlowStep):
         await self.flush()
         return results.SUCCESS
 
-    async def _contains(self, tip: str, rev: str) -> bool:
-        try:
-            return rev == tip or await self.upstream.is_ancestor(rev, tip)
-        except GitError:
-            return False
-
-    async def _missing_fixes(self, registry: DbRegistry, target: str) -> list[Release]:
-        """The released security fixes (the append-only history) that ``target`` lacks."""
-        releases = await registry.releases()
-        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
-        return fix_history.lost_fixes(releases, kept)
-
-    async def _plan(self, registry: DbRegistry, name: str, target: str, override_reason: str | None,
+    async def _plan(self, registry: Registry, name: str, target: str, override_reason: str | None,
                     automated: bool) -> policy.ServerPlan:
         deployed = await registry.deployment(name)
         cowboys = tuple(c for c in await registry.cowboys() if c.server == name)
@@ -138,13 +139,13 @@ class PlanDeploy(FlowStep):
         return policy.server_plan(facts, target, override_reason, automated)
 
 
-async def retire(registry: DbRegistry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
+async def retire(registry: Registry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
     for cowboy_id in ids:
         try:
-            c = await registry.end_cowboy(cowboy_id, RETIRED, who, why, now)
+            c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who, why, now)
         except UnknownCowboy:
             continue  # already retired by an earlier or concurrent deploy
-        await registry.audit(AuditEntry(now, who, "cowboy-retire", {"cowboy": c.as_json(), "why": why}))
+        await registry.audit(AuditEntry(now, who, AuditAction.COWBOY_RETIRE, {"cowboy": c.as_json(), "why": why}))
 
 
 def _plan_json(p: policy.ServerPlan) -> dict[str, Any]:
@@ -162,37 +163,38 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("logEnviron", False)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
-        super().__init__(settings=settings, kind=DEPLOY, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
+        revision = validate_revision(self.getProperty(prop.REVISION))
         got = self.getProperty("got_revision")
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
-                                     outcome="failed")
-        registry = DbRegistry(self.master)
+                                     outcome=BuildOutcome.FAILED)
+        registry = services(self.master).registry
         outcome: dict[str, dict[str, str]] = {}
-        for p in self.getProperty("lpdeploy_plan") or []:
+        for p in self.getProperty(prop.PLAN) or []:
             if p["action"] != Action.MOVE.value:
-                outcome[p["server"]] = {"status": "unchanged" if p["action"] == Action.NOTHING.value
-                                        else "refused", "reason": p["reason"]}
+                outcome[p["server"]] = {"status": ServerStatus.UNCHANGED if p["action"] == Action.NOTHING.value
+                                        else ServerStatus.REFUSED, "reason": p["reason"]}
                 continue
             outcome[p["server"]] = await self._deploy(registry, p, revision)
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
-        self.setProperty("lpdeploy_servers", outcome, SOURCE)
-        bad = [n for n, o in outcome.items() if o["status"] in ("refused", "failed")]
-        deployed = [n for n, o in outcome.items() if o["status"] == "deployed"]
+        self.setProperty(prop.SERVERS, outcome, SOURCE)
+        bad = [n for n, o in outcome.items() if o["status"] in (ServerStatus.REFUSED, ServerStatus.FAILED)]
+        deployed = [n for n, o in outcome.items() if o["status"] == ServerStatus.DEPLOYED]
         summary = "; ".join(lines)
         if bad:
-            self.outcome("failed" if any(outcome[n]["status"] == "failed" for n in bad) else "refused", summary)
+            failed = any(outcome[n]["status"] == ServerStatus.FAILED for n in bad)
+            self.outcome(BuildOutcome.FAILED if failed else BuildOutcome.REFUSED, summary)
             self.descriptionDone = [f"deployed: {', '.join(deployed) or 'none'}; not: {', '.join(bad)}"]
             return results.FAILURE
-        self.outcome("deployed", summary)
+        self.outcome(BuildOutcome.DEPLOYED, summary)
         self.descriptionDone = [f"{short(revision)} deployed to {', '.join(deployed)}"]
         return results.SUCCESS
 
-    async def _changed_since_plan(self, registry: DbRegistry, plan: dict[str, Any]) -> str | None:
+    async def _changed_since_plan(self, registry: Registry, plan: dict[str, Any]) -> str | None:
         """A freeze or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
         freeze = await registry.freeze()
         if freeze is not None:
@@ -203,12 +205,12 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             return ", ".join(f"cowboy #{c.id} ({c.reason}) was recorded during the rollout" for c in new)
         return None
 
-    async def _deploy(self, registry: DbRegistry, plan: dict[str, Any], revision: str) -> dict[str, str]:
+    async def _deploy(self, registry: Registry, plan: dict[str, Any], revision: str) -> dict[str, str]:
         server = self.settings.server(plan["server"])
         assert server is not None
         changed = await self._changed_since_plan(registry, plan)
         if changed:
-            return {"status": "refused", "reason": f"{server.name}: {changed}; not deployed"}
+            return {"status": ServerStatus.REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
         argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
         previous = await registry.deployment(server.name)
         cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=f"deploy {server.name}",
@@ -217,18 +219,18 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if cmd.results() != results.SUCCESS or cmd.didFail():
             why = f"deploy command failed (exit code {cmd.rc}); {server.name} still runs " + (
                 short(previous.revision) if previous else "what it ran before")
-            return {"status": "failed", "reason": why}
+            return {"status": ServerStatus.FAILED, "reason": why}
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
         await retire(registry, plan["retire"], self.who, why, now)
         if plan["overridden"]:
-            await registry.audit(AuditEntry(now, self.who, "cowboy-override", {
+            await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_OVERRIDE, {
                 "server": server.name, "revision": revision, "cowboys": plan["overridden"],
                 "reason": self.getProperty("override_reason")}))
-        await self.event("deployed", server=server.name, revision=revision,
+        await self.event(EventKind.DEPLOYED, server=server.name, revision=revision,
                          previous=previous.revision if previous else None)
-        await registry.audit(AuditEntry(now, self.who, "deploy", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.DEPLOY, {
             "server": server.name, "revision": revision,
             "previous": previous.revision if previous else None}))
         try:
@@ -238,7 +240,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         except GitError as e:  # the deploy happened; only its report is missing
             report = f"no deployment report for {server.name}: {e}\n"
         await self.addCompleteLog(f"report {server.name}", report)
-        return {"status": "deployed", "reason": plan["reason"], "revision": revision}
+        return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"], "revision": revision}
 
 
 async def deployment_report(upstream: Upstream, server: str, before: str | None, after: str,

@@ -22,64 +22,85 @@ from typing import Any
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
 
-from lpdeploy.core import fix_history, policy
+from lpdeploy.core import policy, validators
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
-from lpdeploy.core.model import Action, AuditEntry, Decision, Result, TestRecord
+from lpdeploy.core.flows import FLOWS
+from lpdeploy.core.model import (
+    AUTOMATIC,
+    Action,
+    AuditEntry,
+    BuildOutcome,
+    Decision,
+    EventKind,
+    FlowKind,
+    Result,
+    TestRecord,
+)
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.releases import lost_fixes
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move, checkout_commands
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.registry import DbRegistry
 
-GATE = "gate"
-PROMOTE = "promote"
-DEPLOY = "deploy"
-ADMIN = "admin"
-SECURITY = "security"
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
 
 
+async def record_suite_run(master: Any, record: TestRecord, **details: object) -> None:
+    """Record one run of the full suite: in the ledger, and as a ``suite-run`` flow event.
+
+    The one place where both ``RunSuite`` and the sharded ``RunShards`` file a
+    verdict, so both leave the same ledger entry (what later builds rely on to
+    skip the suite) and the same event (what the dashboard counts);
+    ``details`` adds what only one of them knows (the shards).
+    """
+    await services(master).ledger.record(record)
+    await services(master).registry.record_event(AuditEntry(record.finished_at, AUTOMATIC, EventKind.SUITE_RUN, {
+        "revision": record.commit, "tree": record.tree, "duration": record.duration, "passed": record.passed,
+        **details}))
+
+
 def suite_needed(step: buildstep.BuildStep) -> bool:
     """``doStepIf`` of the checkout and suite steps."""
-    return bool(step.getProperty("lpdeploy_run_suite"))
+    return bool(step.getProperty(prop.RUN_SUITE))
 
 
 class FlowStep(buildstep.BuildStep):
     """A step that runs on the master and decides with ``policy``."""
 
-    def __init__(self, settings: Settings, kind: str, **kwargs: Any) -> None:
-        if kind not in (GATE, PROMOTE, DEPLOY, ADMIN, SECURITY):
+    def __init__(self, settings: Settings, kind: FlowKind, **kwargs: Any) -> None:
+        if kind not in FlowKind.__members__.values():
             raise ValueError(f"unknown flow kind {kind!r}")
         super().__init__(**kwargs)
         self.settings = settings
-        self.kind = kind
+        self.kind = FlowKind(kind)
+        self.flow = FLOWS[self.kind]  # how this flow differs from the others
         self._lines: list[str] = []
 
     @property
     def upstream(self) -> Upstream:
-        return Upstream.of(self.master, self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url)
 
     @property
     def targets(self) -> tuple[str, ...]:
         """The gated branches this build moves."""
-        b = self.settings.branches
-        return (b.stable,) if self.kind == GATE else b.production  # promote and security: production
+        return self.flow.targets(self.settings.branches)
 
     @property
     def who(self) -> str:
         """Who asked: the logged-in user who forced the build, else lpdeploy itself."""
         owner = self.getProperty("owner")
-        return str(owner) if owner and owner != "anonymous" else "lpdeploy (automatic)"
+        return str(owner) if owner and owner != "anonymous" else AUTOMATIC
 
     def say(self, line: str) -> None:
         self._lines.append(line)
 
-    async def event(self, action: str, **details: object) -> None:
+    async def event(self, action: EventKind, **details: object) -> None:
         """A flow event for the dashboard's numbers (lead time, suite runs avoided)."""
         details.setdefault("kind", self.kind)
-        await DbRegistry(self.master).record_event(AuditEntry(self.master.reactor.seconds(), self.who, action,
+        await services(self.master).registry.record_event(AuditEntry(self.master.reactor.seconds(), self.who, action,
                                                               dict(details)))
 
     async def flush(self) -> None:
@@ -87,15 +108,15 @@ class FlowStep(buildstep.BuildStep):
             await self.addCompleteLog("decision", "\n".join(self._lines) + "\n")
             self._lines = []
 
-    def outcome(self, outcome: str, reason: str) -> None:
-        self.setProperty("lpdeploy_outcome", outcome, SOURCE)
-        self.setProperty("lpdeploy_reason", reason, SOURCE)
+    def outcome(self, outcome: BuildOutcome, reason: str) -> None:
+        self.setProperty(prop.OUTCOME, outcome, SOURCE)
+        self.setProperty(prop.REASON, reason, SOURCE)
 
     async def build_url(self) -> str:
         builderid = await self.build.getBuilderId()
         return getURLForBuild(self.master, builderid, self.build.number)
 
-    async def refuse(self, reason: str, outcome: str = "refused") -> int:
+    async def refuse(self, reason: str, outcome: BuildOutcome = BuildOutcome.REFUSED) -> int:
         self.say(reason)
         self.outcome(outcome, reason)
         self.descriptionDone = [reason[:120]]
@@ -110,28 +131,28 @@ class Decide(FlowStep):
     description = ["deciding"]
 
     async def run(self) -> int:
-        if self.kind == PROMOTE:
-            frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), "promote")
+        if self.flow.stopped_by_freeze:
+            frozen = policy.frozen_refusal(await services(self.master).registry.freeze(), self.kind)
             if frozen is not None:
                 return await self.refuse(frozen.reason)
         try:
             tips = await self.upstream.fetch()
             target = await self._target(tips)
         except (GitError, InvalidInput) as e:
-            return await self.refuse(str(e), outcome="failed" if isinstance(e, GitError) else "refused")
+            return await self.refuse(str(e), outcome=BuildOutcome.FAILED if isinstance(e, GitError)
+                                     else BuildOutcome.REFUSED)
         if target.refused:
             return await self.refuse(target.reason)
         assert target.revision is not None
         revision = target.revision
         self.say(target.reason)
         tree = await self.upstream.tree_of(revision)
-        self.setProperty("lpdeploy_revision", revision, SOURCE)
-        self.setProperty("lpdeploy_tree", tree, SOURCE)
-        self.setProperty("lpdeploy_suite", self.settings.suite.identity, SOURCE)
-        b = self.settings.branches
-        self.setProperty("lpdeploy_checkout_branch", b.devel if self.kind == GATE else b.stable, SOURCE)
+        self.setProperty(prop.REVISION, revision, SOURCE)
+        self.setProperty(prop.TREE, tree, SOURCE)
+        self.setProperty(prop.SUITE, self.settings.suite.identity, SOURCE)
+        self.setProperty(prop.CHECKOUT_BRANCH, self.flow.source_branch(self.settings.branches), SOURCE)
 
-        if self.kind == PROMOTE:
+        if self.flow.guards_production:
             lost = await self._lost_fixes(revision)
             if lost is not None:
                 return await self.refuse(lost.reason)
@@ -139,23 +160,23 @@ class Decide(FlowStep):
             if all(f.tip == revision or f.contains_target for f in facts):
                 reason = f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}"
                 self.say(reason)
-                self.outcome("nothing", reason)
-                self.setProperty("lpdeploy_run_suite", False, SOURCE)
+                self.outcome(BuildOutcome.NOTHING, reason)
+                self.setProperty(prop.RUN_SUITE, False, SOURCE)
                 self.descriptionDone = ["nothing to do"]
                 await self.flush()
                 return results.SUCCESS
 
-        record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+        record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         decision = policy.suite_decision(revision, tree, record)
         self.say(decision.reason)
         run_suite = decision.action is Action.RUN_SUITE
-        self.setProperty("lpdeploy_run_suite", run_suite, SOURCE)
+        self.setProperty(prop.RUN_SUITE, run_suite, SOURCE)
         if run_suite:
             self.descriptionDone = [f"suite needed for {short(revision)}"]
         else:
             assert decision.record is not None
             self.descriptionDone = [f"already tested: {short(revision)}, build #{decision.record.build_number}"]
-            await self.event("suite-skipped", revision=revision, tree=tree, relied_on=decision.record.build_url,
+            await self.event(EventKind.SUITE_SKIPPED, revision=revision, tree=tree, relied_on=decision.record.build_url,
                              saved=decision.record.duration)
             if decision.record.build_url:
                 self.addURL(f"tested in build #{decision.record.build_number}", decision.record.build_url)
@@ -164,37 +185,26 @@ class Decide(FlowStep):
 
     async def _target(self, tips: Any) -> Decision:
         b = self.settings.branches
-        if self.kind == GATE:
+        if self.flow.source == "devel":  # the gate: the devel tip, into which pushes are batched
             decision = policy.gate_target(b.devel, tips.get(b.devel))
             hint = self.build.getSourceStamp("").revision if self.build.getSourceStamp("") else None
             if decision.revision and hint and hint != decision.revision:
-                if await self._contains(decision.revision, hint):
+                if await self.upstream.contains(decision.revision, hint):
                     self.say(f"push {short(hint)} is batched into the newer {b.devel} tip {short(decision.revision)}")
                 else:
                     self.say(f"{b.devel} no longer contains {short(hint)}; gating the current tip instead")
             return decision
-        requested = self.getProperty("target_revision") or None
-        if requested is not None:
-            requested = validate_revision(str(requested).strip(), "target revision")
+        requested = validators.optional_revision(self.getProperty("target_revision"), "target revision") or None
         stable_tip = tips.get(b.stable)
         on_stable = False
         if requested is not None and stable_tip is not None:
-            on_stable = await self._contains(stable_tip, requested)
+            on_stable = await self.upstream.contains(stable_tip, requested)
         return policy.promotion_target(b.stable, stable_tip, requested, on_stable)
 
     async def _lost_fixes(self, target: str) -> Decision | None:
         """Refuse a promotion that would drop a released security fix (the history, not the branch rows)."""
-        releases = await DbRegistry(self.master).releases()
-        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
-        missing = fix_history.lost_fixes(releases, kept)
+        missing = await lost_fixes(self.upstream, services(self.master).registry, target)
         return policy.lost_fix_refusal(target, missing, self.settings.branches.production_stable)
-
-    async def _contains(self, tip: str, rev: str) -> bool:
-        """Whether ``tip`` contains ``rev`` (a missing object means no)."""
-        try:
-            return rev == tip or await self.upstream.is_ancestor(rev, tip)
-        except GitError:
-            return False
 
 
 class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
@@ -218,7 +228,7 @@ class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
         super().__init__(**kwargs)
 
     async def run(self) -> int:
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
+        revision = validate_revision(self.getProperty(prop.REVISION))
         branch = str(self.branch)
         ref = branch if branch.startswith("refs/") else qualified(branch)
         commands = checkout_commands(self.repourl, ref, revision)
@@ -251,12 +261,12 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
         super().__init__(**kwargs)
 
     async def run(self) -> int:
-        revision = self.getProperty("lpdeploy_revision")
+        revision = self.getProperty(prop.REVISION)
         got = self.getProperty("got_revision")
         if got != revision:
             reason = f"checkout is at {got!r}, not the decided {revision!r}; not recording anything"
-            self.setProperty("lpdeploy_outcome", "failed", SOURCE)
-            self.setProperty("lpdeploy_reason", reason, SOURCE)
+            self.setProperty(prop.OUTCOME, BuildOutcome.FAILED, SOURCE)
+            self.setProperty(prop.REASON, reason, SOURCE)
             await self.addCompleteLog("decision", reason + "\n")
             return results.EXCEPTION
         started = self.master.reactor.seconds()
@@ -267,7 +277,7 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
         passed = outcome == results.SUCCESS and not cmd.didFail()
         builderid = await self.build.getBuilderId()
         rec = TestRecord(
-            tree=self.getProperty("lpdeploy_tree"),
+            tree=self.getProperty(prop.TREE),
             commit=revision,
             suite=self.settings.suite.identity,
             result=Result.PASSED if passed else Result.FAILED,
@@ -276,15 +286,13 @@ class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
             finished_at=finished,
             duration=finished - started,
         )
-        await DbLedger(self.master).record(rec)
-        await DbRegistry(self.master).record_event(AuditEntry(finished, "lpdeploy (automatic)", "suite-run", {
-            "revision": revision, "tree": rec.tree, "duration": rec.duration, "passed": passed}))
+        await record_suite_run(self.master, rec)
         if passed:
             self.descriptionDone = [f"suite passed on {short(revision)}"]
             return results.SUCCESS
         reason = f"the suite failed on {short(revision)} (exit code {cmd.rc}); nothing moves"
-        self.setProperty("lpdeploy_outcome", "failed", SOURCE)
-        self.setProperty("lpdeploy_reason", reason, SOURCE)
+        self.setProperty(prop.OUTCOME, BuildOutcome.FAILED, SOURCE)
+        self.setProperty(prop.REASON, reason, SOURCE)
         self.descriptionDone = [f"suite failed on {short(revision)}"]
         return results.FAILURE
 
@@ -297,19 +305,20 @@ class MoveBranches(FlowStep):
 
     async def run(self) -> int:
         result = await self._move()
-        if self.kind == PROMOTE:  # promotions are audited: who, when, which commit and tree, outcome
-            await DbRegistry(self.master).audit(AuditEntry(self.master.reactor.seconds(), self.who, "promote", {
-                "revision": self.getProperty("lpdeploy_revision"), "tree": self.getProperty("lpdeploy_tree"),
-                "outcome": self.getProperty("lpdeploy_outcome"), "reason": self.getProperty("lpdeploy_reason")}))
+        if self.flow.audit_action:  # who, when, which commit and tree, outcome
+            await services(self.master).registry.audit(AuditEntry(self.master.reactor.seconds(), self.who,
+                                                           self.flow.audit_action, {
+                "revision": self.getProperty(prop.REVISION), "tree": self.getProperty(prop.TREE),
+                "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
         return result
 
     async def _move(self) -> int:
-        if self.getProperty("lpdeploy_outcome") == "nothing":
+        if self.getProperty(prop.OUTCOME) == BuildOutcome.NOTHING:
             self.descriptionDone = ["nothing to do"]
             return results.SKIPPED
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
-        tree = self.getProperty("lpdeploy_tree")
-        record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
+        revision = validate_revision(self.getProperty(prop.REVISION))
+        tree = self.getProperty(prop.TREE)
+        record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:
                 tips = await self.upstream.fetch()
@@ -317,7 +326,7 @@ class MoveBranches(FlowStep):
                 decision = policy.move_decision(revision, record, facts)
                 self.say(decision.reason)
                 if decision.action is Action.NOTHING:
-                    self.outcome("nothing", decision.reason)
+                    self.outcome(BuildOutcome.NOTHING, decision.reason)
                     self.descriptionDone = ["nothing to do"]
                     await self.flush()
                     return results.SUCCESS
@@ -329,9 +338,9 @@ class MoveBranches(FlowStep):
                 self.say(f"attempt {attempt}: a branch moved under us; re-reading the tips and deciding again")
                 continue
             except GitError as e:
-                return await self.refuse(f"git failed: {e}", outcome="failed")
-            self.outcome("moved", decision.reason)
-            await self.event("moved", revision=revision, branches=list(decision.branches))
+                return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
+            self.outcome(BuildOutcome.MOVED, decision.reason)
+            await self.event(EventKind.MOVED, revision=revision, branches=list(decision.branches))
             self.descriptionDone = [f"{', '.join(decision.branches)} → {short(revision)}"]
             await self.flush()
             return results.SUCCESS

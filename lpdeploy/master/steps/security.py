@@ -37,20 +37,19 @@ from typing import Any
 from buildbot.process import results
 
 from lpdeploy.core import fix_history, policy
+from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch
 from lpdeploy.core.model import (
-    CONFLICT,
-    FAILED,
-    GAVE_UP,
-    MERGED,
-    NOTHING_TO_MERGE,
-    PROMOTED,
-    REFUSED,
-    TESTING,
+    AUTOMATIC,
     Action,
+    AuditAction,
     AuditEntry,
+    BuildOutcome,
     Decision,
+    FixState,
+    FlowKind,
     MergeBackAttempt,
+    MergeBackOutcome,
     Release,
     SecurityFix,
     SecurityJob,
@@ -59,10 +58,11 @@ from lpdeploy.core.model import (
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move
-from lpdeploy.master.security_jobs import JOB_PROPERTY, security_branch
-from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, SECURITY, SOURCE, FlowStep, MoveBranches
-from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.master.security_jobs import security_branch
+from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, SOURCE, FlowStep, MoveBranches
+from lpdeploy.stores.registry import Registry
 
 CANDIDATE_REFS = "refs/lpdeploy/candidates/"
 FIX_LABEL = "the security branch"  # how reasons (properties, summaries) name the branch
@@ -76,10 +76,10 @@ class JobMixin:
     @property
     def who(self) -> str:
         """Who asked for the job (kept master-side), not Buildbot's ``owner`` property."""
-        return self.job.requested_by if self.job else "lpdeploy (automatic)"
+        return self.job.requested_by if self.job else AUTOMATIC
 
-    async def load_job(self, registry: DbRegistry) -> SecurityJob | None:
-        self.job = await registry.job(self.getProperty(JOB_PROPERTY))  # type: ignore[attr-defined]
+    async def load_job(self, registry: Registry) -> SecurityJob | None:
+        self.job = await registry.job(self.getProperty(prop.JOB))  # type: ignore[attr-defined]
         return self.job
 
 
@@ -87,11 +87,11 @@ class SecurityStep(JobMixin, FlowStep):
     """A master-side step about one job: its branch is validated before any git runs."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=SECURITY, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.SECURITY, **kwargs)
 
     async def run(self) -> int:
         """Refuse a build without a job or with a bad branch, then ``act`` on the branch."""
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         job = await self.load_job(registry)
         if job is None:
             return await self.refuse("no security job is recorded for this build; nothing done")
@@ -102,7 +102,7 @@ class SecurityStep(JobMixin, FlowStep):
         self.say(f"job {job.token}: {job.kind} of {branch}, asked by {job.requested_by}")
         return await self.act(registry, job, branch)
 
-    async def act(self, registry: DbRegistry, job: SecurityJob, branch: str) -> int:
+    async def act(self, registry: Registry, job: SecurityJob, branch: str) -> int:
         raise NotImplementedError
 
 
@@ -112,7 +112,7 @@ class PrepareSecurity(SecurityStep):
     name = "prepare"
     description = ["preparing the security build"]
 
-    async def act(self, registry: DbRegistry, job: SecurityJob, branch: str) -> int:
+    async def act(self, registry: Registry, job: SecurityJob, branch: str) -> int:
         ps = self.settings.branches.production_stable
         fix_tip: str | None = None
         try:
@@ -133,26 +133,26 @@ class PrepareSecurity(SecurityStep):
             await self.upstream.push_new_ref(ref, candidate)
             tree = await self.upstream.tree_of(candidate)
         except MergeConflict as e:
-            await self._record(registry, branch, fix_tip or "", FAILED, None, f"does not merge: {e.stderr}")
+            await self._record(registry, branch, fix_tip or "", FixState.FAILED, None, f"does not merge: {e.stderr}")
             self.say(f"conflicting paths: {e.stderr}")  # only in the embargoed log
             return await self.refuse(f"the fix does not merge onto {ps} (the decision log names the conflicts)")
         except GitError as e:
             self.say(f"git failed: {e}")
-            return await self.refuse("git failed (the decision log says how)", outcome="failed")
-        await self._record(registry, branch, fix_tip, TESTING, candidate, "")
+            return await self.refuse("git failed (the decision log says how)", outcome=BuildOutcome.FAILED)
+        await self._record(registry, branch, fix_tip, FixState.TESTING, candidate, "")
         await registry.save_job(dataclasses.replace(job, fix_commit=fix_tip, candidate=candidate, tree=tree))
-        await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who, "security-build", {
+        await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who, AuditAction.SECURITY_BUILD, {
             "job": job.token, "fix_commit": fix_tip, "candidate": candidate, "tree": tree,
             "production_stable": ps_tip, "build": await self.build_url()}))
-        for name, value in (("lpdeploy_revision", candidate), ("lpdeploy_tree", tree),
-                            ("lpdeploy_checkout_branch", ref), ("lpdeploy_run_suite", True),
-                            ("lpdeploy_suite", self.settings.suite.identity)):
+        for name, value in ((prop.REVISION, candidate), (prop.TREE, tree),
+                            (prop.CHECKOUT_BRANCH, ref), (prop.RUN_SUITE, True),
+                            (prop.SUITE, self.settings.suite.identity)):
             self.setProperty(name, value, SOURCE)
         self.descriptionDone = [f"testing {short(candidate)}"]
         await self.flush()
         return results.SUCCESS
 
-    async def _record(self, registry: DbRegistry, branch: str, fix_tip: str, state: str,
+    async def _record(self, registry: Registry, branch: str, fix_tip: str, state: FixState,
                       candidate: str | None, note: str) -> None:
         await registry.save_fix(SecurityFix(
             branch=branch, fix_commit=fix_tip, state=state, by=self.who,
@@ -168,38 +168,38 @@ class PromoteSecurity(JobMixin, MoveBranches):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("alwaysRun", True)
-        super().__init__(settings=settings, kind=SECURITY, **kwargs)
+        super().__init__(settings=settings, kind=FlowKind.SECURITY, **kwargs)
 
     async def run(self) -> int:
-        registry = DbRegistry(self.master)
+        registry = services(self.master).registry
         job = await self.load_job(registry)
-        candidate = self.getProperty("lpdeploy_revision")
+        candidate = self.getProperty(prop.REVISION)
         if job is None or not candidate or job.candidate != candidate or not job.fix_commit:
             return results.SKIPPED  # preparation refused (it said why) or never decided this candidate
         now = self.master.reactor.seconds()
-        if self.getProperty("lpdeploy_outcome") == "failed" or self.build.results not in (results.SUCCESS,
+        if self.getProperty(prop.OUTCOME) == BuildOutcome.FAILED or self.build.results not in (results.SUCCESS,
                                                                                           results.WARNINGS):
-            await self._update_run(registry, job, FAILED, "the suite failed")
-            await registry.audit(AuditEntry(now, self.who, "security-promote", {
+            await self._update_run(registry, job, FixState.FAILED, "the suite failed")
+            await registry.audit(AuditEntry(now, self.who, AuditAction.SECURITY_PROMOTE, {
                 "job": job.token, "outcome": "suite failed", "candidate": candidate}))
             self.descriptionDone = ["suite failed: nothing moved"]
             return results.FAILURE
         frozen = policy.frozen_refusal(await registry.freeze(), "promote the security fix")
         result = await self.refuse(frozen.reason) if frozen is not None else await super().run()
-        outcome = self.getProperty("lpdeploy_outcome")
-        if outcome in ("moved", "nothing"):
+        outcome = self.getProperty(prop.OUTCOME)
+        if outcome in (BuildOutcome.MOVED, BuildOutcome.NOTHING):
             # what reached production is what this build tested, whatever the branch holds now
             await registry.record_release(Release(job.branch, job.fix_commit, candidate, now, by=job.requested_by,
                                                   job=job.token, build_url=await self.build_url()))
-            await self._update_run(registry, job, PROMOTED, "")
+            await self._update_run(registry, job, FixState.PROMOTED, "")
         else:  # refused (frozen, or production moved meanwhile): the scheduler prepares it again
-            await self._update_run(registry, job, REFUSED, str(self.getProperty("lpdeploy_reason") or ""))
-        await registry.audit(AuditEntry(now, self.who, "security-promote", {
-            "job": job.token, "outcome": outcome, "reason": self.getProperty("lpdeploy_reason"),
-            "fix_commit": job.fix_commit, "candidate": candidate, "tree": self.getProperty("lpdeploy_tree")}))
+            await self._update_run(registry, job, FixState.REFUSED, str(self.getProperty(prop.REASON) or ""))
+        await registry.audit(AuditEntry(now, self.who, AuditAction.SECURITY_PROMOTE, {
+            "job": job.token, "outcome": outcome, "reason": self.getProperty(prop.REASON),
+            "fix_commit": job.fix_commit, "candidate": candidate, "tree": self.getProperty(prop.TREE)}))
         return result
 
-    async def _update_run(self, registry: DbRegistry, job: SecurityJob, state: str, note: str) -> None:
+    async def _update_run(self, registry: Registry, job: SecurityJob, state: FixState, note: str) -> None:
         """The branch's latest run, unless a newer push has been recorded meanwhile."""
         run = await registry.fix(job.branch)
         if run is not None and run.fix_commit == job.fix_commit:
@@ -213,7 +213,7 @@ class MergeBack(SecurityStep):
     name = "merge-back"
     description = ["merging back"]
 
-    async def act(self, registry: DbRegistry, job: SecurityJob, branch: str) -> int:
+    async def act(self, registry: Registry, job: SecurityJob, branch: str) -> int:
         devel = self.settings.branches.devel
         releases = fix_history.distinct(await registry.releases())
         devel_tip: str | None = None
@@ -245,27 +245,29 @@ class MergeBack(SecurityStep):
                 self.say(f"attempt {attempt}: {devel} moved under us; deciding and merging again")
                 continue
             except MergeConflict as e:
-                await self._attempt(registry, job, candidate, CONFLICT, brought, devel_tip, note=e.stderr)
+                await self._attempt(registry, job, candidate, MergeBackOutcome.CONFLICT, brought, devel_tip,
+                                    note=e.stderr)
                 self.say(f"conflicting paths: {e.stderr}")  # only in the embargoed log
                 return await self.refuse(f"{short(candidate)} does not merge into {devel}; the fixes stay pending "
                                          "(the decision log names the conflicts)")
             except GitError as e:
-                await self._attempt(registry, job, candidate, GAVE_UP, brought, devel_tip, note=str(e))
+                await self._attempt(registry, job, candidate, MergeBackOutcome.GAVE_UP, brought, devel_tip, note=str(e))
                 self.say(f"git failed: {e}")
                 return await self.refuse("git failed (the decision log says how); the fixes stay pending",
-                                         outcome="failed")
-            await self._attempt(registry, job, candidate, MERGED, brought, devel_tip, merge=merged)
+                                         outcome=BuildOutcome.FAILED)
+            await self._attempt(registry, job, candidate, MergeBackOutcome.MERGED, brought, devel_tip, merge=merged)
             fixes = ", ".join(short(r.fix_commit) for r in brought)
             reason = (f"merged {len(brought)} released fix(es) ({fixes}) back into {devel} as {short(merged)}; "
                       "the gate takes it from here")
             self.say(reason)
-            self.outcome("moved", reason)
+            self.outcome(BuildOutcome.MOVED, reason)
             self.descriptionDone = [f"merged back as {short(merged)}"]
             await self.flush()
             return results.SUCCESS
-        await self._attempt(registry, job, candidate, GAVE_UP, brought, devel_tip, note=f"{devel} kept moving")
+        await self._attempt(registry, job, candidate, MergeBackOutcome.GAVE_UP, brought, devel_tip,
+                            note=f"{devel} kept moving")
         return await self.refuse(f"gave up after {MAX_CAS_ATTEMPTS} attempts: {devel} kept moving; "
-                                 "the fixes stay pending", outcome="failed")
+                                 "the fixes stay pending", outcome=BuildOutcome.FAILED)
 
     def _target(self, job: SecurityJob, branch: str, releases: list[Release], in_devel: set[str]) -> Decision:
         """An automatic job merges the candidate it was queued for; a manual one the branch's newest release."""
@@ -277,17 +279,17 @@ class MergeBack(SecurityStep):
             return Decision(Action.MOVE, f"merging {short(job.candidate)} back", revision=job.candidate)
         return fix_history.manual_merge_back_target(branch, releases, in_devel)
 
-    async def _not_merging(self, registry: DbRegistry, job: SecurityJob, target: Decision, devel_tip: str) -> int:
+    async def _not_merging(self, registry: Registry, job: SecurityJob, target: Decision, devel_tip: str) -> int:
         if target.refused:
             return await self.refuse(target.reason)
-        await self._attempt(registry, job, target.revision or "", NOTHING_TO_MERGE, [], devel_tip)
+        await self._attempt(registry, job, target.revision or "", MergeBackOutcome.NOTHING_TO_MERGE, [], devel_tip)
         self.say(target.reason)
-        self.outcome("nothing", f"nothing to merge back: {target.reason}")
+        self.outcome(BuildOutcome.NOTHING, f"nothing to merge back: {target.reason}")
         self.descriptionDone = ["nothing to merge back"]
         await self.flush()
         return results.SUCCESS
 
-    async def _attempt(self, registry: DbRegistry, job: SecurityJob, candidate: str, outcome: str,
+    async def _attempt(self, registry: Registry, job: SecurityJob, candidate: str, outcome: MergeBackOutcome,
                        brought: list[Release], devel_tip: str | None, merge: str | None = None,
                        note: str = "") -> None:
         """Record the attempt (it blocks automatic retries after a conflict) and audit it."""
@@ -295,6 +297,6 @@ class MergeBack(SecurityStep):
         await registry.record_merge_back(MergeBackAttempt(
             at=now, job=job.token, by=self.who, candidate=candidate, outcome=outcome,
             brought=tuple(r.candidate for r in brought), devel_tip=devel_tip, merge=merge, note=note))
-        await registry.audit(AuditEntry(now, self.who, "merge-back", {
+        await registry.audit(AuditEntry(now, self.who, AuditAction.MERGE_BACK, {
             "job": job.token, "outcome": outcome, "candidate": candidate, "merge": merge,
             "fix_commits": [r.fix_commit for r in brought], "candidates": [r.candidate for r in brought]}))

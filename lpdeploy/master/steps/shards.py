@@ -42,16 +42,17 @@ from buildbot.steps.transfer import StringDownload
 from twisted.internet import defer, error
 from twisted.python.failure import Failure
 
-from lpdeploy.core.model import Result, TestRecord
+from lpdeploy.core import properties as prop
+from lpdeploy.core.model import BuildOutcome, FlowKind, Result, TestRecord
 from lpdeploy.core.partition import partition, updated
 from lpdeploy.core.refs import qualified, short
-from lpdeploy.core.results import FAILED, PASSED, Outcome, match_ids, parse_results, parse_test_list
+from lpdeploy.core.results import TestOutcome, TestStatus, match_ids, parse_results, parse_test_list
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.shard_watch import POLL, Bounds, Look, Phase, bounds, watch
+from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import checkout_commands
-from lpdeploy.master.steps.flow import GATE, SECURITY, SOURCE, Checkout, FlowStep
-from lpdeploy.stores.ledger import DbLedger
-from lpdeploy.stores.timings import DbTimings
+from lpdeploy.master.sourcestamps import source_stamp
+from lpdeploy.master.steps.flow import SOURCE, Checkout, FlowStep, record_suite_run
 
 SHARD_SCHEDULER = "lpdeploy-shards"
 SECURITY_SHARD_SCHEDULER = "lpdeploy-security-shards"  # its builds are embargoed like their parents
@@ -67,8 +68,8 @@ PREPARATION_STEPS = ("worker_preparation", "locks_acquire")  # Buildbot's own, b
 
 
 LIST_PATH = RESULTS_DIR + "/%(prop:buildername)s-%(prop:buildnumber)s.list"  # an Interpolate pattern
-SHARD_RESULTS_PATH = RESULTS_DIR + "/shard-%(prop:lpdeploy_parent_buildid)s-%(prop:lpdeploy_shard)s-" \
-                                   "%(prop:lpdeploy_attempt)s"
+SHARD_RESULTS_PATH = (RESULTS_DIR + f"/shard-%(prop:{prop.PARENT_BUILDID})s-%(prop:{prop.SHARD})s-"
+                      f"%(prop:{prop.ATTEMPT})s")
 
 
 def to_file(path: str, argv: tuple[str, ...]) -> list[str]:
@@ -128,15 +129,15 @@ class ShardRuns:
         if plan is not None:
             await self.put_plan(key, ShardPlan(plan.revision, plan.branch, plan.ids, reason))
 
-    async def file_results(self, key: ShardKey, outcomes: dict[str, Outcome], worker: str) -> None:
+    async def file_results(self, key: ShardKey, outcomes: dict[str, TestOutcome], worker: str) -> None:
         stored = {t: [o.status, o.duration] for t, o in outcomes.items()}
         await self._set("run", key, {"results": stored, "worker": worker})
 
-    async def results(self, key: ShardKey) -> dict[str, Outcome] | None:
+    async def results(self, key: ShardKey) -> dict[str, TestOutcome] | None:
         stored = await self._get("run", key)
         if not stored:
             return None
-        return {t: Outcome(s, d) for t, (s, d) in stored["results"].items()}
+        return {t: TestOutcome(s, d) for t, (s, d) in stored["results"].items()}
 
     async def close(self, key: ShardKey) -> None:
         """After the verdict: drop the ids and results (the test-results API keeps them); a late shard refuses."""
@@ -147,8 +148,8 @@ class ShardRuns:
 def shard_key(step: Any) -> ShardKey | None:
     """The (parent, shard, attempt) a shard build runs, from its opaque properties; None if they are not there."""
     try:
-        return (int(step.getProperty("lpdeploy_parent_buildid")), int(step.getProperty("lpdeploy_shard")),
-                int(step.getProperty("lpdeploy_attempt")))
+        return (int(step.getProperty(prop.PARENT_BUILDID)), int(step.getProperty(prop.SHARD)),
+                int(step.getProperty(prop.ATTEMPT)))
     except (TypeError, ValueError):
         return None
 
@@ -184,7 +185,7 @@ class RunShards(FlowStep):
     description = ["running the sharded suite"]
 
     def __init__(self, settings: Settings, list_path: Any, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=kwargs.pop("kind", GATE), **kwargs)
+        super().__init__(settings=settings, kind=kwargs.pop("kind", FlowKind.GATE), **kwargs)
         self.list_path = list_path
         self._wake: defer.Deferred[None] | None = None
         self._poked = False  # something happened since the last look: look again without sleeping
@@ -195,7 +196,7 @@ class RunShards(FlowStep):
     @property
     def scheduler_name(self) -> str:
         """Security builds run their shards on the embargoed security shard builder, never the public one."""
-        return SECURITY_SHARD_SCHEDULER if self.kind == SECURITY else SHARD_SCHEDULER
+        return SECURITY_SHARD_SCHEDULER if self.flow.embargoed else SHARD_SCHEDULER
 
     async def run(self) -> int:
         suite = self.settings.suite
@@ -205,10 +206,10 @@ class RunShards(FlowStep):
                 ids = parse_test_list(f.read())
             os.unlink(path)
         except OSError as e:
-            return await self.refuse(f"the test list did not arrive: {e}", outcome="failed")
+            return await self.refuse(f"the test list did not arrive: {e}", outcome=BuildOutcome.FAILED)
         if not ids:
-            return await self.refuse("the list command listed no tests", outcome="failed")
-        timings = DbTimings(self.master)
+            return await self.refuse("the list command listed no tests", outcome=BuildOutcome.FAILED)
+        timings = services(self.master).timings
         history = await timings.durations(suite.identity)
         parts = [p for p in partition(ids, history, suite.shards) if p]
         for k, part in enumerate(parts):
@@ -218,7 +219,7 @@ class RunShards(FlowStep):
         limits = bounds(suite.timeout, suite.max_time)
         self.say(f"bounds: {limits.start:.0f}s to start, {limits.run:.0f}s to wait for a worker or run")
         started = self.master.reactor.seconds()
-        outcomes: dict[str, Outcome] = {}
+        outcomes: dict[str, TestOutcome] = {}
         waiting = list(range(len(parts)))
         lost: dict[int, str] = {}
         keys: list[ShardKey] = []
@@ -245,7 +246,7 @@ class RunShards(FlowStep):
         if self._stopped_by is not None:
             reason = f"the sharded suite was stopped ({self._stopped_by}): no verdict, nothing recorded"
             self.say(reason)
-            self.outcome("failed", reason)
+            self.outcome(BuildOutcome.FAILED, reason)
             self.descriptionDone = ["stopped: no verdict"]
             await self.flush()
             return results.CANCELLED
@@ -308,18 +309,17 @@ class RunShards(FlowStep):
     async def _trigger(self, k: int, ids: list[str], attempt: int) -> Watched:
         parent = self.build.buildid
         await ShardRuns(self.master).put_plan((parent, k, attempt), ShardPlan(
-            revision=self.getProperty("lpdeploy_revision"), branch=self.getProperty("lpdeploy_checkout_branch"),
+            revision=self.getProperty(prop.REVISION), branch=self.getProperty(prop.CHECKOUT_BRANCH),
             ids=tuple(ids)))
         props = Properties()
-        for name, value in (("lpdeploy_parent_buildid", parent), ("lpdeploy_shard", k),
-                            ("lpdeploy_attempt", attempt),
+        for name, value in ((prop.PARENT_BUILDID, parent), (prop.SHARD, k),
+                            (prop.ATTEMPT, attempt),
                             ("reason", f"shard {k} of build {parent}, attempt {attempt}")):
             props.setProperty(name, value, SOURCE)
         sched = self.master.scheduler_manager.namedServices[self.scheduler_name]
         ids_d, done = sched.trigger(
             waited_for=True,
-            sourcestamps=[{"codebase": "", "repository": self.settings.repository.url, "branch": "",
-                           "revision": None, "project": ""}],
+            sourcestamps=[source_stamp(self.settings)],
             set_props=props, parent_buildid=parent, parent_relationship="shard")
         done.addBoth(self._poke)  # a hint only: the database says whether the shard is done
         _, brids = await ids_d
@@ -362,30 +362,29 @@ class RunShards(FlowStep):
         # an unclaimed request completes as CANCELLED; a claimed one has its build stopped (on any master)
         await self.master.data.control("cancel", {"reason": f"lpdeploy: {why}"}, ("buildrequests", w.brid))
 
-    async def _judge(self, ids: list[str], outcomes: dict[str, Outcome], lost: dict[int, str],
+    async def _judge(self, ids: list[str], outcomes: dict[str, TestOutcome], lost: dict[int, str],
                      history: dict[str, float], started: float, finished: float) -> int:
         suite = self.settings.suite
         missing = [t for t in ids if t not in outcomes]
-        failed = sorted(t for t, o in outcomes.items() if o.status == FAILED)
+        failed = sorted(t for t, o in outcomes.items() if o.status == TestStatus.FAILED)
         # a security build's summary, properties and test results are public: its tests are named in its logs only
-        secret = self.kind == SECURITY
+        secret = self.flow.embargoed
         if not secret:
             setid = await self.addTestResultSet(
-                f"{suite.identity} on {short(self.getProperty('lpdeploy_revision'))}", "pass_fail", "boolean")
+                f"{suite.identity} on {short(self.getProperty(prop.REVISION))}", "pass_fail", "boolean")
             for test in ids:
                 o = outcomes.get(test)
-                self.addTestResult(setid, "0" if o is None or o.status == FAILED else "1", test_name=test,
+                self.addTestResult(setid, "0" if o is None or o.status == TestStatus.FAILED else "1", test_name=test,
                                    duration_ns=int((o.duration if o else 0) * 1e9))
-        await DbTimings(self.master).save(suite.identity, updated(
+        await services(self.master).timings.save(suite.identity, updated(
             history, {t: o.duration for t, o in outcomes.items()}))
         passed = not failed and not missing and not lost
-        revision = self.getProperty("lpdeploy_revision")
-        await DbLedger(self.master).record(TestRecord(
-            tree=self.getProperty("lpdeploy_tree"), commit=revision, suite=suite.identity,
+        revision = self.getProperty(prop.REVISION)
+        await record_suite_run(self.master, TestRecord(
+            tree=self.getProperty(prop.TREE), commit=revision, suite=suite.identity,
             result=Result.PASSED if passed else Result.FAILED, build_url=await self.build_url(),
-            build_number=self.build.number, finished_at=finished, duration=finished - started))
-        await self.event("suite-run", revision=revision, tree=self.getProperty("lpdeploy_tree"),
-                         duration=finished - started, passed=passed, shards=suite.shards)
+            build_number=self.build.number, finished_at=finished, duration=finished - started),
+            kind=self.kind, shards=suite.shards)
         ran = len(ids) - len(missing)
         if passed:
             self.descriptionDone = [f"{len(ids)} tests passed on {short(revision)} in {finished - started:.0f}s"]
@@ -400,8 +399,8 @@ class RunShards(FlowStep):
             problems.append(f"{len(missing)} listed tests did not run (counted as failures)")
         reason = f"the suite failed on {short(revision)}: " + "; ".join(problems) + "; nothing moves"
         await self.addCompleteLog("failures", "\n".join(failed + [f"{t} (did not run)" for t in missing]) + "\n")
-        self.setProperty("lpdeploy_outcome", "failed", SOURCE)
-        self.setProperty("lpdeploy_reason", reason, SOURCE)
+        self.setProperty(prop.OUTCOME, BuildOutcome.FAILED, SOURCE)
+        self.setProperty(prop.REASON, reason, SOURCE)
         named = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
         self.descriptionDone = [f"{ran}/{len(ids)} ran, {len(failed)} failed"
                                 + (f": {named}" if failed and not secret else "")]
@@ -500,7 +499,7 @@ class CollectShard(FlowStep):
 
     def __init__(self, settings: Settings, results_path: Any, **kwargs: Any) -> None:
         kwargs.setdefault("alwaysRun", True)
-        super().__init__(settings=settings, kind=kwargs.pop("kind", GATE), **kwargs)
+        super().__init__(settings=settings, kind=kwargs.pop("kind", FlowKind.GATE), **kwargs)
         self.results_path = results_path
 
     renderables = ["results_path"]
@@ -538,13 +537,13 @@ class CollectShard(FlowStep):
             return results.FAILURE  # filed as no results: the parent runs this shard again
         outcomes = match_ids(parsed, set(plan.ids))
         await ShardRuns(self.master).file_results(key, outcomes, str(self.getProperty("workername")))
-        failed = sorted(t for t, o in outcomes.items() if o.status == FAILED)
+        failed = sorted(t for t, o in outcomes.items() if o.status == TestStatus.FAILED)
         missing = sorted(set(plan.ids) - set(outcomes))
         if failed or missing:
             await self.addCompleteLog("failures", "".join(f"{t}\n" for t in failed)
                                       + "".join(f"{t} (did not run)\n" for t in missing))
-        ok = sum(1 for o in outcomes.values() if o.status == PASSED)
-        if self.kind == SECURITY:
+        ok = sum(1 for o in outcomes.values() if o.status == TestStatus.PASSED)
+        if self.flow.embargoed:
             self.descriptionDone = ["results filed" + ("; some tests failed or did not run" if failed or missing
                                                        else "")]
         else:
