@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, r in found["rows"].items():
         p50, p99 = percentile(r["ms"], 50), percentile(r["ms"], 99)
         outcomes = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items()))
-        rows.append([name, len(r["ms"]), p50, p99, max(r["ms"]), statistics.median(r["git"]), outcomes])
+        rows.append([name, len(r["ms"]), p50, p99, max(r["ms"]), round(statistics.median(r["git"])), outcomes])
         data["steps"][name] = {"runs": len(r["ms"]), "p50_ms": p50, "p99_ms": p99, "max_ms": max(r["ms"]),
                                "git_calls_median": statistics.median(r["git"]), "outcomes": r["outcomes"]}
     print(table(f"Decision cost: {args.commits} commits upstream, {meta['entries']} ledger entries "
