@@ -270,8 +270,10 @@ def _measure_case() -> type:
                 assert result == SUCCESS, result
                 note("gate: Decide", ms, calls, "suite needed" if self.build.getProperty("lpdeploy_run_suite")
                      else "already tested")
+                decided, decide_calls = ms, calls
                 ms, calls, result = await self._step(MoveBranches(settings=settings, kind=GATE), False)
                 note("gate: MoveBranches", ms, calls, self.build.getProperty("lpdeploy_outcome"))
+                note("gate build: both steps", decided + ms, decide_calls + calls, "")
                 moved = (upstream / "refs/heads/stable").read_text().strip() == history[tip][0]
                 assert moved == (result == SUCCESS and tip % 2 == 0), (result, tip)
             for _ in range(self.decisions):  # a promotion: a tested stable tip, production up to 300 behind
@@ -285,9 +287,11 @@ def _measure_case() -> type:
                 assert result == SUCCESS, (result, self.build.getProperty("lpdeploy_reason"))
                 assert not self.build.getProperty("lpdeploy_run_suite")
                 note("promote: Decide", ms, calls, "already tested")
+                decided, decide_calls = ms, calls
                 ms, calls, result = await self._step(MoveBranches(settings=settings, kind=PROMOTE), False)
                 assert result == SUCCESS and self.build.getProperty("lpdeploy_outcome") == "moved", result
                 note("promote: MoveBranches", ms, calls, "moved")
+                note("promote build: both steps", decided + ms, decide_calls + calls, "")
             ledger = DbLedger(self.master)
             suite = settings.suite.identity
             for _ in range(self.decisions * 4):  # the ledger read alone, for comparison
@@ -339,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "steps": {}}
     for name, r in found["rows"].items():
         p50, p99 = percentile(r["ms"], 50), percentile(r["ms"], 99)
-        outcomes = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items()))
+        outcomes = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items()) if k)
         rows.append([name, len(r["ms"]), p50, p99, max(r["ms"]), round(statistics.median(r["git"])), outcomes])
         data["steps"][name] = {"runs": len(r["ms"]), "p50_ms": p50, "p99_ms": p99, "max_ms": max(r["ms"]),
                                "git_calls_median": statistics.median(r["git"]), "outcomes": r["outcomes"]}
