@@ -27,7 +27,7 @@ from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.model import Action, AuditEntry, Decision, Result, TestRecord
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
-from lpdeploy.git.gitops import Move, checkout_commands
+from lpdeploy.git.gitops import Move, checkout_command
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
@@ -202,8 +202,8 @@ class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
 
     Not Buildbot's ``Git`` step: that one passes branch and revision without
     ``--end-of-options`` and lets ``git checkout`` print the commit subject
-    into the log, where an embargoed subject must never appear. The argv
-    lists come from ``gitops.checkout_commands``.
+    into the log, where an embargoed subject must never appear. The command
+    comes from ``gitops.checkout_command`` (one remote command, not seven).
     """
 
     name = "checkout"
@@ -221,18 +221,24 @@ class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
         revision = validate_revision(self.getProperty("lpdeploy_revision"))
         branch = str(self.branch)
         ref = branch if branch.startswith("refs/") else qualified(branch)
-        commands = checkout_commands(self.repourl, ref, revision)
-        for i, argv in enumerate(commands):
-            last = i == len(commands) - 1
-            cmd = await self.makeRemoteShellCommand(command=argv, collectStdout=last)
-            await self.runCommand(cmd)
-            if cmd.didFail():
-                self.descriptionDone = [f"checkout of {short(revision)} failed"]
-                return results.FAILURE
-        got = cmd.stdout.strip()
+        got = await self.check_out(ref, revision)
+        if got is None:
+            self.descriptionDone = [f"checkout of {short(revision)} failed"]
+            return results.FAILURE
         self.setProperty("got_revision", got, "Checkout")
         self.descriptionDone = [f"checked out {short(got)}"]
         return results.SUCCESS
+
+
+    async def check_out(self, ref: str, revision: str) -> str | None:
+        """Run the checkout on the worker as one command; the sha it got, or None if it failed."""
+        cmd = await self.makeRemoteShellCommand(command=checkout_command(self.repourl, ref, revision),
+                                                collectStdout=True)
+        await self.runCommand(cmd)
+        if cmd.didFail():
+            return None
+        lines = cmd.stdout.split()
+        return lines[-1] if lines else ""
 
 
 class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):
