@@ -135,6 +135,8 @@ class Sharded:
             suite_toml=f'[suite]\nshards = {workers}\nlist_command = ["{py}", "suite.py", "list"]\n'
                        f'run_command = ["{py}", "suite.py", "run", "{{id_file}}"]\n')
         self.source = source
+        if source is not None:  # lpdeploy is imported before master.cfg runs (plugins): from there, too
+            self.flow.env["PYTHONPATH"] = str(source)
         self.gated = 0
 
     def start(self) -> None:

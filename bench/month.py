@@ -351,9 +351,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(f"A month ({MONTH_DAYS} days): {data['pushes']} pushes ({data['breaking']} break the suite and are "
                 f"reverted), a promotion every weekday, 1 security fix; suite {args.suite_hours:g} h, "
                 f"{args.overhead_minutes:g} min per build",
-                ["flow", "gate runs", "gate skips", "promotion re-tests", "security runs", "suite h",
-                 "busiest machine %", "pushes / gate run", "lead p50 h", "lead p95 h", "security lead h",
-                 "not in production"], rows))
+                ["flow", "gate runs", "gate skips", "prod re-tests", "security runs", "suite h", "busiest %",
+                 "pushes/run", "lead p50 h", "lead p95 h", "fix lead h", "not in prod"], rows))
+    print("gate skips: gate builds whose tree had passed (no suite run); prod re-tests: suite runs on the way "
+          "to production; busiest %: suite hours of the busiest test machine over the month's hours; "
+          "pushes/run: pushes per gate suite run (batching); lead: push → on production-stable; "
+          "not in prod: pushes still on their way when the month ends")
     data.update(suite_hours=args.suite_hours, overhead_minutes=args.overhead_minutes, seed=args.seed)
     save("month", data)
     return data
