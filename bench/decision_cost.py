@@ -352,8 +352,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 ["step (as a build runs it)", "runs", "p50 ms", "p99 ms", "max ms", "git calls", "outcomes"], rows))
     print(f"peak RSS of the deciding process: {found['rss_before_mib']:.0f} MiB before the first decision, "
           f"{found['rss_peak_mib']:.0f} MiB after all (load average {os.getloadavg()[0]:.1f}, "
-          f"{os.cpu_count()} cores). "
-          f"Set-up (fast-import {meta['build_s']:.1f} s, mirror {meta['mirror_s']:.1f} s, "
+          f"{os.cpu_count()} cores).")
+    print(f"Set-up (fast-import {meta['build_s']:.1f} s, mirror {meta['mirror_s']:.1f} s, "
           f"ledger fill {meta['fill_s']:.1f} s) {prepared:.0f} s, not timed.")
     save("decision_cost", data)
     return data
