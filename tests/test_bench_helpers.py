@@ -102,3 +102,12 @@ def test_no_machine_spends_more_hours_than_the_month_has() -> None:
         assert flow["suite_hours"] <= 3 * month.MONTH_DAYS * 24  # three machines at most
     old, new = data["flows"]["old flow (replayed)"], data["flows"]["lpdeploy (replayed)"]
     assert new["promotion_retests"] == 0 < old["promotion_retests"]
+
+
+def test_suite_hours_after_the_month_ends_are_not_counted() -> None:
+    flow = replay(ledger=True, retest=False)
+    flow.end = 10 * HOUR
+    push(flow, 8 * HOUR, "a", {"a"})  # a six-hour run that starts two hours before the end
+    flow.run(flow.end)
+    assert flow.gate.suite_runs == 1
+    assert flow.gate.suite_hours == pytest.approx(2.0)
