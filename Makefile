@@ -10,7 +10,7 @@ help:
 	@echo "make run    start a master and local workers (demo site unless LPDEPLOY_CONFIG is set)"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
-	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~15 minutes)"
+	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~4 minutes on a quiet 2-core machine)"
 	@echo "make mutants  the curated semantic mutants: each must be killed by its tests (~5 minutes)"
 	@echo "make mutmut   a broad mutmut sweep of the pure decision code; prints a score, never fails on it"
 	@echo "make clean  remove .venv and the local run directory .run/"

@@ -37,7 +37,7 @@ from lpdeploy.core.results import TestOutcome as Outcome
 from lpdeploy.core.results import TestStatus
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.core.shard_watch import POLL, bounds
-from lpdeploy.git.gitops import checkout_commands
+from lpdeploy.git.gitops import checkout_command
 from lpdeploy.master.steps.shards import (
     ID_FILE,
     RUN_STEP,
@@ -568,9 +568,9 @@ class ShardBuild(ShardCase):
     async def test_the_checkout_takes_the_revision_from_the_plan_and_sets_no_property(self):
         await self.given_plan()
         self.setup_flow_step(ShardCheckout(settings=self.settings), **self.shard_props())
-        commands = checkout_commands(self.settings.repository.url, "refs/heads/devel", REVISION)
-        shell = [ExpectShell(workdir="wkdir", command=argv, log_environ=False) for argv in commands]
-        self.expect_commands(*[e.exit(0) for e in shell[:-1]], shell[-1].stdout(REVISION + "\n").exit(0))
+        command = checkout_command(self.settings.repository.url, "refs/heads/devel", REVISION)
+        self.expect_commands(ExpectShell(workdir="wkdir", command=command, log_environ=False)
+                             .stdout(REVISION + "\n").exit(0))
         self.expect_outcome(result=SUCCESS, state_string="checked out the planned revision")
         self.expect_no_property("got_revision")
         await self.run_step()

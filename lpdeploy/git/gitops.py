@@ -276,6 +276,33 @@ def checkout_commands(url: str, ref: str, sha: str) -> list[list[str]]:
     ]
 
 
+# ``checkout_commands`` as one shell script: constant text, the outside values only as its arguments
+# ("$1" url, "$2" ref, "$3" sha), each reaching git after --end-of-options. ``set -e``: the first failure ends it.
+CHECKOUT_SCRIPT = """set -e
+git init --quiet .
+git clean --quiet -d --force -x
+git fetch --quiet --no-tags --end-of-options "$1" "+$2:refs/lpdeploy-build"
+git update-ref --no-deref --end-of-options HEAD "$3"
+git reset --hard --quiet
+git clean --quiet -d --force -x
+git rev-parse --verify HEAD
+"""
+
+
+def checkout_command(url: str, ref: str, sha: str) -> list[str]:
+    """The worker's checkout of exactly ``sha`` as one command: ``checkout_commands`` run by one ``sh``.
+
+    One remote command instead of seven: each costs the master a round trip
+    with the worker and a few database writes, and the gate runs a checkout
+    on its own worker and one per shard (``bench/gate_e2e.py`` measures it).
+    The script is constant; ``url``, ``ref`` and ``sha`` are its positional
+    arguments (``sh`` never reads those as options), validated as
+    ``checkout_commands`` validates them. It prints only the checked-out sha.
+    """
+    checkout_commands(url, ref, sha)  # the same validation
+    return ["sh", "-c", CHECKOUT_SCRIPT, "lpdeploy-checkout", url, ref, sha]
+
+
 def branch_names(heads: dict[str, str]) -> list[str]:
     """Upstream branch names that pass validation; others are ignored, never passed to git."""
     names = []

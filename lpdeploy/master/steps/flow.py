@@ -41,7 +41,7 @@ from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
-from lpdeploy.git.gitops import Move, checkout_commands
+from lpdeploy.git.gitops import Move, checkout_command
 from lpdeploy.git.upstream import Upstream
 
 MAX_CAS_ATTEMPTS = 3
@@ -212,8 +212,8 @@ class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
 
     Not Buildbot's ``Git`` step: that one passes branch and revision without
     ``--end-of-options`` and lets ``git checkout`` print the commit subject
-    into the log, where an embargoed subject must never appear. The argv
-    lists come from ``gitops.checkout_commands``.
+    into the log, where an embargoed subject must never appear. The command
+    comes from ``gitops.checkout_command`` (one remote command, not seven).
     """
 
     name = "checkout"
@@ -231,18 +231,24 @@ class Checkout(buildstep.ShellMixin, buildstep.BuildStep):
         revision = validate_revision(self.getProperty(prop.REVISION))
         branch = str(self.branch)
         ref = branch if branch.startswith("refs/") else qualified(branch)
-        commands = checkout_commands(self.repourl, ref, revision)
-        for i, argv in enumerate(commands):
-            last = i == len(commands) - 1
-            cmd = await self.makeRemoteShellCommand(command=argv, collectStdout=last)
-            await self.runCommand(cmd)
-            if cmd.didFail():
-                self.descriptionDone = [f"checkout of {short(revision)} failed"]
-                return results.FAILURE
-        got = cmd.stdout.strip()
+        got = await self.check_out(ref, revision)
+        if got is None:
+            self.descriptionDone = [f"checkout of {short(revision)} failed"]
+            return results.FAILURE
         self.setProperty("got_revision", got, "Checkout")
         self.descriptionDone = [f"checked out {short(got)}"]
         return results.SUCCESS
+
+
+    async def check_out(self, ref: str, revision: str) -> str | None:
+        """Run the checkout on the worker as one command; the sha it got, or None if it failed."""
+        cmd = await self.makeRemoteShellCommand(command=checkout_command(self.repourl, ref, revision),
+                                                collectStdout=True)
+        await self.runCommand(cmd)
+        if cmd.didFail():
+            return None
+        lines = cmd.stdout.split()
+        return lines[-1] if lines else ""
 
 
 class RunSuite(buildstep.ShellMixin, buildstep.BuildStep):

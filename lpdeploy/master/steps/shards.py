@@ -50,7 +50,6 @@ from lpdeploy.core.results import TestOutcome, TestStatus, match_ids, parse_resu
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.shard_watch import POLL, Bounds, Look, Phase, bounds, watch
 from lpdeploy.facts.services import services
-from lpdeploy.git.gitops import checkout_commands
 from lpdeploy.master.sourcestamps import source_stamp
 from lpdeploy.master.steps.flow import SOURCE, Checkout, FlowStep, record_suite_run
 
@@ -454,14 +453,11 @@ class ShardCheckout(Checkout):
             return results.FAILURE
         _, plan = found
         ref = plan.branch if plan.branch.startswith("refs/") else qualified(plan.branch)
-        commands = checkout_commands(self.repourl, ref, plan.revision)
-        for i, argv in enumerate(commands):
-            cmd = await self.makeRemoteShellCommand(command=argv, collectStdout=i == len(commands) - 1)
-            await self.runCommand(cmd)
-            if cmd.didFail():
-                self.descriptionDone = ["checkout failed"]
-                return results.FAILURE
-        remember_checkout(self.build, cmd.stdout.strip())
+        got = await self.check_out(ref, plan.revision)
+        if got is None:
+            self.descriptionDone = ["checkout failed"]
+            return results.FAILURE
+        remember_checkout(self.build, got)
         self.descriptionDone = ["checked out the planned revision"]
         return results.SUCCESS
 
