@@ -200,9 +200,12 @@ def _measure_case() -> type:
     from twisted.trial import unittest as trial
 
     from bench.history import set_ref
+    from lpdeploy.core.model import FlowKind
     from lpdeploy.git import gitops
-    from lpdeploy.master.steps.flow import GATE, PROMOTE, Decide, MoveBranches
+    from lpdeploy.master.steps.flow import Decide, MoveBranches
     from lpdeploy.stores.ledger import DbLedger
+
+    GATE, PROMOTE = FlowKind.GATE, FlowKind.PROMOTE
 
     class Measure(TestBuildStepMixin, TestReactorMixin, trial.TestCase):
         def __init__(self, name: str, base: Path, decisions: int, seed: int) -> None:
