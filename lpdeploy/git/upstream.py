@@ -64,6 +64,9 @@ class Upstream:
                               limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.commits_between, base, tip, limit)
 
+    async def count_between(self, base: str | list[str] | None, tip: str | list[str]) -> int:
+        return await self._run(self.mirror.count_between, base, tip)
+
     async def push(self, moves: list[Move]) -> None:
         await self._run(self.mirror.push, moves)
 

@@ -166,10 +166,19 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     for name, o in servers.items():
         print(f"{name}: {o['status']}: {o['reason']}")
     if build.get("buildid"):
-        for log_name, text in client.step_logs(build["buildid"], "deploy").items():
-            if log_name.startswith("report "):
-                print(text.rstrip())
+        for text in _reports(client.step_logs(build["buildid"], "deploy"), everything=args.all):
+            print(text.rstrip())
     return _report(build, quiet_success=bool(servers))
+
+
+def _reports(logs: dict[str, str], everything: bool) -> list[str]:
+    """The deployment report of each server; with ``everything``, its full list where the build kept one."""
+    out = []
+    for name, text in logs.items():
+        if name.startswith("report "):
+            server = name[len("report "):]
+            out.append(logs.get(f"full report {server}", text) if everything else text)
+    return out
 
 
 def cmd_cowboy_add(args: argparse.Namespace) -> int:
@@ -295,6 +304,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--override-cowboys", action="store_true",
                    help="deploy over active cowboys anyway (needs --reason; audited)")
     d.add_argument("--reason", help="why (shown in the build); required with --override-cowboys, as its reason")
+    d.add_argument("--all", action="store_true",
+                   help="print every commit of each deployment report (by default a long one lists "
+                        "the newest 200 and says how many there are)")
     _waiting(d)
     d.set_defaults(func=cmd_deploy)
 

@@ -49,6 +49,7 @@ def make_app() -> Flask:
     app = Flask("lpdeploy.web.dashboard")
     app.jinja_env.filters["short"] = lambda sha: (sha or "")[:12]
     app.jinja_env.filters["age"] = _age
+    app.jinja_env.filters["count"] = lambda n: f"{n:,}"  # exact counts, readable: 3,325
     app.jinja_env.filters["when"] = lambda ts: datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") \
         if ts else "—"
     app.jinja_env.filters["hours"] = lambda s: f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min" \
