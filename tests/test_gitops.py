@@ -209,6 +209,18 @@ def test_commits_between_a_tip_and_itself_is_empty(mirror, history):
     assert mirror.commits_between(history["R"], history["R"]) == []
 
 
+def test_a_fetch_keeps_a_commit_graph_in_the_mirror(repo, mirror, history):
+    mirror.fetch()
+    chain = mirror.path / "objects" / "info" / "commit-graphs" / "commit-graph-chain"
+    assert chain.exists(), "the first fetch wrote no commit-graph"
+    layers = chain.read_text().split()
+    assert len(layers) == 1
+    repo.push(repo.commit("C: later work", **{"app.py": "print('c')\n"}), "devel")
+    mirror.fetch()
+    assert len(chain.read_text().split()) == 2  # the new commits were added as a layer
+    assert mirror.git("commit-graph", "verify", "--shallow").returncode == 0
+
+
 def test_count_between_counts_what_the_tip_adds(mirror, history):
     mirror.fetch()
     assert mirror.count_between(history["A"], history["R"]) == 2
