@@ -9,6 +9,11 @@ WSGI dashboards bypass Buildbot's authz, so this app reads the viewer's
 session cookie itself and asks Buildbot's authz for the viewer's roles: the
 embargo and the buttons depend on them. Buttons only call Buildbot's REST
 API, where authz decides again.
+
+What the page shows comes from the master's ``DashboardSnapshot``: computed
+once for all viewers and kept until the flow changes (``snapshot.py``), so a
+render with a warm snapshot runs no git; the picture served is the one for
+the viewer's role.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from lpdeploy.core.model import SECURITY_ROLE
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
-from lpdeploy.web.pipeline import pipeline_view
+from lpdeploy.web.snapshot import DashboardSnapshot
 
 REFRESH_SECONDS = 5
 SESSION_COOKIE = "TWISTED_SESSION"
@@ -62,7 +67,8 @@ def make_app() -> Flask:
 
         def gather() -> defer.Deferred[dict[str, Any]]:
             # runs in the reactor thread: the clock is Buildbot's, not the wall clock
-            return defer.ensureDeferred(pipeline_view(
+            # one snapshot for every viewer; the picture served is the one for this viewer's role
+            return defer.ensureDeferred(DashboardSnapshot.of(master).view(
                 Upstream.of(master, settings.repository.url), DbLedger(master), DbRegistry(master), settings,
                 may_see_security=SECURITY_ROLE in roles, now=master.reactor.seconds()))
 
