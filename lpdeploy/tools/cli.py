@@ -248,9 +248,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
-    for e in entries[: args.limit]:
+    shown = entries if args.all else entries[: args.limit]
+    for e in shown:
         details = " ".join(f"{k}={v}" for k, v in e["details"].items() if not isinstance(v, dict))
         print(f"{_when(e['at'])} {e['who']} {e['action']} {details}")
+    if len(shown) < len(entries):  # a shortened list says so
+        print(f"(the newest {len(shown):,} of {len(entries):,} entries shown; --all or --limit N for more)")
     return 0
 
 
@@ -361,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
                                     "deploys, overrides, cowboys, freezes; newest first.")
     au.add_argument("--json", action="store_true", help="print JSON")
     au.add_argument("--limit", type=int, default=50, help="at most this many entries (default: %(default)s)")
+    au.add_argument("--all", action="store_true", help="every entry the master returns (its newest 500)")
     au.set_defaults(func=cmd_audit)
     return p
 

@@ -37,8 +37,8 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
     preview, total = [], 0
     if tips.get(b.stable):
         try:
-            commits = await upstream.commits_between(tips.get(b.production_stable), tips[b.stable], PREVIEW_LIMIT)
             total = await upstream.count_between(tips.get(b.production_stable), tips[b.stable])
+            commits = await upstream.commits_between(tips.get(b.production_stable), tips[b.stable], PREVIEW_LIMIT)
         except GitError:
             commits = []
         preview = [{"sha": c.sha, "subject": shown_subject(c.sha, c.subject, embargoed, may_see_security),
