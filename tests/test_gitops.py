@@ -209,6 +209,27 @@ def test_commits_between_a_tip_and_itself_is_empty(mirror, history):
     assert mirror.commits_between(history["R"], history["R"]) == []
 
 
+def test_a_fetch_keeps_a_commit_graph_in_the_mirror(repo, mirror, history):
+    mirror.fetch()
+    chain = mirror.path / "objects" / "info" / "commit-graphs" / "commit-graph-chain"
+    assert chain.exists(), "the first fetch wrote no commit-graph"
+    layers = chain.read_text().split()
+    assert len(layers) == 1
+    repo.push(repo.commit("C: later work", **{"app.py": "print('c')\n"}), "devel")
+    mirror.fetch()
+    assert len(chain.read_text().split()) == 2  # the new commits were added as a layer
+    assert mirror.git("commit-graph", "verify", "--shallow").returncode == 0
+
+
+def test_count_between_counts_what_the_tip_adds(mirror, history):
+    mirror.fetch()
+    assert mirror.count_between(history["A"], history["R"]) == 2
+    assert mirror.count_between(None, history["R"]) == 3
+    assert mirror.count_between(history["R"], history["A"]) == 0
+    assert mirror.count_between([history["A"], history["B"]], [history["R"]]) == 1
+    assert mirror.count_between(history["A"], []) == 0
+
+
 def test_fetch_revision_brings_a_commit_on_an_upstream_branch(repo, mirror, history):
     mirror.ensure()
     assert not mirror.has(history["B"])
@@ -347,7 +368,8 @@ def test_an_option_or_ref_as_revision_is_refused_before_git_runs(mirror, history
     spy_subprocess.clear()
     for call in (mirror.tree_of, mirror.commit, mirror.has, mirror.fetch_revision,
                  lambda r: mirror.is_ancestor(r, history["A"]),
-                 lambda r: mirror.commits_between(r, history["A"])):
+                 lambda r: mirror.commits_between(r, history["A"]),
+                 lambda r: mirror.count_between(r, history["A"]), lambda r: mirror.count_between(None, r)):
         with pytest.raises(InvalidInput):
             call(bad)
     assert spy_subprocess == []
@@ -447,6 +469,7 @@ def _reads(repo, mirror, h):
     assert mirror.commit(h["B"]).sha == h["B"]
     assert set(mirror.commit_times([h["A"], h["B"], ABSENT])) == {h["A"], h["B"]}
     assert [c.sha for c in mirror.commits_between([h["A"]], [h["R"]])] == [h["R"], h["B"]]
+    assert mirror.count_between([h["A"]], [h["R"]]) == 2
 
 
 def _ls_remote(repo, mirror, h):
@@ -461,7 +484,7 @@ OPERATIONS = {"push": _push, "stale-push": _stale_push, "fetch_revision": _fetch
 def test_the_operations_cover_every_git_running_method_of_the_mirror():
     # a new Mirror method must be added to OPERATIONS, or this fails
     covered = {"push", "fetch_revision", "merge", "push_new_ref", "fetch", "heads", "has", "tree_of",
-               "is_ancestor", "commit", "commit_times", "commits_between", "ensure", "git"}
+               "is_ancestor", "commit", "commit_times", "commits_between", "count_between", "ensure", "git"}
     public = {name for name in vars(Mirror) if not name.startswith("_")}
     assert public == covered
 

@@ -9,6 +9,7 @@ and turns the answers into the facts ``policy`` decides on.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,10 +26,19 @@ _per_master: weakref.WeakKeyDictionary[Any, dict[str, Upstream]] = weakref.WeakK
 
 
 class Upstream:
-    """Serialised, thread-backed access to one mirror of one upstream URL."""
+    """Serialised, thread-backed access to one mirror of one upstream URL.
 
-    def __init__(self, mirror: Mirror) -> None:
+    ``generation`` counts the times the tips were seen to change (a fetch
+    that found other tips than the one before, or a push of ours): readers
+    that keep a picture of the flow (the dashboard's snapshot) compare it to
+    know when theirs is stale.
+    """
+
+    def __init__(self, mirror: Mirror, clock: Callable[[], float] = time.monotonic) -> None:
         self.mirror = mirror
+        self.clock = clock
+        self.generation = 0
+        self._fetched: tuple[float, Tips] | None = None  # when the last fetch ran, and what it found
         self._lock = defer.DeferredLock()
 
     @classmethod
@@ -37,14 +47,28 @@ class Upstream:
         known = _per_master.setdefault(master, {})
         if url not in known:
             path = os.path.join(os.path.abspath(master.basedir), "lpdeploy-mirror.git")
-            known[url] = cls(Mirror(path, url))
+            known[url] = cls(Mirror(path, url), clock=master.reactor.seconds)
         return known[url]
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._lock.run(threads.deferToThread, fn, *args)
 
     async def fetch(self) -> Tips:
-        return Tips(await self._run(self.mirror.fetch))
+        tips = Tips(await self._run(self.mirror.fetch))
+        if self._fetched is None or self._fetched[1] != tips:
+            self.generation += 1
+        self._fetched = (self.clock(), tips)
+        return tips
+
+    async def recent_tips(self, max_age: float) -> Tips:
+        """The tips of a fetch at most ``max_age`` seconds old (anyone's, the poller's too), else of a new one.
+
+        So readers that only show the flow share the poller's fetches: at
+        most one fetch per ``max_age`` however many of them ask.
+        """
+        if self._fetched is not None and self.clock() - self._fetched[0] < max_age:
+            return self._fetched[1]
+        return await self.fetch()
 
     async def fetch_revision(self, sha: str) -> None:
         await self._run(self.mirror.fetch_revision, sha)
@@ -78,8 +102,15 @@ class Upstream:
                               limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.commits_between, base, tip, limit)
 
+    async def count_between(self, base: str | list[str] | None, tip: str | list[str]) -> int:
+        return await self._run(self.mirror.count_between, base, tip)
+
     async def push(self, moves: list[Move]) -> None:
-        await self._run(self.mirror.push, moves)
+        try:
+            await self._run(self.mirror.push, moves)
+        finally:  # moved, or refused because a tip moved under us: either way what we saw is stale
+            self.generation += 1
+            self._fetched = None
 
     async def merge(self, ours: str, theirs: str, message: str) -> str:
         return await self._run(self.mirror.merge, ours, theirs, message)

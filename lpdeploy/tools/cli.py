@@ -169,10 +169,19 @@ def cmd_deploy(args: argparse.Namespace, connect: Connect) -> int:
     for name, o in servers.items():
         print(f"{name}: {o['status']}: {o['reason']}")
     if build.get("buildid"):
-        for log_name, text in client.step_logs(build["buildid"], "deploy").items():
-            if log_name.startswith("report "):
-                print(text.rstrip())
+        for text in _reports(client.step_logs(build["buildid"], "deploy"), everything=args.all):
+            print(text.rstrip())
     return _report(build, quiet_success=bool(servers))
+
+
+def _reports(logs: dict[str, str], everything: bool) -> list[str]:
+    """The deployment report of each server; with ``everything``, its full list where the build kept one."""
+    out = []
+    for name, text in logs.items():
+        if name.startswith("report "):
+            server = name[len("report "):]
+            out.append(logs.get(f"full report {server}", text) if everything else text)
+    return out
 
 
 def cmd_cowboy_add(args: argparse.Namespace, connect: Connect) -> int:
@@ -242,9 +251,12 @@ def cmd_audit(args: argparse.Namespace, connect: Connect) -> int:
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
-    for e in entries[: args.limit]:
+    shown = entries if args.all else entries[: args.limit]
+    for e in shown:
         details = " ".join(f"{k}={v}" for k, v in e["details"].items() if not isinstance(v, dict))
         print(f"{_when(e['at'])} {e['who']} {e['action']} {details}")
+    if len(shown) < len(entries):  # a shortened list says so
+        print(f"(the newest {len(shown):,} of {len(entries):,} entries shown; --all or --limit N for more)")
     return 0
 
 
@@ -298,6 +310,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--override-cowboys", action="store_true",
                    help="deploy over active cowboys anyway (needs --reason; audited)")
     d.add_argument("--reason", help="why (shown in the build); required with --override-cowboys, as its reason")
+    d.add_argument("--all", action="store_true",
+                   help="print every commit of each deployment report (by default a long one lists "
+                        "the newest 200 and says how many there are)")
     _waiting(d)
     d.set_defaults(func=cmd_deploy)
 
@@ -352,6 +367,7 @@ def parser() -> argparse.ArgumentParser:
                                     "deploys, overrides, cowboys, freezes; newest first.")
     au.add_argument("--json", action="store_true", help="print JSON")
     au.add_argument("--limit", type=int, default=50, help="at most this many entries (default: %(default)s)")
+    au.add_argument("--all", action="store_true", help="every entry the master returns (its newest 500)")
     au.set_defaults(func=cmd_audit)
     return p
 

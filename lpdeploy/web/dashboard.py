@@ -9,6 +9,11 @@ WSGI dashboards bypass Buildbot's authz, so this app reads the viewer's
 session cookie itself and asks Buildbot's authz for the viewer's roles: the
 embargo and the buttons depend on them. Buttons only call Buildbot's REST
 API, where authz decides again.
+
+What the page shows comes from the master's ``DashboardSnapshot``: computed
+once for all viewers and kept until the flow changes (``snapshot.py``), so a
+render with a warm snapshot runs no git; the picture served is the one for
+the viewer's role.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from twisted.internet.threads import blockingCallFromThread
 
 from lpdeploy.core.model import Role
 from lpdeploy.facts.services import services
-from lpdeploy.web.pipeline import pipeline_view
+from lpdeploy.web.snapshot import DashboardSnapshot
 
 REFRESH_SECONDS = 5
 SESSION_COOKIE = "TWISTED_SESSION"
@@ -47,6 +52,7 @@ def make_app() -> Flask:
     app = Flask("lpdeploy.web.dashboard")
     app.jinja_env.filters["short"] = lambda sha: (sha or "")[:12]
     app.jinja_env.filters["age"] = _age
+    app.jinja_env.filters["count"] = lambda n: f"{n:,}"  # exact counts, readable: 3,325
     app.jinja_env.filters["when"] = lambda ts: datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") \
         if ts else "—"
     app.jinja_env.filters["hours"] = lambda s: f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min" \
@@ -59,8 +65,9 @@ def make_app() -> Flask:
 
         def gather() -> defer.Deferred[dict[str, Any]]:
             # runs in the reactor thread: the clock is Buildbot's, not the wall clock
+            # one snapshot for every viewer; the picture served is the one for this viewer's role
             reach = services(master)
-            return defer.ensureDeferred(pipeline_view(
+            return defer.ensureDeferred(DashboardSnapshot.of(master).view(
                 reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
                 may_see_security=Role.SECURITY in roles, now=master.reactor.seconds()))
 

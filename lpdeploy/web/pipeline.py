@@ -21,8 +21,7 @@ from lpdeploy.stores.ledger import Ledger
 from lpdeploy.stores.registry import Registry
 from lpdeploy.web.status import flow_status
 
-PREVIEW_LIMIT = 50
-AHEAD_LIMIT = 1000
+PREVIEW_LIMIT = 50  # commits listed in the promotion preview; the count above it is exact
 
 
 async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, settings: Settings,
@@ -36,9 +35,10 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
     for entry in status["branches"]:
         entry["ahead"] = await _count(upstream, tips.get(nxt[entry["name"]] or ""), entry["tip"]) \
             if nxt[entry["name"]] else None
-    preview = []
+    preview, total = [], 0
     if tips.get(b.stable):
         try:
+            total = await upstream.count_between(tips.get(b.production_stable), tips[b.stable])
             commits = await upstream.commits_between(tips.get(b.production_stable), tips[b.stable], PREVIEW_LIMIT)
         except GitError:
             commits = []
@@ -55,7 +55,7 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
     numbers = suite_numbers(events, now)
     return {
         **status,
-        "promotion": {"commits": preview, "skips_suite": bool(stable.get("tested")), "blocked": blocked,
+        "promotion": {"commits": preview, "count": total, "skips_suite": bool(stable.get("tested")), "blocked": blocked,
                       "nothing": bool(tips.get(b.stable)) and tips.get(b.stable) == tips.get(b.production_stable)},
         "lead_times": [asdict(x) | {"total": x.total} for x in lead_times(events, pushed, now)],
         "numbers": asdict(numbers) | {"runs_per_production_revision": numbers.runs_per_production_revision},
@@ -64,9 +64,10 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
 
 
 async def _count(upstream: Upstream, base: str | None, tip: str | None) -> int | None:
+    """How many commits ``tip`` has that ``base`` lacks: exact (``rev-list --count``), never cut off."""
     if not tip:
         return None
     try:
-        return len(await upstream.commits_between(base, tip, AHEAD_LIMIT))
+        return await upstream.count_between(base, tip)
     except GitError:
         return None

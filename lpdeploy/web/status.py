@@ -22,8 +22,6 @@ from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import Ledger
 from lpdeploy.stores.registry import Registry
 
-BEHIND_LIMIT = 1000  # count at most this many commits behind
-
 
 async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, settings: Settings,
                       may_see_security: bool = False, tips: Tips | None = None,
@@ -81,7 +79,7 @@ async def _server(upstream: Upstream, registry: Registry, name: str, target: str
     behind = None
     if dep is not None and target is not None:
         try:
-            behind = len(await upstream.commits_between(dep.revision, target, limit=BEHIND_LIMIT))
+            behind = await upstream.count_between(dep.revision, target)  # exact, however far
         except GitError:
             behind = None  # the deployed revision is no longer in the upstream
     return {"name": name, "deployed": dep.revision if dep else None,

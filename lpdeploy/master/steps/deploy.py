@@ -36,6 +36,7 @@ from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
+from lpdeploy.git.gitops import Commit
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
 from lpdeploy.stores.registry import Registry, UnknownCowboy
@@ -235,31 +236,57 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             "previous": previous.revision if previous else None}))
         try:
             embargoed = await embargoed_commits(self.upstream, registry, self.settings, await self.upstream.fetch())
-            report = await deployment_report(self.upstream, server.name,
-                                             previous.revision if previous else None, revision, embargoed)
+            report, full = await deployment_report(self.upstream, server.name,
+                                                   previous.revision if previous else None, revision, embargoed)
         except GitError as e:  # the deploy happened; only its report is missing
-            report = f"no deployment report for {server.name}: {e}\n"
+            report, full = f"no deployment report for {server.name}: {e}\n", None
         await self.addCompleteLog(f"report {server.name}", report)
+        if full is not None:
+            await self.addCompleteLog(f"full report {server.name}", full)
         return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"], "revision": revision}
 
 
+REPORT_LIMIT = 200  # commits listed in a deployment report; the count is always exact
+FIRST_LIMIT = 50  # a first deployment lists only the newest commits of the whole history
+
+
 async def deployment_report(upstream: Upstream, server: str, before: str | None, after: str,
-                            embargoed: set[str] | frozenset[str] = frozenset()) -> str:
+                            embargoed: set[str] | frozenset[str] = frozenset(),
+                            limit: int = REPORT_LIMIT) -> tuple[str, str | None]:
     """The commits between what ``server`` ran and what it runs now (subject, author).
 
-    Build logs are readable by users without the security role, so an
+    Returns the report and, when its list had to be shortened, the full report
+    (every commit; the step keeps it as a second log, ``full report <server>``).
+    The count in the first line is exact (``rev-list --count``) however long the
+    list. Build logs are readable by users without the security role, so an
     embargoed commit appears as its short sha and the word "embargoed" only.
     """
-    lines = [f"deployment report for {server}: {short(before) if before else '(nothing)'} → {short(after)}"]
+    title = f"deployment report for {server}: {short(before) if before else '(nothing)'} → {short(after)}"
     if before is None:
-        commits = await upstream.commits_between(None, after, limit=50)
-        lines.append(f"first deployment by lpdeploy; the newest {len(commits)} commits:")
+        base, tip, limit = None, after, min(limit, FIRST_LIMIT)
+        what = "first deployment by lpdeploy; the history holds {n} commit(s)"
+        see_all = f"all: git log {after}"
     elif await upstream.is_ancestor(after, before):
-        commits = await upstream.commits_between(after, before)
-        lines.append(f"ROLLBACK: {len(commits)} commit(s) removed:")
+        base, tip, what = after, before, "ROLLBACK: {n} commit(s) removed"
+        see_all = f"all: the log 'full report {server}' of this build"
     else:
-        commits = await upstream.commits_between(before, after)
-        lines.append(f"{len(commits)} new commit(s):")
-    lines += [f"  {short(c.sha)} {EMBARGOED}" if c.sha in embargoed else f"  {short(c.sha)} {c.subject} ({c.author})"
-              for c in commits]
-    return "\n".join(lines) + "\n"
+        base, tip, what = before, after, "{n} new commit(s)"
+        see_all = f"all: the log 'full report {server}' of this build"
+    total = await upstream.count_between(base, tip)
+    commits = await upstream.commits_between(base, tip, limit=limit)
+    counted = what.format(n=f"{total:,}")
+    shortened = total > len(commits)
+    if shortened:
+        counted += f"; the newest {len(commits):,} shown ({see_all})"
+    report = "\n".join([title, counted + ":", *_lines(commits, embargoed)]) + "\n"
+    if not shortened or before is None:
+        return report, None
+    everything = await upstream.commits_between(base, tip, limit=total)
+    full = "\n".join([title, what.format(n=f"{total:,}") + ":",
+                      *_lines(everything, embargoed)]) + "\n"
+    return report, full
+
+
+def _lines(commits: list[Commit], embargoed: set[str] | frozenset[str]) -> list[str]:
+    return [f"  {short(c.sha)} {EMBARGOED}" if c.sha in embargoed else f"  {short(c.sha)} {c.subject} ({c.author})"
+            for c in commits]
