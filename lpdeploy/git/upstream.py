@@ -64,6 +64,9 @@ class Upstream:
                               limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.commits_between, base, tip, limit)
 
+    async def first_parents(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
+        return await self._run(self.mirror.first_parents, base, tip, limit)
+
     async def push(self, moves: list[Move]) -> None:
         await self._run(self.mirror.push, moves)
 

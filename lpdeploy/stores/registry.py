@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from lpdeploy.core.bisect import Culprit
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import (
     REMOVED,
@@ -81,6 +82,8 @@ class Registry(Protocol):
     async def merge_backs(self) -> list[MergeBackAttempt]: ...
     async def save_job(self, job: SecurityJob) -> None: ...
     async def job(self, token: str) -> SecurityJob | None: ...
+    async def culprit(self) -> Culprit | None: ...
+    async def save_culprit(self, culprit: Culprit | None) -> None: ...
 
 
 def _is_token(token: object) -> bool:
@@ -118,6 +121,7 @@ class InMemoryRegistry:
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
         self._releases: dict[tuple[str, str], Release] = {}
+        self._culprit: Culprit | None = None
         self._merge_backs: list[MergeBackAttempt] = []
         self._jobs: dict[str, SecurityJob] = {}
 
@@ -186,6 +190,12 @@ class InMemoryRegistry:
 
     async def job(self, token: str) -> SecurityJob | None:
         return self._jobs.get(token) if _is_token(token) else None
+
+    async def culprit(self) -> Culprit | None:
+        return self._culprit
+
+    async def save_culprit(self, culprit: Culprit | None) -> None:
+        self._culprit = culprit
 
 
 class DbRegistry:
@@ -336,3 +346,11 @@ class DbRegistry:
             return None
         found = await self._get(f"job/{token}")
         return SecurityJob.from_json(found) if found else None
+
+    async def culprit(self) -> Culprit | None:
+        """The latest bisection's culprit (one row, last-writer-wins: every writer found the same boundary)."""
+        found = await self._get("culprit")
+        return Culprit.from_json(found) if found else None
+
+    async def save_culprit(self, culprit: Culprit | None) -> None:
+        await self._set("culprit", culprit.as_json() if culprit else {})

@@ -39,6 +39,7 @@ ADMIN = "admin"
 SECURITY = "security"
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
+PROBE = "lpdeploy_probe"  # set on a gate build that tests one commit of a failing batch (a bisection probe)
 
 
 def suite_needed(step: buildstep.BuildStep) -> bool:
@@ -121,6 +122,8 @@ class Decide(FlowStep):
             return await self.refuse(str(e), outcome="failed" if isinstance(e, GitError) else "refused")
         if target.refused:
             return await self.refuse(target.reason)
+        if target.action is Action.NOTHING:  # a moot bisection probe
+            return await self.nothing(target.reason)
         assert target.revision is not None
         revision = target.revision
         self.say(target.reason)
@@ -137,13 +140,7 @@ class Decide(FlowStep):
                 return await self.refuse(lost.reason)
             facts = await self.upstream.facts(tips, revision, self.targets)
             if all(f.tip == revision or f.contains_target for f in facts):
-                reason = f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}"
-                self.say(reason)
-                self.outcome("nothing", reason)
-                self.setProperty("lpdeploy_run_suite", False, SOURCE)
-                self.descriptionDone = ["nothing to do"]
-                await self.flush()
-                return results.SUCCESS
+                return await self.nothing(f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}")
 
         record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
         decision = policy.suite_decision(revision, tree, record)
@@ -162,8 +159,23 @@ class Decide(FlowStep):
         await self.flush()
         return results.SUCCESS
 
+    async def nothing(self, reason: str) -> int:
+        self.say(reason)
+        self.outcome("nothing", reason)
+        self.setProperty("lpdeploy_run_suite", False, SOURCE)
+        self.descriptionDone = ["nothing to do"]
+        await self.flush()
+        return results.SUCCESS
+
     async def _target(self, tips: Any) -> Decision:
         b = self.settings.branches
+        probe = self.getProperty(PROBE) if self.kind == GATE else None
+        if probe:  # queued by the gate scheduler to bisect a failing batch
+            probe = validate_revision(str(probe), "bisection probe")
+            devel_tip, stable_tip = tips.get(b.devel), tips.get(b.stable)
+            on_devel = devel_tip is not None and await self._contains(devel_tip, probe)
+            on_stable = stable_tip is not None and await self._contains(stable_tip, probe)
+            return policy.probe_target(b.devel, devel_tip, probe, on_devel, on_stable)
         if self.kind == GATE:
             decision = policy.gate_target(b.devel, tips.get(b.devel))
             hint = self.build.getSourceStamp("").revision if self.build.getSourceStamp("") else None
@@ -303,12 +315,19 @@ class MoveBranches(FlowStep):
                 "outcome": self.getProperty("lpdeploy_outcome"), "reason": self.getProperty("lpdeploy_reason")}))
         return result
 
-    async def _move(self) -> int:
-        if self.getProperty("lpdeploy_outcome") == "nothing":
+    async def _move(self, revision: str | None = None, tree: str | None = None) -> int:
+        """Move to ``revision`` of ``tree`` (default: the build's decided revision)."""
+        if revision is None and self.getProperty("lpdeploy_outcome") == "nothing":
             self.descriptionDone = ["nothing to do"]
             return results.SKIPPED
-        revision = validate_revision(self.getProperty("lpdeploy_revision"))
-        tree = self.getProperty("lpdeploy_tree")
+        if revision is None and self.getProperty(PROBE):
+            # the bisection moves stable once, to the newest pass, when it is over (the ``bisect`` step):
+            # until then the batch, and the range its log shows, stays whole
+            self.outcome("nothing", "a bisection probe moves no branch itself")
+            self.descriptionDone = ["probe: no move"]
+            return results.SKIPPED
+        revision = validate_revision(revision or self.getProperty("lpdeploy_revision"))
+        tree = tree or self.getProperty("lpdeploy_tree")
         record = await DbLedger(self.master).lookup(self.settings.suite.identity, tree)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:
