@@ -67,6 +67,12 @@ def test_a_batch_of_four_with_the_third_broken_ends_with_stable_at_the_second(fl
     assert human.returncode == 0, human.stderr
     assert f"broken by {c3[:12]}" in human.stdout
 
+    # the Pipeline dashboard marks devel red and names the culprit
+    with flow.session(None).open(f"{flow.url}plugins/wsgi_dashboards/pipeline/fragment", timeout=60) as r:
+        page = r.read().decode()
+    assert '<div class="stage red" id="stage-devel">' in page
+    assert 'id="culprit"' in page and c3[:12] in page.split('id="culprit"')[1].split("</div>")[0]
+
     # the gate build that concluded shows the range, each probe with its result and link, and the culprit
     found = [b for b in flow.api(f"builders/{GATE}/builds?order=number&property=lpdeploy_culprit")["builds"]
              if b["properties"].get("lpdeploy_culprit", [None])[0] == c3]
