@@ -7,12 +7,20 @@ commits c1..c4 on devel beyond stable at s1.
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from buildbot.process.results import FAILURE, SKIPPED, SUCCESS
 from buildbot.reporters.utils import getURLForBuild
 from buildbot.util.twisted import async_to_deferred
 from test_steps import StepCase
+from twisted.internet.error import ProcessDone
+from twisted.python.failure import Failure
 
+from lpdeploy.core.bisect import Culprit, notify_argv
+from lpdeploy.core.errors import SettingsError
 from lpdeploy.core.model import Result, TestRecord
+from lpdeploy.core.settings import parse_settings
 from lpdeploy.master.steps.bisect import Bisect
 from lpdeploy.master.steps.flow import GATE, PROBE, Decide, MoveBranches
 from lpdeploy.stores.ledger import DbLedger
@@ -171,3 +179,66 @@ class ProbeBuild(BatchCase):
         self.expect_outcome(result=SKIPPED)
         await self.run_step()
         self.assertEqual(self.repo.tip("stable"), self.s1)
+
+
+class NotifyCommand(BatchCase):
+    """``[gate] notify_command`` runs on the master (Buildbot's test reactor checks the exact argv)."""
+
+    def notifying(self):
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "suite": {"command": self.SUITE_COMMAND},
+            "gate": {"notify_command": ["tell-author", "--commit={revision}", "{author}", "see {build_url}"]},
+        })
+
+    async def known_boundary(self):
+        self.batch()
+        self.notifying()
+        await self.gate_record(self.c[4], Result.FAILED, 7)
+        await self.gate_record(self.c[2], Result.PASSED, 8)
+        await self.gate_record(self.c[3], Result.FAILED, 9)
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+
+    @async_to_deferred
+    async def test_a_new_culprit_runs_the_notify_command_with_its_fields(self):
+        await self.known_boundary()
+        url = getURLForBuild(self.master, 100, 13)
+        self.reactor.expect_spawn("tell-author", ("tell-author", f"--commit={self.c[3]}", AUTHOR, f"see {url}"),
+                                  env={"PATH": os.environ.get("PATH", os.defpath)})
+        running = self.run_step()
+        # the test reactor's ``process_done`` hands a bare ProcessDone; Twisted's real reactor (and so
+        # ``getProcessValue``) hands the protocol a Failure wrapping it: end the process as the real one does
+        self.reactor._processes[0].processEnded(Failure(ProcessDone(0)))
+        await running
+        self.reactor.assert_no_remaining_calls()
+        self.assertIn("notify command told the author: tell-author", self.decision_log())
+
+    @async_to_deferred
+    async def test_a_culprit_named_again_is_not_announced_again(self):
+        await self.known_boundary()
+        await DbRegistry(self.master).save_culprit(Culprit(self.c[3], "Change 3", AUTHOR, "u", self.c[4],
+                                                           self.c[2], 1.0))
+        await self.run_step()  # the test reactor fails on any spawn it was not told to expect
+        self.assertNotIn("notify command", self.decision_log())
+
+
+def test_notify_placeholders_are_substituted_inside_each_argument() -> None:
+    c = Culprit("a" * 40, "s", "Ann <ann@example.invalid>", "http://m/#/builders/1/builds/2", "b" * 40, None, 1.0)
+    assert notify_argv(["mail", "-s", "broke {revision}", "{author}", "{build_url}", "{revision}{revision}"], c) == [
+        "mail", "-s", f"broke {'a' * 40}", "Ann <ann@example.invalid>", "http://m/#/builders/1/builds/2",
+        "a" * 80]
+
+
+def test_the_notify_command_is_an_argv_with_known_placeholders_only() -> None:
+    base = {"repository": {"url": "https://git.example.org/lp.git"}}
+    assert parse_settings(base).gate.notify_command == ()
+    ok = parse_settings({**base, "gate": {"notify_command": ["notify", "{revision}", "{author}", "{build_url}"]}})
+    assert ok.gate.notify_command == ("notify", "{revision}", "{author}", "{build_url}")
+    for bad, problem in (("notify {revision}", "argv"), (["notify", "{subject}"], "unknown placeholder {subject}"),
+                         ([], "non-empty list")):
+        with pytest.raises(SettingsError) as e:
+            parse_settings({**base, "gate": {"notify_command": bad}})
+        assert problem in str(e.value) and "gate.notify_command" in str(e.value)
+    with pytest.raises(SettingsError):
+        parse_settings({**base, "gate": {"notify": ["x"]}})

@@ -144,3 +144,23 @@ def culprit_shown(culprit: Culprit | None, devel_passed: bool, on_devel: bool) -
     names nothing anyone can act on.
     """
     return culprit is not None and not devel_passed and on_devel
+
+
+def notify_argv(template: Sequence[str], culprit: Culprit) -> list[str]:
+    """``[gate] notify_command`` for ``culprit``: each placeholder replaced inside its own argument.
+
+    An argv, never a shell line: a subject or author name is one argument's
+    text, whatever characters it holds.
+    """
+    fields = {"revision": culprit.revision, "author": culprit.author, "build_url": culprit.build_url}
+    out = []
+    for arg in template:
+        for name, value in fields.items():
+            arg = arg.replace("{" + name + "}", value)
+        out.append(arg)
+    return out
+
+
+def newly_found(previous: Culprit | None, found: Culprit) -> bool:
+    """Tell the author once: a culprit named again (a later probe of the same round) is not news."""
+    return previous is None or previous.revision != found.revision

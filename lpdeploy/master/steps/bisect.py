@@ -13,10 +13,12 @@ boundary is known, stable is fast-forwarded to the newest passing commit
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
+from twisted.internet import defer, utils
 
 from lpdeploy.core import bisect
 from lpdeploy.core.errors import GitError
@@ -29,6 +31,7 @@ from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
 
 MAX_LINKS = 20  # probe builds linked from the step (the log lists every commit)
+NOTIFY_TIMEOUT = 60  # seconds the step waits for ``[gate] notify_command``
 
 
 def bisect_needed(step: buildstep.BuildStep) -> bool:
@@ -84,10 +87,14 @@ class Bisect(MoveBranches):
         culprit = batch.commit(step.culprit)
         self.say(step.reason)
         self.say(f"culprit: {culprit.sha} {culprit.subject!r} by {culprit.author}")
-        await DbRegistry(self.master).save_culprit(bisect.Culprit(
-            culprit.sha, culprit.subject, culprit.author, await self.build_url(), devel_tip, step.passing,
-            self.master.reactor.seconds()))
+        registry = DbRegistry(self.master)
+        previous = await registry.culprit()
+        found = bisect.Culprit(culprit.sha, culprit.subject, culprit.author, await self.build_url(), devel_tip,
+                               step.passing, self.master.reactor.seconds())
+        await registry.save_culprit(found)
         self.setProperty("lpdeploy_culprit", culprit.sha, "Bisect")
+        if self.settings.gate.notify_command and bisect.newly_found(previous, found):
+            await self._notify(found)
         summary = f"culprit {short(culprit.sha)} by {culprit.author}: {culprit.subject}"
         if step.passing is None:
             return await self._done(f"{b.stable} stays at {short(stable_tip) if stable_tip else '(none)'}: "
@@ -96,6 +103,22 @@ class Bisect(MoveBranches):
         moved = await self._move(step.passing, batch.commit(step.passing).tree)
         self.descriptionDone = [summary[:120]]
         return results.SUCCESS if moved != results.FAILURE else results.WARNINGS
+
+    async def _notify(self, found: bisect.Culprit) -> None:
+        """Run ``[gate] notify_command`` on the master; its outcome goes in the log, never fails the step."""
+        argv = bisect.notify_argv(self.settings.gate.notify_command, found)
+        try:
+            d = utils.getProcessValue(argv[0], argv[1:], env={"PATH": os.environ.get("PATH", os.defpath)},
+                                      reactor=self.master.reactor)
+            code = await d.addTimeout(NOTIFY_TIMEOUT, self.master.reactor)
+        except defer.TimeoutError:
+            self.say(f"notify command gave no answer within {NOTIFY_TIMEOUT} s (left running)")
+            return
+        except OSError as e:
+            self.say(f"notify command could not start: {e}")
+            return
+        self.say(f"notify command {'told the author' if code == 0 else f'failed (exit code {code})'}: "
+                 f"{argv[0]}")
 
     async def _list(self, batch: Batch) -> None:
         """Every commit of the batch, oldest first, with the ledger's verdict and the build that gave it."""
