@@ -41,6 +41,8 @@ class BisectScheduling(gate_tests.SchedulerCase):
         """[(revision, probe property, priority)] of every request in the database, oldest first."""
         out = []
         for bs in await self.master.db.buildsets.getBuildsets():
+            if not bs.sourcestamps:
+                continue  # a fixture's busy build of another builder
             props = await self.master.db.buildsets.getBuildsetProperties(bs.bsid)
             (br,) = await self.master.db.buildrequests.getBuildRequests(bsid=bs.bsid)
             (ss,) = [await self.master.db.sourcestamps.getSourceStamp(i) for i in bs.sourcestamps]
@@ -137,3 +139,33 @@ class BisectScheduling(gate_tests.SchedulerCase):
         self.master.mq.callConsumer(("builds", "700", "finished"), build)
         await self.master.mq.wait_consumed()
         self.assertEqual([q[1] for q in await self.queued()][before:], [self.c[2]])
+
+    def workers(self, connected, busy=0):
+        """``connected`` workers attached to this master, the first ``busy`` of them running a build."""
+        master = fakedb.FakeDBConnector.MASTER_ID
+        rows: list = []
+        for i in range(1, connected + 1):
+            rows += [fakedb.Worker(id=40 + i, name=f"worker-{i}"),
+                     fakedb.ConnectedWorker(id=60 + i, masterid=master, workerid=40 + i)]
+        if busy:
+            rows += [fakedb.Buildset(id=910, complete=0),
+                     fakedb.BuildRequest(id=911, buildsetid=910, builderid=77, complete=0, results=-1),
+                     fakedb.Builder(id=77, name="lpdeploy-promote")]
+            rows += [fakedb.Build(id=720 + i, number=i, buildrequestid=911, builderid=77, workerid=40 + i,
+                                  masterid=master, results=None, complete_at=None) for i in range(1, busy + 1)]
+        return lambda builderid: rows
+
+    @async_to_deferred
+    async def test_three_idle_workers_probe_three_points_splitting_the_batch_in_four(self):
+        self.batch(9)
+        await self.record(self.c[9], Result.FAILED)
+        await self.start(self.workers(3))
+        # candidates c1..c9 cut into four parts: c2 | c4 | c6 | (c9 failed)
+        self.assertEqual(sorted(q[1] for q in await self.queued()), sorted([self.c[2], self.c[4], self.c[6]]))
+
+    @async_to_deferred
+    async def test_busy_workers_are_not_counted_as_idle(self):
+        self.batch(9)
+        await self.record(self.c[9], Result.FAILED)
+        await self.start(self.workers(3, busy=2))
+        self.assertEqual([q[1] for q in await self.queued()], [self.c[4]])
