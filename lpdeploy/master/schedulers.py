@@ -218,7 +218,7 @@ class GateScheduler(FlowScheduler):
         return False
 
     async def _idle_workers(self) -> int:
-        """Connected workers of the gate builder with no build running."""
+        """Connected workers with no build running (every worker serves the gate)."""
         workers = await self.master.data.get(("workers",))
         busy = {b["workerid"] for b in await self.master.data.get(
             ("builds",), filters=[resultspec.Filter("complete", "eq", [False])])}
