@@ -43,6 +43,7 @@ from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateS
 from lpdeploy.master.security_forms import SecurityForceScheduler
 from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
 from lpdeploy.master.steps.admin import AdminAction
+from lpdeploy.master.steps.bisect import Bisect
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.master.steps.flow import Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.master.steps.security import MergeBack, PrepareSecurity, PromoteSecurity
@@ -134,6 +135,8 @@ def _flow_factory(settings: Settings, kind: FlowKind, branch: str) -> BuildFacto
     for step in _suite_steps(settings, kind, doStepIf=suite_needed):
         f.addStep(step)
     f.addStep(MoveBranches(settings=settings, kind=kind, haltOnFailure=True))
+    if kind is FlowKind.GATE:
+        f.addStep(Bisect(settings=settings))
     return f
 
 

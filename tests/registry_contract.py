@@ -15,6 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lpdeploy.core.bisect import Culprit
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import (
     AuditEntry,
@@ -397,9 +398,31 @@ async def stored_states_come_back_as_the_core_enums(registry: Any) -> None:
     assert (await registry.job(job.token)).kind is JobKind.MERGE_BACK
 
 
+# --- the gate's bisection: the culprit of a failing batch ---------------------------------------
+
+
+async def a_new_registry_names_no_culprit(registry: Any) -> None:
+    assert await registry.culprit() is None
+
+
+async def a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it(registry: Any) -> None:
+    first = Culprit(REV_A, "Break the build", "Ann <ann@example.com>", "http://m/#/builders/1/builds/7",
+                    REV_C, REV_B, T0)
+    await registry.save_culprit(first)
+    assert await registry.culprit() == first
+    second = Culprit(REV_B, "Break it again", "Bob <bob@example.com>", "http://m/#/builders/1/builds/9",
+                     REV_C, None, T0 + 1)
+    await registry.save_culprit(second)
+    assert await registry.culprit() == second
+    await registry.save_culprit(None)
+    assert await registry.culprit() is None
+
+
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
+    a_new_registry_names_no_culprit,
+    a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it,
     a_new_registry_has_no_cowboys,
     cowboy_ids_start_at_one_and_increase,
     an_added_cowboy_holds_what_was_given,

@@ -204,6 +204,22 @@ def test_commits_between_respects_the_limit(mirror, history):
     assert [c.sha for c in mirror.commits_between(None, history["R"], limit=1)] == [history["R"]]
 
 
+def test_first_parents_lists_the_batch_without_the_side_history_of_merges(repo, mirror, history):
+    git("checkout", "--quiet", "-b", "side", history["A"], cwd=repo.work)
+    side = repo.commit("S: side work", **{"side.py": "print('s')\n"})
+    git("checkout", "--quiet", "main", cwd=repo.work)
+    git("merge", "--quiet", "--no-edit", "--no-ff", "side", cwd=repo.work)
+    merge = repo.head()
+    repo.push(merge, "devel")
+    mirror.fetch()
+    chain = mirror.first_parents(history["A"], merge)
+    assert [c.sha for c in chain] == [merge, history["R"], history["B"]]  # newest first, S left out
+    assert side in [c.sha for c in mirror.commits_between(history["A"], merge)]
+    assert chain[2].tree == mirror.tree_of(history["B"]) and chain[2].subject == "B: change app"
+    assert [c.sha for c in mirror.first_parents(history["A"], merge, limit=1)] == [merge]
+    assert [c.sha for c in mirror.first_parents(None, history["B"])] == [history["B"], history["A"]]
+
+
 def test_commits_between_a_tip_and_itself_is_empty(mirror, history):
     mirror.fetch()
     assert mirror.commits_between(history["R"], history["R"]) == []
@@ -470,6 +486,7 @@ def _reads(repo, mirror, h):
     assert set(mirror.commit_times([h["A"], h["B"], ABSENT])) == {h["A"], h["B"]}
     assert [c.sha for c in mirror.commits_between([h["A"]], [h["R"]])] == [h["R"], h["B"]]
     assert mirror.count_between([h["A"]], [h["R"]]) == 2
+    assert [c.sha for c in mirror.first_parents(h["A"], h["R"])] == [h["R"], h["B"]]
 
 
 def _ls_remote(repo, mirror, h):
@@ -484,7 +501,8 @@ OPERATIONS = {"push": _push, "stale-push": _stale_push, "fetch_revision": _fetch
 def test_the_operations_cover_every_git_running_method_of_the_mirror():
     # a new Mirror method must be added to OPERATIONS, or this fails
     covered = {"push", "fetch_revision", "merge", "push_new_ref", "fetch", "heads", "has", "tree_of",
-               "is_ancestor", "commit", "commit_times", "commits_between", "count_between", "ensure", "git"}
+               "is_ancestor", "commit", "commit_times", "commits_between", "count_between", "first_parents",
+               "ensure", "git"}
     public = {name for name in vars(Mirror) if not name.startswith("_")}
     assert public == covered
 

@@ -104,6 +104,7 @@ def test_every_build_property_keeps_its_name() -> None:
     assert names == {
         "OUTCOME": "lpdeploy_outcome", "REASON": "lpdeploy_reason", "REVISION": "lpdeploy_revision",
         "TREE": "lpdeploy_tree", "SUITE": "lpdeploy_suite", "RUN_SUITE": "lpdeploy_run_suite",
+        "PROBE": "lpdeploy_probe", "CULPRIT": "lpdeploy_culprit",
         "CHECKOUT_BRANCH": "lpdeploy_checkout_branch", "AUTO": "lpdeploy_auto", "PLAN": "lpdeploy_plan",
         "RUN_DEPLOY": "lpdeploy_run_deploy", "SERVERS": "lpdeploy_servers", "ACTION": "lpdeploy_action",
         "COWBOY_IDS": "lpdeploy_cowboy_ids", "JOB": "lpdeploy_job", "PARENT_BUILDID": "lpdeploy_parent_buildid",

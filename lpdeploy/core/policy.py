@@ -103,6 +103,25 @@ def gate_target(devel: str, devel_tip: str | None) -> Decision:
     return Decision(Action.RUN_SUITE, f"gating {devel} at {short(devel_tip)}", revision=devel_tip)
 
 
+def probe_target(devel: str, devel_tip: str | None, probe: str, on_devel: bool, on_stable: bool) -> Decision:
+    """A bisection probe tests exactly its commit, while that commit is on devel and stable lacks it.
+
+    A probe whose commit stable already holds is moot (a newer tip passed and
+    moved stable past the bisection, which then stops); one devel no longer
+    holds (history rewritten) names nothing to bisect.
+    """
+    if devel_tip is None:
+        return Decision(Action.REFUSE, f"branch {devel} does not exist upstream")
+    if not on_devel:
+        return Decision(Action.NOTHING, f"probe {short(probe)} is no longer on {devel}; nothing to bisect",
+                        revision=probe)
+    if on_stable:
+        return Decision(Action.NOTHING, f"stable already holds probe {short(probe)}: the bisection is over",
+                        revision=probe)
+    return Decision(Action.RUN_SUITE, f"bisection probe: testing {short(probe)} of the failing batch on {devel}",
+                    revision=probe)
+
+
 def target_on_branch(verb: str, branch: str, tip: str | None, requested: str | None,
                      requested_on_branch: bool) -> Decision:
     """The branch tip, or a requested revision the branch already holds; anything else is refused.

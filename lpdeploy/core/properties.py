@@ -21,6 +21,8 @@ TREE = "lpdeploy_tree"  # the tree of REVISION: the ledger's key
 SUITE = "lpdeploy_suite"  # the suite's identity the ledger is asked about
 RUN_SUITE = "lpdeploy_run_suite"  # bool: the checkout and suite steps run only when set
 CHECKOUT_BRANCH = "lpdeploy_checkout_branch"  # the ref the worker checks REVISION out from
+CULPRIT = "lpdeploy_culprit"  # set by the gate's Bisect step: the commit it found breaking devel (public)
+PROBE = "lpdeploy_probe"  # set on a gate build that tests one commit of a failing batch (a bisection probe)
 
 # the deploy builder
 AUTO = "lpdeploy_auto"  # set by AutoDeployScheduler: an automatic deploy (stable, never overriding)

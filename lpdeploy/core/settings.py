@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,15 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class Gate:
+    # run on the master when a bisection names a new culprit; {revision} {author} {build_url} substituted
+    notify_command: tuple[str, ...] = ()
+
+
+NOTIFY_FIELDS = ("revision", "author", "build_url")
+
+
+@dataclass(frozen=True)
 class Server:
     name: str
     deploy_command: tuple[str, ...]
@@ -145,6 +155,7 @@ class Settings:
     workers: Workers = Workers()
     auth: Auth = Auth()
     promotion: Promotion = Promotion()
+    gate: Gate = Gate()
     servers: tuple[Server, ...] = ()
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
@@ -184,7 +195,7 @@ def load_settings(path: str | Path) -> Settings:
 def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
-    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "servers",
+    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "servers",
            "database", "title")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
@@ -257,6 +268,14 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     schedule = pr.string("schedule", None)
     if schedule is not None:
         _check_cron("promotion.schedule", schedule)
+    g = r.table("gate")
+    g.only("notify_command")
+    notify = g.argv("notify_command", ())
+    for arg in notify:
+        for name in re.findall(r"{([^{}]*)}", arg):
+            if name not in NOTIFY_FIELDS:
+                raise SettingsError("gate.notify_command",
+                                    f"unknown placeholder {{{name}}} (known: {', '.join(NOTIFY_FIELDS)})")
     db = r.table("database")
     db.only("url")
     return Settings(
@@ -267,6 +286,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         workers=workers,
         auth=Auth(htpasswd=htpasswd, roles=roles),
         promotion=Promotion(schedule=schedule),
+        gate=Gate(notify_command=notify),
         servers=_servers(r),
         database_url=db.string("url", Settings.database_url),
         title=r.string("title", Settings.title),

@@ -209,6 +209,22 @@ class Mirror:
                        *("^" + validate_revision(b) for b in bases)).stdout
         return int(out.strip())
 
+    def first_parents(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
+        """The first-parent chain of ``tip`` down to ``base`` (exclusive), newest first.
+
+        The commits a gate batch is made of: what devel's tip added on top of
+        stable, one landing at a time, without the side history of merges.
+        """
+        args = ["log", "--first-parent", f"--max-count={limit}", "--format=%H%x00%T%x00%an <%ae>%x00%ct%x00%s",
+                "--end-of-options", validate_revision(tip)]
+        if base is not None:
+            args.append("^" + validate_revision(base))
+        commits = []
+        for line in self.git(*args).stdout.splitlines():
+            h, tree, author, ts, subject = line.split("\x00", 4)
+            commits.append(Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts)))
+        return commits
+
     def merge(self, ours: str, theirs: str, message: str) -> str:
         """Create (in the mirror only) a merge commit of ``theirs`` into ``ours``; return its sha.
 

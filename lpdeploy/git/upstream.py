@@ -104,6 +104,8 @@ class Upstream:
 
     async def count_between(self, base: str | list[str] | None, tip: str | list[str]) -> int:
         return await self._run(self.mirror.count_between, base, tip)
+    async def first_parents(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
+        return await self._run(self.mirror.first_parents, base, tip, limit)
 
     async def push(self, moves: list[Move]) -> None:
         try:

@@ -22,12 +22,13 @@ from buildbot.schedulers.timed import Timed
 from twisted.internet import defer, task
 from twisted.python import log
 
-from lpdeploy.core import fix_history, policy
+from lpdeploy.core import bisect, fix_history, policy
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.batch import read_batch
 from lpdeploy.facts.embargo import contained_in
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import branch_names
@@ -37,6 +38,8 @@ from lpdeploy.master.sourcestamps import source_stamp
 from lpdeploy.stores.registry import Registry
 
 RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
+TIP_PRIORITY = 1  # a new devel tip goes before queued bisection probes ...
+PROBE_PRIORITY = 0  # ... which only find who broke an older batch
 
 
 class FlowScheduler(ReconfigurableBaseScheduler):
@@ -90,16 +93,48 @@ class FlowScheduler(ReconfigurableBaseScheduler):
 
 
 class GateScheduler(FlowScheduler):
-    """Keep exactly one gate build queued whenever the devel tip is not yet on stable."""
+    """Keep exactly one gate build queued whenever the devel tip is not yet on stable; bisect failing batches.
+
+    When the gate's run on a tip fails, the batch since stable is bisected
+    (``core.bisect``): each round queues one probe build per idle worker (a
+    gate build with ``lpdeploy_probe`` set), and the next round is planned
+    when the last probe of a round finished. A newer tip goes before queued
+    probes (a higher priority), and a tip that passes moves stable past the
+    bisection, which then has nothing left to probe.
+    """
+
+    _finished: Any = None
+    _lock: defer.DeferredLock | None = None
 
     @defer.inlineCallbacks
     def activate(self):
         yield super().activate()
         if not self.enabled:
             return
+        self._lock = defer.DeferredLock()
         yield self.startConsumingChanges()
+        # a finished gate build is a hint too: it may have left a failure to bisect or a round to follow up
+        self._finished = yield self.master.mq.startConsuming(self._build_finished, ("builds", None, "finished"))
         self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
                          "reconciling from the tips failed")
+
+    @defer.inlineCallbacks
+    def deactivate(self):
+        if self._finished is not None:
+            self._finished.stopConsuming()
+            self._finished = None
+        yield super().deactivate()
+
+    def _build_finished(self, key: Any, build: dict[str, Any]) -> defer.Deferred[None]:
+        """Called by Buildbot's message queue for every finished build (of any builder)."""
+        d = defer.ensureDeferred(self._if_gate_build(build))
+        d.addErrback(log.err, f"{self.name}: reconciling after a gate build failed")
+        return d
+
+    async def _if_gate_build(self, build: dict[str, Any]) -> None:
+        ids = [await self.master.data.updates.findBuilderId(n) for n in self.builderNames]
+        if build.get("builderid") in ids:
+            await self.reconcile(f"gate build {build.get('number')} finished")
 
     def gotChange(self, change: Any, important: bool) -> defer.Deferred[None]:
         """Called by Buildbot, serialised, for every new change record."""
@@ -109,7 +144,16 @@ class GateScheduler(FlowScheduler):
                                                    hint=change.revision))
 
     async def reconcile(self, why: str, hint: str | None = None) -> None:
-        """Queue a gate build if the tips say one is owed and none is queued."""
+        """Queue a gate build if the tips say one is owed and none is queued; then the bisection's probes.
+
+        One reconciliation at a time: pushes, finished builds and the timer
+        all call it, and two of them deciding at once would queue twice.
+        """
+        if self._lock is None:
+            self._lock = defer.DeferredLock()
+        await self._lock.run(lambda: defer.ensureDeferred(self._reconcile(why, hint)))
+
+    async def _reconcile(self, why: str, hint: str | None) -> None:
         branches = self.settings.branches
         upstream = self.upstream
         tips = await self.tips()
@@ -128,13 +172,60 @@ class GateScheduler(FlowScheduler):
         decision = policy.gate_needed(branches.devel, devel_tip, record, contains, pending)
         if decision.action is not Action.RUN_SUITE:
             log.msg(f"{self.name}: {why}: {decision.reason}")
+        else:
+            await self.addBuildsetForSourceStamps(
+                sourcestamps=[source_stamp(self.settings, branches.devel, hint or devel_tip)],
+                reason=f"{why}: {decision.reason}",
+                properties=Properties(),
+                builderNames=self.builderNames,
+                priority=TIP_PRIORITY,
+            )
+        if devel_tip is not None:
+            await self._bisect(why, devel_tip, stable_tip, queued_tip=decision.action is Action.RUN_SUITE)
+
+    async def _bisect(self, why: str, devel_tip: str, stable_tip: str | None, queued_tip: bool) -> None:
+        """Queue the next round of probes of a failing batch, one per idle worker, when no probe is pending."""
+        if await self._probes_pending():
             return
-        await self.addBuildsetForSourceStamps(
-            sourcestamps=[source_stamp(self.settings, branches.devel, hint or devel_tip)],
-            reason=f"{why}: {decision.reason}",
-            properties=Properties(),
-            builderNames=self.builderNames,
-        )
+        batch = await read_batch(self.upstream, services(self.master).ledger, self.settings.suite.identity,
+                                 stable_tip, devel_tip)
+        if batch.truncated:
+            return
+        idle = await self._idle_workers() - (1 if queued_tip else 0)  # the tip's run takes a worker first
+        step = bisect.plan(batch.chain, batch.known, idle=max(1, idle))
+        if step.action is not Action.RUN_SUITE:
+            return
+        log.msg(f"{self.name}: {why}: {step.reason}")
+        for probe in step.probes:
+            props = Properties()
+            props.setProperty(prop.PROBE, probe, "GateScheduler")
+            await self.addBuildsetForSourceStamps(
+                sourcestamps=[source_stamp(self.settings, self.settings.branches.devel, probe)],
+                reason=f"bisection probe {probe[:12]}: {step.reason}",
+                properties=props, builderNames=self.builderNames, priority=PROBE_PRIORITY)
+
+    async def _probes_pending(self) -> bool:
+        """Whether a probe is queued or running: a round is planned only when the last one finished.
+
+        A request whose build has finished counts as done: Buildbot announces
+        the finished build before it marks the request complete.
+        """
+        for name in self.builderNames:
+            builderid = await self.master.data.updates.findBuilderId(name)
+            for br in await self.master.db.buildrequests.getBuildRequests(builderid=builderid, complete=False):
+                if not await _is_probe_request(self.master, br):
+                    continue
+                builds = await self.master.db.builds.getBuilds(buildrequestid=br.buildrequestid)
+                if not builds or any(b.complete_at is None for b in builds):
+                    return True
+        return False
+
+    async def _idle_workers(self) -> int:
+        """Connected workers with no build running (every worker serves the gate)."""
+        workers = await self.master.data.get(("workers",))
+        busy = {b["workerid"] for b in await self.master.data.get(
+            ("builds",), filters=[resultspec.Filter("complete", "eq", [False])])}
+        return sum(1 for w in workers if w.get("connected_to") and w["workerid"] not in busy)
 
     async def _testing(self, revision: str) -> bool:
         """Whether a running gate build will deliver a verdict on ``revision``.
@@ -150,13 +241,26 @@ class GateScheduler(FlowScheduler):
                                                  filters=[resultspec.Filter("complete", "eq", [False])])
             for build in running:
                 props = await self.master.data.get(("builds", build["buildid"], "properties")) or {}
+                if props.get(prop.PROBE, (None,))[0]:
+                    continue  # a bisection probe tests an older commit, never the tip
                 if props.get(prop.REVISION, (None,))[0] in (None, revision):
                     return True
         return False
 
     async def _gate_queued(self) -> bool:
-        """Whether a gate request waits unclaimed: it will test the newest tip when it starts."""
-        return await _queued(self.master, self.builderNames)
+        """Whether a gate request for the tip waits unclaimed: it will test the newest tip when it starts."""
+        for name in self.builderNames:
+            builderid = await self.master.data.updates.findBuilderId(name)
+            for br in await self.master.db.buildrequests.getBuildRequests(builderid=builderid, complete=False,
+                                                                          claimed=False):
+                if not await _is_probe_request(self.master, br):
+                    return True
+        return False
+
+
+async def _is_probe_request(master: Any, br: Any) -> bool:
+    props = await master.db.buildsets.getBuildsetProperties(br.buildsetid)
+    return bool(props.get(prop.PROBE, (None,))[0])
 
 
 class CronPromotion(Timed):

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from lpdeploy.core.bisect import Culprit
 from lpdeploy.core.errors import UnknownCowboy
 from lpdeploy.core.model import (
     AuditEntry,
@@ -127,6 +128,12 @@ class Registry(Protocol):
         """The job under ``token``, or None: for an unknown token, and for anything that is not a token
         (a build's property can be set by a forced build; it must never name another row)."""
 
+    async def culprit(self) -> Culprit | None:
+        """The commit the gate's last bisection named as breaking devel, or None (devel is green)."""
+
+    async def save_culprit(self, culprit: Culprit | None) -> None:
+        """Replace the culprit (one row); None clears it."""
+
 
 def _is_token(token: object) -> bool:
     return isinstance(token, str) and JOB_TOKEN.fullmatch(token) is not None
@@ -163,6 +170,7 @@ class InMemoryRegistry:
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
         self._releases: dict[tuple[str, str], Release] = {}
+        self._culprit: Culprit | None = None
         self._merge_backs: list[MergeBackAttempt] = []
         self._jobs: dict[str, SecurityJob] = {}
 
@@ -231,6 +239,12 @@ class InMemoryRegistry:
 
     async def job(self, token: str) -> SecurityJob | None:
         return self._jobs.get(token) if _is_token(token) else None
+
+    async def culprit(self) -> Culprit | None:
+        return self._culprit
+
+    async def save_culprit(self, culprit: Culprit | None) -> None:
+        self._culprit = culprit
 
 
 class DbRegistry:
@@ -381,3 +395,11 @@ class DbRegistry:
             return None
         found = await self._get(f"job/{token}")
         return SecurityJob.from_json(found) if found else None
+
+    async def culprit(self) -> Culprit | None:
+        """The latest bisection's culprit (one row, last-writer-wins: every writer found the same boundary)."""
+        found = await self._get("culprit")
+        return Culprit.from_json(found) if found else None
+
+    async def save_culprit(self, culprit: Culprit | None) -> None:
+        await self._set("culprit", culprit.as_json() if culprit else {})

@@ -127,6 +127,10 @@ def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
         else:
             mark = "untested"
         print(f"  {b['name']:<20} {short(b['tip'])}  {mark:<20}  {b.get('subject') or ''}")
+        culprit = b.get("culprit")
+        if culprit:
+            print(f"    broken by {short(culprit['revision'])} ({culprit['author']}): {culprit['subject']}"
+                  f"  {culprit['build_url']}")
     security = status.get("security")
     if security:
         for f in security["fixes"]:

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from lpdeploy.core import fix_history
+from lpdeploy.core.bisect import culprit_shown
 from lpdeploy.core.errors import GitError
 from lpdeploy.core.model import Cowboy, FixState, SecurityFix, TestRecord, Tips
 from lpdeploy.core.settings import Settings
@@ -51,6 +52,9 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
                 entry["result"] = record.result.value
                 entry["tested"] = record.passed
                 entry["tested_by"] = _tested_by(record, hidden)
+        if name == b.devel:
+            entry["culprit"] = await _culprit(upstream, registry, tip, bool(entry["tested"]), embargoed,
+                                              may_see_security)
         branches.append(entry)
     freeze = await registry.freeze()
     cowboys = await registry.cowboys()
@@ -63,6 +67,28 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
     if may_see_security:
         status["security"] = await _security(upstream, registry, settings, tips)
     return status
+
+
+async def _culprit(upstream: Upstream, registry: Registry, devel_tip: str | None, devel_passed: bool,
+                   embargoed: set[str], may_see_security: bool) -> dict[str, Any] | None:
+    """The commit the gate's bisection named, while devel is red (``core.bisect.culprit_shown``).
+
+    A culprit is a devel commit and public; it still goes through the embargo
+    masks, so that no path can show a security commit's subject or author.
+    """
+    culprit = await registry.culprit()
+    if culprit is None or devel_tip is None:
+        return None
+    try:
+        on_devel = culprit.revision == devel_tip or await upstream.is_ancestor(culprit.revision, devel_tip)
+    except GitError:
+        on_devel = False
+    if not culprit_shown(culprit, devel_passed, on_devel):
+        return None
+    sha = culprit.revision
+    return {"revision": sha, "subject": shown_subject(sha, culprit.subject, embargoed, may_see_security),
+            "author": shown_author(sha, culprit.author, embargoed, may_see_security),
+            "build_url": culprit.build_url}
 
 
 def _tested_by(record: TestRecord, hidden: bool) -> dict[str, Any]:

@@ -143,6 +143,8 @@ class Decide(FlowStep):
                                      else BuildOutcome.REFUSED)
         if target.refused:
             return await self.refuse(target.reason)
+        if target.action is Action.NOTHING:  # a moot bisection probe
+            return await self.nothing(target.reason)
         assert target.revision is not None
         revision = target.revision
         self.say(target.reason)
@@ -158,13 +160,7 @@ class Decide(FlowStep):
                 return await self.refuse(lost.reason)
             facts = await self.upstream.facts(tips, revision, self.targets)
             if all(f.tip == revision or f.contains_target for f in facts):
-                reason = f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}"
-                self.say(reason)
-                self.outcome(BuildOutcome.NOTHING, reason)
-                self.setProperty(prop.RUN_SUITE, False, SOURCE)
-                self.descriptionDone = ["nothing to do"]
-                await self.flush()
-                return results.SUCCESS
+                return await self.nothing(f"nothing to do: {' and '.join(self.targets)} already hold {short(revision)}")
 
         record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         decision = policy.suite_decision(revision, tree, record)
@@ -183,8 +179,23 @@ class Decide(FlowStep):
         await self.flush()
         return results.SUCCESS
 
+    async def nothing(self, reason: str) -> int:
+        self.say(reason)
+        self.outcome(BuildOutcome.NOTHING, reason)
+        self.setProperty(prop.RUN_SUITE, False, SOURCE)
+        self.descriptionDone = ["nothing to do"]
+        await self.flush()
+        return results.SUCCESS
+
     async def _target(self, tips: Any) -> Decision:
         b = self.settings.branches
+        probe = self.getProperty(prop.PROBE) if self.kind is FlowKind.GATE else None
+        if probe:  # queued by the gate scheduler to bisect a failing batch
+            probe = validate_revision(str(probe), "bisection probe")
+            devel_tip, stable_tip = tips.get(b.devel), tips.get(b.stable)
+            on_devel = devel_tip is not None and await self.upstream.contains(devel_tip, probe)
+            on_stable = stable_tip is not None and await self.upstream.contains(stable_tip, probe)
+            return policy.probe_target(b.devel, devel_tip, probe, on_devel, on_stable)
         if self.flow.source == "devel":  # the gate: the devel tip, into which pushes are batched
             decision = policy.gate_target(b.devel, tips.get(b.devel))
             hint = self.build.getSourceStamp("").revision if self.build.getSourceStamp("") else None
@@ -318,12 +329,19 @@ class MoveBranches(FlowStep):
                 "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
         return result
 
-    async def _move(self) -> int:
-        if self.getProperty(prop.OUTCOME) == BuildOutcome.NOTHING:
+    async def _move(self, revision: str | None = None, tree: str | None = None) -> int:
+        """Move to ``revision`` of ``tree`` (default: the build's decided revision)."""
+        if revision is None and self.getProperty(prop.OUTCOME) == BuildOutcome.NOTHING:
             self.descriptionDone = ["nothing to do"]
             return results.SKIPPED
-        revision = validate_revision(self.getProperty(prop.REVISION))
-        tree = self.getProperty(prop.TREE)
+        if revision is None and self.getProperty(prop.PROBE):
+            # the bisection moves stable once, to the newest pass, when it is over (the ``bisect`` step):
+            # until then the batch, and the range its log shows, stays whole
+            self.outcome(BuildOutcome.NOTHING, "a bisection probe moves no branch itself")
+            self.descriptionDone = ["probe: no move"]
+            return results.SKIPPED
+        revision = validate_revision(revision or self.getProperty(prop.REVISION))
+        tree = tree or self.getProperty(prop.TREE)
         record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:

@@ -1,0 +1,147 @@
+"""The gate's bisection step: after a failing run (or a probe), name the culprit or say what comes next.
+
+A gate build whose suite failed on the devel tip, and every bisection probe
+(a gate build with ``lpdeploy_probe`` set, queued by ``GateScheduler``),
+ends with this step. It reads the batch (devel's first-parent chain beyond
+stable) and the ledger, asks ``core.bisect.plan``, and writes it all in its
+``decision`` log: the range, every commit with its result and the build that
+tested it, then either the probes still owed (the scheduler queues them as
+workers free up) or the culprit with its subject and author. Once the
+boundary is known, stable is fast-forwarded to the newest passing commit
+(compare-and-swap, as every move) and the culprit is kept in the registry.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from buildbot.process import buildstep, results
+from buildbot.reporters.utils import getURLForBuild
+from twisted.internet import defer, utils
+
+from lpdeploy.core import bisect
+from lpdeploy.core import properties as prop
+from lpdeploy.core.errors import GitError
+from lpdeploy.core.model import Action, BuildOutcome, FlowKind, TestRecord
+from lpdeploy.core.refs import short
+from lpdeploy.core.settings import Settings
+from lpdeploy.facts.batch import BATCH_LIMIT, Batch, read_batch
+from lpdeploy.facts.services import services
+from lpdeploy.master.steps.flow import MoveBranches, suite_needed
+
+MAX_LINKS = 20  # probe builds linked from the step (the log lists every commit)
+NOTIFY_TIMEOUT = 60  # seconds the step waits for ``[gate] notify_command``
+
+
+def bisect_needed(step: buildstep.BuildStep) -> bool:
+    """``doStepIf``: the suite ran and failed, or the build was a probe of a bisection."""
+    return suite_needed(step) and (step.getProperty(prop.OUTCOME) == BuildOutcome.FAILED
+                                   or bool(step.getProperty(prop.PROBE)))
+
+
+def _skipped(result: int, step: buildstep.BuildStep) -> bool:
+    return result == results.SKIPPED
+
+
+class Bisect(MoveBranches):
+    """Bisect the failing batch: log the range and probes, name the culprit, move stable to the newest pass."""
+
+    name = "bisect"
+    description = ["bisecting"]
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        kwargs.setdefault("alwaysRun", True)  # the suite's failure halts the build; this step still runs
+        kwargs.setdefault("doStepIf", bisect_needed)
+        kwargs.setdefault("hideStepIf", _skipped)
+        super().__init__(settings=settings, kind=FlowKind.GATE, **kwargs)
+        self.moved: str | None = None
+
+    def outcome(self, outcome: str, reason: str) -> None:
+        """The build keeps the outcome of its own run; what the move did is only noted here."""
+        self.moved = outcome
+
+    async def run(self) -> int:
+        b = self.settings.branches
+        try:
+            tips = await self.upstream.fetch()
+            devel_tip, stable_tip = tips.get(b.devel), tips.get(b.stable)
+            if devel_tip is None:
+                return await self._done(f"branch {b.devel} does not exist upstream", results.WARNINGS)
+            batch = await read_batch(self.upstream, services(self.master).ledger, self.settings.suite.identity,
+                                     stable_tip, devel_tip)
+        except GitError as e:
+            return await self._done(f"cannot read the batch: {e}", results.WARNINGS)
+        if batch.truncated:
+            return await self._done(f"{b.devel} is more than {BATCH_LIMIT} commits beyond {b.stable}: "
+                                    "not bisected", results.WARNINGS)
+        step = bisect.plan(batch.chain, batch.known)
+        self.say(f"batch: {len(batch.commits)} first-parent commit(s) of {b.devel} beyond {b.stable} "
+                 f"{short(stable_tip) if stable_tip else '(none)'}, up to {short(devel_tip)}")
+        await self._list(batch)
+        if step.action is Action.RUN_SUITE:
+            return await self._done(f"{step.reason}; the gate queues the probes as workers free up")
+        if not step.found:
+            return await self._done(step.reason)
+        assert step.culprit is not None
+        culprit = batch.commit(step.culprit)
+        self.say(step.reason)
+        self.say(f"culprit: {culprit.sha} {culprit.subject!r} by {culprit.author}")
+        registry = services(self.master).registry
+        previous = await registry.culprit()
+        found = bisect.Culprit(culprit.sha, culprit.subject, culprit.author, await self.build_url(), devel_tip,
+                               step.passing, self.master.reactor.seconds())
+        await registry.save_culprit(found)
+        self.setProperty(prop.CULPRIT, culprit.sha, "Bisect")
+        if self.settings.gate.notify_command and bisect.newly_found(previous, found):
+            await self._notify(found)
+        summary = f"culprit {short(culprit.sha)} by {culprit.author}: {culprit.subject}"
+        if step.passing is None:
+            return await self._done(f"{b.stable} stays at {short(stable_tip) if stable_tip else '(none)'}: "
+                                    "the first commit of the batch broke the suite", summary=summary)
+        self.say(f"newest passing: {step.passing}")
+        moved = await self._move(step.passing, batch.commit(step.passing).tree)
+        self.descriptionDone = [summary[:120]]
+        return results.SUCCESS if moved != results.FAILURE else results.WARNINGS
+
+    async def _notify(self, found: bisect.Culprit) -> None:
+        """Run ``[gate] notify_command`` on the master; its outcome goes in the log, never fails the step."""
+        argv = bisect.notify_argv(self.settings.gate.notify_command, found)
+        try:
+            d = utils.getProcessValue(argv[0], argv[1:], env={"PATH": os.environ.get("PATH", os.defpath)},
+                                      reactor=self.master.reactor)
+            code = await d.addTimeout(NOTIFY_TIMEOUT, self.master.reactor)
+        except defer.TimeoutError:
+            self.say(f"notify command gave no answer within {NOTIFY_TIMEOUT} s (left running)")
+            return
+        except OSError as e:
+            self.say(f"notify command could not start: {e}")
+            return
+        self.say(f"notify command {'told the author' if code == 0 else f'failed (exit code {code})'}: "
+                 f"{argv[0]}")
+
+    async def _list(self, batch: Batch) -> None:
+        """Every commit of the batch, oldest first, with the ledger's verdict and the build that gave it."""
+        prefix = getURLForBuild(self.master, await self.build.getBuilderId(), "")
+        links = 0
+        for c in batch.commits:
+            rec = batch.records.get(c.tree)
+            self.say(f"  {short(c.sha)} {self._verdict(rec, prefix):<40} {c.subject}")
+            if rec is not None and rec.build_url.startswith(prefix) and links < MAX_LINKS:
+                links += 1
+                self.addURL(f"{short(c.sha)} {rec.result.value} (build #{rec.build_number})", rec.build_url)
+
+    @staticmethod
+    def _verdict(rec: TestRecord | None, prefix: str) -> str:
+        if rec is None:
+            return "not tested"
+        # only gate builds are named: a tree may also have been tested by an (embargoed) security build
+        where = f"build #{rec.build_number} {rec.build_url}" if rec.build_url.startswith(prefix) else \
+            "an earlier build"
+        return f"{rec.result.value} in {where}"
+
+    async def _done(self, reason: str, result: int = results.SUCCESS, summary: str | None = None) -> int:
+        self.say(reason)
+        self.descriptionDone = [(summary or reason)[:120]]
+        await self.flush()
+        return result
