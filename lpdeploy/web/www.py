@@ -1,6 +1,7 @@
 """lpdeploy's web plugin, mounted by Buildbot at ``/plugins/lpdeploy/``.
 
 ``status.json`` serves ``status.flow_status`` for the CLI and for people;
+``hook`` receives push webhooks (``lpdeploy.web.hook``);
 ``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
 for every configured plugin.
 """
@@ -22,6 +23,7 @@ from lpdeploy.core.settings import Settings
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
+from lpdeploy.web.hook import HookResource
 from lpdeploy.web.status import flow_status
 
 SERVICE_NAME = "lpdeploy"
@@ -176,6 +178,7 @@ class LpDeployApp:
             b"status.json": StatusResource(self),
             b"cowboys.json": CowboysResource(self),
             b"audit.json": AuditResource(self),
+            b"hook": HookResource(lambda: self.master, self.settings),
             b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
             b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),
         }
@@ -185,6 +188,10 @@ class LpDeployApp:
     def setMaster(self, master: Any) -> None:
         """Called by Buildbot's www service when the plugin is configured."""
         self.master = master
+
+    def settings(self) -> Settings:
+        """The site settings of the running configuration (``SiteService``)."""
+        return cast(Settings, self.master.service_manager.namedServices[SERVICE_NAME].settings)
 
     def setConfiguration(self, config: Any) -> None:
         self.config = config
