@@ -136,6 +136,8 @@ def test_the_sha256_prefix_is_required(p):
     assert not signature_holds(p, SECRET, headers, BODY[p], NOW)
     headers[name] = "sha1=" + headers[name]
     assert not signature_holds(p, SECRET, headers, BODY[p], NOW)
+    headers[name] = "sha512=" + headers[name].removeprefix("sha1=")  # the right digest under another name
+    assert not signature_holds(p, SECRET, headers, BODY[p], NOW)
 
 
 def test_githubs_old_sha1_signature_alone_is_not_enough():
