@@ -18,7 +18,9 @@ from buildbot.test.util.changesource import ChangeSourceMixin
 from buildbot.util.twisted import async_to_deferred
 from support import RealUpstreamMixin, make_db_master
 from twisted.internet import defer
+from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
+from twisted.web import resource, server
 from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyChannel, DummyRequest
 
@@ -151,8 +153,57 @@ class HookResourceTests(TestReactorMixin, unittest.TestCase):
         self.flushLoggedErrors(RuntimeError)
 
 
+class Recorder(resource.Resource):
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[int] = []
+
+    def render_POST(self, request):
+        request.content.seek(0)
+        self.bodies.append(len(request.content.read()))
+        return b"{}"
+
+
 class HookRequestTests(unittest.TestCase):
     """Twisted hands the body to the request in pieces, before any resource is chosen."""
+
+    def serve(self, path: bytes, body: bytes, chunked: bool = False) -> Recorder:
+        """Feed one raw HTTP request through Twisted's own parser to a site whose requests are HookRequests."""
+        recorder = Recorder()
+        root = resource.Resource()
+        plugins, lpdeploy = resource.Resource(), resource.Resource()
+        root.putChild(b"plugins", plugins)
+        plugins.putChild(b"lpdeploy", lpdeploy)
+        lpdeploy.putChild(b"hook", recorder)
+        root.putChild(b"other", recorder)
+        site = server.Site(root)
+        site.requestFactory = HookRequest
+        channel = site.buildProtocol(None)
+        channel.makeConnection(StringTransport())
+        if chunked:
+            framing = b"Transfer-Encoding: chunked\r\n\r\n"
+            payload = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
+                               for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
+        else:
+            framing, payload = b"Content-Length: %d\r\n\r\n" % len(body), body
+        channel.dataReceived(b"POST " + path + b" HTTP/1.1\r\nHost: lpdeploy\r\n" + framing + payload)
+        channel.connectionLost(None)
+        return recorder
+
+    def test_through_twisteds_parser_the_hook_keeps_at_most_the_limit(self):
+        big = b"x" * (2 * webhook.MAX_BODY)
+        self.assertEqual(self.serve(HOOK_PATH, big).bodies, [webhook.MAX_BODY + 1])
+        self.assertEqual(self.serve(HOOK_PATH, big, chunked=True).bodies, [webhook.MAX_BODY + 1])
+        self.assertEqual(self.serve(b"/other", big).bodies, [2 * webhook.MAX_BODY])
+
+    def test_configuring_lpdeploy_installs_the_request_class(self):
+        from buildbot.www.service import BuildbotSite
+
+        import lpdeploy.configurator  # noqa: F401  (installs at import)
+
+        self.assertTrue(issubclass(BuildbotSite.requestFactory, HookRequest))
 
     def request_for(self, path: bytes) -> HookRequest:
         channel = DummyChannel()
