@@ -63,7 +63,7 @@ def one_push(flow: Flow, log: Path, n: int, with_hook: bool) -> dict[str, float]
     """Push one good commit; how long it took to reach stable, the suite's part, and what came before and after."""
     flow.settle(quiet=1.0)
     flow.given_devel_holds_stable()
-    requests = len(flow.api(f"builders/{GATE}/buildrequests")["buildrequests"])
+    requests = len(flow.api("buildrequests")["buildrequests"])
     sha = flow.commit("ok", f"Change {n}")  # returns once git push has
     pushed = time.time()
     if with_hook:
@@ -72,7 +72,7 @@ def one_push(flow: Flow, log: Path, n: int, with_hook: bool) -> dict[str, float]
     requested = None
     while not stable_at(flow, sha):
         assert time.monotonic() < deadline, "stable did not move within 600 s"
-        if requested is None and len(flow.api(f"builders/{GATE}/buildrequests")["buildrequests"]) > requests:
+        if requested is None and len(flow.api("buildrequests")["buildrequests"]) > requests:
             requested = time.time()
         time.sleep(0.05)
     moved = time.time()
