@@ -7,6 +7,7 @@ Every scenario gets a store whose limit is 10 keys (5 deliveries of two keys).
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from buildbot.test.reactor import TestReactorMixin
@@ -14,7 +15,7 @@ from support import add_scenario_tests, make_db_master, two_masters_on_one_datab
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.stores.deliveries import DbDeliveries, Deliveries, InMemoryDeliveries
+from lpdeploy.stores.deliveries import DELIVERIES_OBJECT, DbDeliveries, Deliveries, InMemoryDeliveries
 
 LIMIT = 10
 
@@ -97,6 +98,21 @@ class TwoMasters(TestReactorMixin, unittest.TestCase):
         first = yield defer.ensureDeferred(DbDeliveries(self.a).first_seen(keys(1), now=100))
         again = yield defer.ensureDeferred(DbDeliveries(self.b).first_seen(keys(1), now=101))
         self.assertEqual((first, again), (True, False))
+
+    @defer.inlineCallbacks
+    def test_of_two_masters_racing_on_one_delivery_only_the_first_to_write_accepts_it(self):
+        # Buildbot calls _test_timing_hook between its check and its insert: master b writes the key there
+        oid = yield self.a.db.state.getObjectId(*DELIVERIES_OBJECT)
+        tbl = self.a.db.model.object_state
+
+        def b_writes_first(conn):
+            conn.execute(tbl.insert().values(objectid=oid, name="seen/id-1",
+                                             value_json=json.dumps({"at": 99, "by": "master-b"})))
+            conn.commit()
+
+        self.patch(self.a.db.state, "_test_timing_hook", b_writes_first)
+        first = yield defer.ensureDeferred(DbDeliveries(self.a).first_seen(("id-1",), now=100))
+        self.assertFalse(first)
 
     @defer.inlineCallbacks
     def test_a_restarted_master_still_knows_the_delivery(self):
