@@ -62,7 +62,7 @@ from lpdeploy.master.steps.shards import (
     ShardIds,
     to_file,
 )
-from lpdeploy.web import eventguard, restguard
+from lpdeploy.web import eventguard, hook, restguard
 from lpdeploy.web.authz import make_authz
 from lpdeploy.web.dashboard import make_app
 from lpdeploy.web.login import BcryptHtpasswdAuth
@@ -82,6 +82,7 @@ PROMOTE_SCHEDULER = "promote"
 # installed at import, before Buildbot's www service builds its site (see restguard, eventguard)
 restguard.install()
 eventguard.install()
+hook.install()  # the webhook's bodies: at most 1 MiB kept
 
 
 

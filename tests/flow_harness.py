@@ -90,7 +90,7 @@ class Flow:
     """One upstream, one master, one worker, and helpers to push and ask."""
 
     def __init__(self, base: Path, extra_site: str = "", suite_toml: str | None = None, workers: int = 1,
-                 files: dict[str, str] | None = None) -> None:
+                 files: dict[str, str] | None = None, poll_interval: int = 1) -> None:
         self.base = base
         self.upstream = base / "upstream.git"
         self.work = base / "work"
@@ -105,6 +105,7 @@ class Flow:
         self.suite_toml = suite_toml
         self.workers = [f"worker-{i}" for i in range(1, workers + 1)]
         self.files = files or {}
+        self.poll_interval = poll_interval  # seconds; the webhook tests poll rarely, to see the hook act
         self.env = {**os.environ, "LPDEPLOY_CONFIG": str(self.site), "LPDEPLOY_URL": self.url}
 
     # --- setting up -----------------------------------------------------
@@ -135,7 +136,7 @@ class Flow:
         self.site.write_text(f"""
 [repository]
 url = "{self.upstream.as_uri()}"
-poll_interval = 1
+poll_interval = {self.poll_interval}
 {self.suite_toml or f'[suite]{chr(10)}command = ["sh", "run-tests.sh", "{self.suite_log}"]'}
 [www]
 port = {self.www_port}

@@ -147,6 +147,17 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """``[webhook]``: the push receiver at ``/plugins/lpdeploy/hook`` (see ``core/webhook.py``)."""
+
+    secret_file: str
+    secret: str = field(repr=False)  # the shared HMAC secret, read from secret_file; never in logs
+
+
+MIN_SECRET = 16  # characters of a webhook secret
+
+
+@dataclass(frozen=True)
 class Settings:
     repository: Repository
     branches: Branches = Branches()
@@ -157,6 +168,7 @@ class Settings:
     promotion: Promotion = Promotion()
     gate: Gate = Gate()
     servers: tuple[Server, ...] = ()
+    webhook: Webhook | None = None  # None: no [webhook] table, the hook answers 404
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
 
@@ -196,7 +208,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
     r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "servers",
-           "database", "title")
+           "database", "title", "webhook")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
     repository = Repository(
@@ -288,6 +300,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         promotion=Promotion(schedule=schedule),
         gate=Gate(notify_command=notify),
         servers=_servers(r),
+        webhook=_webhook(r, base),
         database_url=db.string("url", Settings.database_url),
         title=r.string("title", Settings.title),
     )
@@ -336,6 +349,32 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
                               auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1)))
     return tuple(servers)
+
+
+def _webhook(r: _Reader, base: Path | None) -> Webhook | None:
+    """``[webhook]``: read its secret now, so checkconfig reports a missing or weak one."""
+    if "webhook" not in r.raw:
+        return None
+    t = r.table("webhook")
+    t.only("secret_file")
+    path = Path(t.string("secret_file", required=True))
+    if base is not None:
+        path = (base / path).resolve()
+    key = "webhook.secret_file"
+    try:
+        mode = path.stat().st_mode
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SettingsError(key, f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(key, f"{path}: cannot read: {e}") from None
+    if mode & 0o077:
+        # like ssh with a private key: a secret others may read is no secret
+        raise SettingsError(key, f"{path}: readable or writable by others (mode {mode & 0o777:o}); chmod 600 it")
+    if len(secret) < MIN_SECRET or not secret.isprintable() or any(c.isspace() for c in secret):
+        raise SettingsError(key, f"{path}: the secret must be one line of at least {MIN_SECRET} printable "
+                                 "characters without spaces")
+    return Webhook(secret_file=str(path), secret=secret)
 
 
 def _repo_url(url: str, base: Path | None) -> str:

@@ -16,6 +16,11 @@ everyone); the security scheduler watches them itself. A flow branch whose
 new tip is an embargoed commit (production after a security promotion) is
 reported with no commit text, and with the time the poller saw it rather
 than the commit's own time (which would date the embargoed work).
+
+A push webhook (``lpdeploy.web.hook``) is a hint to poll now: while active,
+the poller consumes ``webhook.HINT_KEY`` from Buildbot's message queue (so a
+hook received by any master reaches the one running the poller) and polls at
+once; the interval stays the safety net.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import EMBARGOED
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
+from lpdeploy.core.webhook import HINT_KEY
 from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import branch_names
@@ -53,6 +59,25 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
         self.settings = settings
         yield super().reconfigService(name=self.name, pollInterval=settings.repository.poll_interval,
                                       pollAtLaunch=True)
+
+    _hints: Any = None  # the message-queue consumer of webhook hints, while active
+
+    @defer.inlineCallbacks
+    def activate(self):
+        """Called by Buildbot on the master that claims this poller: poll on the interval and on every hint."""
+        yield super().activate()
+        self._hints = yield self.master.mq.startConsuming(self._hinted, HINT_KEY)
+
+    @defer.inlineCallbacks
+    def deactivate(self):
+        if self._hints is not None:
+            self._hints.stopConsuming()
+            self._hints = None
+        yield super().deactivate()
+
+    def _hinted(self, key: tuple[str, ...], message: Any) -> None:
+        """A signed push arrived: read the tips now (Buildbot's poller runs again if a poll is under way)."""
+        self.force()
 
     def describe(self) -> str:
         return f"lpdeploy FlowPoller watching {self.settings.repository.url}"

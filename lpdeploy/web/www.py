@@ -1,6 +1,7 @@
 """lpdeploy's web plugin, mounted by Buildbot at ``/plugins/lpdeploy/``.
 
 ``status.json`` serves ``status.flow_status`` for the CLI and for people;
+``hook`` receives push webhooks (``lpdeploy.web.hook``);
 ``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
 for every configured plugin.
 """
@@ -20,6 +21,7 @@ from lpdeploy import __version__
 from lpdeploy.core.model import AuditAction, Role
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.services import services
+from lpdeploy.web.hook import HookResource
 from lpdeploy.web.status import flow_status
 
 SERVICE_NAME = "lpdeploy"
@@ -175,6 +177,7 @@ class LpDeployApp:
             b"status.json": StatusResource(self),
             b"cowboys.json": CowboysResource(self),
             b"audit.json": AuditResource(self),
+            b"hook": HookResource(lambda: self.master, self.settings),
             b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
             b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),
         }
@@ -184,6 +187,10 @@ class LpDeployApp:
     def setMaster(self, master: Any) -> None:
         """Called by Buildbot's www service when the plugin is configured."""
         self.master = master
+
+    def settings(self) -> Settings:
+        """The site settings of the running configuration (``SiteService``)."""
+        return cast(Settings, self.master.service_manager.namedServices[SERVICE_NAME].settings)
 
     def setConfiguration(self, config: Any) -> None:
         self.config = config
