@@ -96,6 +96,23 @@ class PlanDeployRefusals(DeployCase):
         self.assertIn("release week", self.log("decision"))
 
     @async_to_deferred
+    async def test_inside_a_freeze_window_a_deploy_is_refused_saying_when_it_ends(self):
+        self.history()
+        settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": "app1", "deploy_command": ["./deploy"]}],
+            "freeze": {"windows": [{"reason": "year-end close", "start": "2023-11-14T00:00:00+00:00",
+                                    "end": "2023-11-16T12:00:00+00:00"}]}})
+        self.reactor.advance(T0)  # 2023-11-14T22:13:20Z: inside the window, 1d 13h 46m before its end
+        self.setup_flow_step(PlanDeploy(settings=settings))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_plan")
+        await self.run_step()
+        self.assertEqual(self.prop("lpdeploy_reason"), "refusing to deploy: freeze window until "
+                         "2023-11-16T12:00+00:00 (in 1d 13h 46m): year-end close")
+
+    @async_to_deferred
     async def test_an_unknown_server_is_refused_naming_it(self):
         self.history()
         self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1 app9")

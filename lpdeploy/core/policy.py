@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lpdeploy.core.freeze_windows import WindowState
 from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord
 from lpdeploy.core.refs import short
 
@@ -177,11 +178,21 @@ class ServerPlan:
     overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
 
 
-def frozen_refusal(freeze: Freeze | None, what: str) -> Decision | None:
-    """While frozen, promotions and deploys are refused with the freeze's reason; the gate runs on."""
-    if freeze is None:
+def frozen_refusal(freeze: Freeze | None, what: str, windows: WindowState | None = None) -> Decision | None:
+    """While frozen, promotions and deploys are refused with the freeze's reason; the gate runs on.
+
+    The losa's manual freeze and the site's freeze windows combine: any one of
+    them refuses, and the reason names each, with when the windows end (the
+    manual freeze ends when a losa thaws it).
+    """
+    why = []
+    if freeze is not None:
+        why.append(f"frozen by {freeze.by}: {freeze.reason}")
+    if windows is not None and windows.frozen:
+        why.append(windows.describe())
+    if not why:
         return None
-    return Decision(Action.REFUSE, f"refusing to {what}: frozen by {freeze.by}: {freeze.reason}")
+    return Decision(Action.REFUSE, f"refusing to {what}: " + "; and ".join(why))
 
 
 def deploy_target(

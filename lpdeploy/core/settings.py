@@ -9,6 +9,7 @@ wrong with it; ``master.cfg`` turns that into a ``config.error`` so that
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lpdeploy.core.errors import InvalidInput, SettingsError
+from lpdeploy.core.freeze_windows import FreezeWindow
 from lpdeploy.core.refs import validate_branch, validate_branch_pattern
 from lpdeploy.core.validators import server_name
 
@@ -130,6 +133,11 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class FreezeSettings:
+    windows: tuple[FreezeWindow, ...] = ()  # planned freezes, besides the losa's manual one
+
+
+@dataclass(frozen=True)
 class Server:
     name: str
     deploy_command: tuple[str, ...]
@@ -146,6 +154,7 @@ class Settings:
     workers: Workers = Workers()
     auth: Auth = Auth()
     promotion: Promotion = Promotion()
+    freeze: FreezeSettings = FreezeSettings()
     servers: tuple[Server, ...] = ()
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
@@ -185,7 +194,7 @@ def load_settings(path: str | Path) -> Settings:
 def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
-    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "servers",
+    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "freeze", "servers",
            "database", "title")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
@@ -266,6 +275,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         workers=workers,
         auth=Auth(htpasswd=htpasswd, roles=roles),
         promotion=Promotion(schedule=schedule),
+        freeze=_freeze(r),
         servers=_servers(r),
         database_url=db.string("url", Settings.database_url),
         title=r.string("title", Settings.title),
@@ -315,6 +325,90 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
                               auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1)))
     return tuple(servers)
+
+
+def _freeze(r: _Reader) -> FreezeSettings:
+    fr = r.table("freeze")
+    fr.only("windows")
+    raw = fr.raw.get("windows", [])
+    if not isinstance(raw, list):
+        raise SettingsError("freeze.windows", "must be an array of tables ([[freeze.windows]])")
+    windows = []
+    for i, item in enumerate(raw):
+        key = f"freeze.windows[{i}]"
+        if not isinstance(item, dict):
+            raise SettingsError(key, "must be a table")
+        windows.append(_window(_Reader(item, key)))
+    return FreezeSettings(windows=tuple(windows))
+
+
+def _window(w: _Reader) -> FreezeWindow:
+    """A recurring window (cron + duration [+ timezone]) or a one-shot one (start + end), with a reason."""
+    w.only("reason", "cron", "duration", "timezone", "start", "end")
+    reason = w.string("reason", required=True)
+    if "cron" in w.raw:
+        for one_shot in ("start", "end"):
+            if one_shot in w.raw:
+                raise SettingsError(w.key(one_shot), "a window has either cron + duration or start + end, not both")
+        cron = w.string("cron")
+        _check_cron(w.key("cron"), cron)
+        if "duration" not in w.raw:
+            raise SettingsError(w.key("duration"), "missing: how long each window lasts (e.g. \"4h\" or 14400)")
+        timezone = w.string("timezone", "UTC")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(w.key("timezone"), f"{timezone!r} is not a known time zone (e.g. \"Europe/London\")"
+                                ) from None
+        return FreezeWindow(reason, cron=cron, duration=_duration(w.key("duration"), w.raw["duration"]),
+                            timezone=timezone)
+    for recurring in ("duration", "timezone"):
+        if recurring in w.raw:
+            raise SettingsError(w.key(recurring), "only for a recurring window (with cron)")
+    if "start" not in w.raw:
+        raise SettingsError(w.key("start"), "missing: a window needs cron + duration or start + end")
+    start = _instant(w.key("start"), w.raw["start"])
+    if "end" not in w.raw:
+        raise SettingsError(w.key("end"), "missing: when the window starting at start ends")
+    end = _instant(w.key("end"), w.raw["end"])
+    if end <= start:
+        raise SettingsError(w.key("end"), f"{end.isoformat()} is not after start ({start.isoformat()})")
+    return FreezeWindow(reason, start=start, end=end)
+
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+MAX_WINDOW = 31 * 86400
+
+
+def _duration(key: str, value: Any) -> int:
+    """Seconds, from an integer (seconds) or a string such as "4h", "1h30m", "2d"."""
+    seconds: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and value and (m := _DURATION.fullmatch(value.strip())) and any(m.groups()):
+        d, h, mi, s = (int(g or 0) for g in m.groups())
+        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
+    if seconds is None:
+        raise SettingsError(key, f"{value!r}: give seconds (14400) or a span such as \"4h\" or \"1h30m\"")
+    if not 0 < seconds <= MAX_WINDOW:
+        raise SettingsError(key, f"{value!r}: must be more than 0 and at most 31 days")
+    return seconds
+
+
+def _instant(key: str, value: Any) -> dt.datetime:
+    """An ISO 8601 date-time with a UTC offset (a TOML date-time or a string); a naive time is refused."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise SettingsError(key, f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-24T00:00:00+01:00)"
+                                ) from None
+    if not isinstance(value, dt.datetime):
+        raise SettingsError(key, "must be an ISO 8601 date-time with an offset (e.g. 2026-12-24T00:00:00+01:00)")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise SettingsError(key, f"{value.isoformat()} has no UTC offset: write it as "
+                                 f"{value.isoformat()}+00:00 or with your own offset")
+    return value
 
 
 def _repo_url(url: str, base: Path | None) -> str:

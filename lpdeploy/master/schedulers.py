@@ -23,6 +23,7 @@ from twisted.python import log
 
 from lpdeploy.core import fix_history, policy
 from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import MERGE_BACK, QUEUED, SECURITY_BUILD, Action, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
@@ -285,7 +286,8 @@ class SecurityScheduler(FlowScheduler):
     async def _security_builds(self, registry: DbRegistry, tips: Tips) -> None:
         if await _busy(self.master, self.builderNames):
             return  # one at a time; a later tick picks the rest up
-        frozen = await registry.freeze() is not None
+        frozen = await registry.freeze() is not None or \
+            window_state(self.settings.freeze.windows, self.master.reactor.seconds()).frozen
         for branch in branch_names(tips.heads):
             if not branch_matches(branch, self.settings.branches.security):
                 continue

@@ -112,6 +112,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if status.get("freeze"):
         f = status["freeze"]
         print(f"FROZEN by {f['by']} since {_when(f['at'])}: {f['reason']}")
+    _print_windows(status.get("freeze_windows"))
     for b in status["branches"]:
         if b["tip"] is None:
             print(f"  {b['name']:<20} (missing)")
@@ -141,6 +142,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             fix = f", fixed by {short(c['fixed_by'])}" if c["fixed_by"] else ""
             print(f"    cowboy #{c['id']} by {c['created_by']} since {_when(c['created_at'])}: {c['reason']}{fix}")
     return 0
+
+
+def _print_windows(windows: dict[str, Any] | None) -> None:
+    """The open freeze windows (and when the freeze they make ends), then the next one."""
+    if not windows:
+        return
+    if windows["active"]:
+        until = windows["until_at"] if windows["until_bounded"] else f"at least {windows['until_at']}"
+        reasons = "; ".join(dict.fromkeys(w["reason"] for w in windows["active"]))
+        print(f"FREEZE WINDOW until {until}: {reasons}")
+    nxt = windows.get("next")
+    if nxt:
+        print(f"next freeze window {nxt['start_at']} to {nxt['end_at']}: {nxt['reason']}")
 
 
 def _when(ts: float) -> str:

@@ -77,7 +77,8 @@ class StatusResource(resource.Resource):
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         body = await flow_status(Upstream.of(master, settings.repository.url), DbLedger(master),
-                                 DbRegistry(master), settings, may_see_security=SECURITY_ROLE in roles(request, master))
+                                 DbRegistry(master), settings, may_see_security=SECURITY_ROLE in roles(request, master),
+                                 now=master.reactor.seconds())
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()

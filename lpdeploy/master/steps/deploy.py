@@ -50,7 +50,7 @@ class PlanDeploy(FlowStep):
     async def run(self) -> int:
         registry = DbRegistry(self.master)
         automated = bool(self.getProperty("lpdeploy_auto"))
-        frozen = policy.frozen_refusal(await registry.freeze(), "deploy")
+        frozen = await self.frozen("deploy")
         if frozen is not None:
             return await self.refuse(frozen.reason)
         try:
@@ -193,10 +193,10 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         return results.SUCCESS
 
     async def _changed_since_plan(self, registry: DbRegistry, plan: dict[str, Any]) -> str | None:
-        """A freeze or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
-        freeze = await registry.freeze()
-        if freeze is not None:
-            return f"frozen during the rollout by {freeze.by}: {freeze.reason}"
+        """A freeze (or window) or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
+        frozen = await self.frozen("go on")
+        if frozen is not None:
+            return f"frozen during the rollout ({frozen.reason})"
         known = set(plan["retire"]) | set(plan["overridden"])
         new = [c for c in await registry.cowboys() if c.server == plan["server"] and c.id not in known]
         if new:

@@ -24,6 +24,7 @@ from buildbot.reporters.utils import getURLForBuild
 
 from lpdeploy.core import fix_history, policy
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
+from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import Action, AuditEntry, Decision, Result, TestRecord
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
@@ -91,6 +92,11 @@ class FlowStep(buildstep.BuildStep):
         self.setProperty("lpdeploy_outcome", outcome, SOURCE)
         self.setProperty("lpdeploy_reason", reason, SOURCE)
 
+    async def frozen(self, what: str) -> Decision | None:
+        """The refusal of the manual freeze or an open freeze window (``policy.frozen_refusal``), if any."""
+        windows = window_state(self.settings.freeze.windows, self.master.reactor.seconds())
+        return policy.frozen_refusal(await DbRegistry(self.master).freeze(), what, windows)
+
     async def build_url(self) -> str:
         builderid = await self.build.getBuilderId()
         return getURLForBuild(self.master, builderid, self.build.number)
@@ -111,7 +117,7 @@ class Decide(FlowStep):
 
     async def run(self) -> int:
         if self.kind == PROMOTE:
-            frozen = policy.frozen_refusal(await DbRegistry(self.master).freeze(), "promote")
+            frozen = await self.frozen("promote")
             if frozen is not None:
                 return await self.refuse(frozen.reason)
         try:
