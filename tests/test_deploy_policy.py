@@ -5,8 +5,15 @@ Pure values in, a ``Decision`` or ``ServerPlan`` out: no Twisted, no git, no clo
 
 from __future__ import annotations
 
-from lpdeploy.core.model import Action, Cowboy, Freeze
-from lpdeploy.core.policy import ServerFacts, ServerPlan, deploy_target, frozen_refusal, server_plan
+from lpdeploy.core.model import Action, Cowboy, Freeze, Release
+from lpdeploy.core.policy import (
+    ServerFacts,
+    ServerPlan,
+    deploy_target,
+    frozen_refusal,
+    rollback_after_failed_check,
+    server_plan,
+)
 from lpdeploy.core.refs import short
 
 BRANCH = "production-stable"
@@ -222,3 +229,25 @@ def test_a_server_already_at_the_target_keeps_an_unfixed_cowboy_without_a_refusa
     p = plan(facts(cowboy(7), deployed=TARGET))
     assert p.action is Action.NOTHING
     assert p.retire == () and p.overridden == ()
+
+
+# --- after a failed check ----------------------------------------------------
+
+
+def test_a_failed_check_rolls_the_server_back_to_what_it_ran_before():
+    d = rollback_after_failed_check("app1", TARGET, OLD, [])
+    assert d.action is Action.MOVE and d.revision == OLD
+    assert d.reason == f"rolling app1 back to {short(OLD)}"
+
+
+def test_a_failed_check_never_rolls_back_past_a_released_security_fix():
+    fix = Release("security/cve-77", FIX, FIX, NOW)
+    d = rollback_after_failed_check("app1", TARGET, OLD, [fix])
+    assert d.refused
+    assert f"released security fix {short(FIX)}" in d.reason and "fix it forward" in d.reason
+    assert "cve-77" not in d.reason  # builds name fixes by sha: a branch name can be a secret
+
+
+def test_a_failed_check_on_a_first_deployment_has_nothing_to_roll_back_to():
+    d = rollback_after_failed_check("app1", TARGET, None, [])
+    assert d.refused and "never deployed it before" in d.reason and short(TARGET) in d.reason

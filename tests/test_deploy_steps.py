@@ -33,6 +33,7 @@ from twisted.trial import unittest
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
 from lpdeploy.core.settings import parse_settings
+from lpdeploy.git.gitops import checkout_commands
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
 from lpdeploy.stores.registry import DbRegistry
@@ -485,6 +486,168 @@ class RunDeploysStep(DeployCase):
         self.assertIn(f"  {fix[:12]} embargoed\n", report)
         self.assertNotIn("CVE-2099-4242", report)
         self.assertNotIn("login bypass", report)
+
+
+CHECK_TIMEOUT = 45
+CHECK_PAUSE = 20
+
+
+def check_argv(server: str, revision: str) -> list[str]:
+    return ["./check", "--server", server, "--revision", revision, "{literal}"]
+
+
+class CheckedDeploys(DeployCase):
+    """Every server has a check: a deploy counts only once it passes; a failure rolls back and stops."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": name, "deploy_command": deploy_argv("{server}", "{revision}"),
+                         "timeout": TIMEOUTS[name], "check_timeout": CHECK_TIMEOUT, "check_retries": 2,
+                         "check_pause": CHECK_PAUSE,
+                         "check_command": ["./check", "--server", "{server}", "--revision", "{revision}",
+                                           "{literal}"]}
+                        for name in SERVERS]})
+
+    def plan(self, server, action="move", retire=()):
+        return {"server": server, "action": action, "reason": f"deploying to {server}", "retire": list(retire),
+                "overridden": []}
+
+    def decided(self, revision, *plans):
+        return {"lpdeploy_revision": revision, "got_revision": revision, "lpdeploy_plan": list(plans),
+                "owner": "alice", "lpdeploy_checkout_branch": "production-stable"}
+
+    def deploy(self, server, revision, rc=0):
+        return ExpectShell(workdir="wkdir", command=deploy_argv(server, revision), timeout=TIMEOUTS[server],
+                           max_time=TIMEOUTS[server], log_environ=False).exit(rc)
+
+    def check(self, server, revision, rc, output=""):
+        return ExpectShell(workdir="wkdir", command=check_argv(server, revision), timeout=CHECK_TIMEOUT,
+                           max_time=CHECK_TIMEOUT, log_environ=False).log(f"check {server}", stdout=output).exit(rc)
+
+    def checkout(self, server, revision):
+        argvs = checkout_commands(self.repo.url, "refs/heads/production-stable", revision)
+        expected = [ExpectShell(workdir="wkdir", command=argv, log_environ=False).exit(0) for argv in argvs[:-1]]
+        return [*expected, ExpectShell(workdir="wkdir", command=argvs[-1], log_environ=False)
+                .log(f"rollback {server}", stdout=revision + "\n").exit(0)]
+
+    async def run_with_pauses(self, pauses):
+        """Run the step, letting the fake clock pass each pause between check attempts."""
+        d = self.run_step()
+        for _ in range(pauses):
+            self.reactor.advance(0)  # the step runs up to the next pause
+            self.reactor.advance(CHECK_PAUSE)
+        self.reactor.advance(0)
+        await d
+
+    @async_to_deferred
+    async def test_a_passing_check_records_the_deployment(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0, "ok\n"))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "deployed", "lpdeploy")
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+        self.assertIn("check passed", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    @async_to_deferred
+    async def test_a_check_that_passes_on_a_retry_after_the_pause_counts(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 1, "warming up\n"),
+                             self.check("app1", self.p2, 0))
+        self.expect_outcome(result=SUCCESS)
+        d = self.run_step()
+        self.reactor.advance(0)  # the step runs up to the pause
+        self.reactor.advance(CHECK_PAUSE - 1)
+        self.assertFalse(d.called)  # still pausing before the second attempt
+        self.reactor.advance(1)
+        self.reactor.advance(0)
+        await d
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_a_failing_check_rolls_back_stops_the_rollout_and_fails_naming_server_and_check(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        await self.deployed("app2", self.p1)
+        c = await self.registry.add_cowboy("app1", "hot fix of the login form", self.p2, "carol", T0)
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1", retire=[c.id]), self.plan("app2")))
+        self.expect_commands(
+            self.deploy("app1", self.p2),
+            *[self.check("app1", self.p2, 1, "GET /+health: 500\n") for _ in range(3)],
+            *self.checkout("app1", self.p1), self.deploy("app1", self.p1))  # and nothing for app2
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_with_pauses(2)
+        dep = await self.registry.deployment("app1")
+        self.assertEqual((dep.revision, dep.by), (self.p1, "earlier"))  # the failed revision is not recorded
+        self.assertEqual((await self.registry.deployment("app2")).revision, self.p1)
+        (still,) = await self.registry.cowboys()
+        self.assertEqual(still.state, ACTIVE)  # nothing retires on a deploy that did not count
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({n: o["status"] for n, o in servers.items()}, {"app1": "rolled-back", "app2": "stopped"})
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn(f"check ./check --server app1 --revision {self.p2} '{{literal}}' failed on app1 "
+                      "(exit code 1, 3 attempts): GET /+health: 500", reason)
+        self.assertIn(f"rolled back to {self.p1[:12]}", reason)
+        self.assertIn("app2: stopped: not deployed: the check failed on app1", reason)
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "deploy-check-failed"]
+        self.assertEqual((audit.who, audit.details["server"], audit.details["revision"], audit.details["previous"],
+                          audit.details["outcome"]), ("alice", "app1", self.p2, self.p1, "rolled-back"))
+        self.assertNotIn("deploy", [e.action for e in await self.registry.audit_log()])
+
+    @async_to_deferred
+    async def test_a_failing_check_never_rolls_back_past_a_released_security_fix(self):
+        self.history()
+        fix = self.repo.commit("Close the session fixation hole", self.p2)
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, fix)
+        await self.registry.record_release(Release("security/cve-77", fix, fix, T0, by="sec-alice"))
+        await self.deployed("app1", self.p2)  # deployed before the fix was released
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(fix, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", fix), *[self.check("app1", fix, 1) for _ in range(3)])
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_with_pauses(2)
+        outcome = self.prop("lpdeploy_servers")["app1"]
+        self.assertEqual(outcome["status"], "check-failed")
+        self.assertIn(f"not rolling app1 back to {self.p2[:12]}: that would take the released security fix "
+                      f"{fix[:12]} off it", outcome["reason"])
+        self.assertNotIn("cve-77", outcome["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_a_failing_check_on_a_first_deployment_has_nothing_to_roll_back_to(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1"), self.plan("app2")))
+        self.expect_commands(self.deploy("app1", self.p2), *[self.check("app1", self.p2, 7) for _ in range(3)])
+        self.expect_outcome(result=FAILURE)
+        await self.run_with_pauses(2)
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({n: o["status"] for n, o in servers.items()}, {"app1": "check-failed", "app2": "stopped"})
+        self.assertIn("not rolling app1 back: lpdeploy never deployed it before", servers["app1"]["reason"])
+        self.assertIsNone(await self.registry.deployment("app1"))
+
+    @async_to_deferred
+    async def test_a_failing_rollback_says_the_server_may_run_the_failed_revision(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2), *[self.check("app1", self.p2, 1) for _ in range(3)],
+                             *self.checkout("app1", self.p1), self.deploy("app1", self.p1, rc=4))
+        self.expect_outcome(result=FAILURE)
+        await self.run_with_pauses(2)
+        outcome = self.prop("lpdeploy_servers")["app1"]
+        self.assertEqual(outcome["status"], "check-failed")
+        self.assertIn(f"rolling app1 back to {self.p1[:12]} failed (deploy command exit code 4)", outcome["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
 
 
 class ParseServers(DeployCase):

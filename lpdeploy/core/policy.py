@@ -233,6 +233,29 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
     return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
 
 
+def rollback_after_failed_check(server: str, target: str, previous: str | None,
+                                missing: list[Release]) -> Decision:
+    """After ``target``'s check failed on ``server``: roll it back to what it ran before, if that is safe.
+
+    ``missing``: the released security fixes ``previous`` lacks
+    (``fix_history.lost_fixes``). Production never loses a security fix, so a
+    rollback past one is refused: the server keeps ``target`` (which has the
+    fix) and a person must fix forward. With nothing recorded before, there is
+    nothing to roll back to. MOVE carries the revision to roll back to.
+    """
+    keeps = f"{server} runs {short(target)}, which failed its check"
+    if previous is None:
+        return Decision(Action.REFUSE, f"not rolling {server} back: lpdeploy never deployed it before; {keeps}")
+    if previous == target:
+        return Decision(Action.REFUSE, f"not rolling {server} back: it ran {short(target)} before too; {keeps}")
+    if missing:
+        names = ", ".join(short(f.fix_commit) for f in missing)
+        return Decision(Action.REFUSE, f"not rolling {server} back to {short(previous)}: that would take the "
+                                       f"released security fix {names} off it; {keeps}: fix it forward",
+                        revision=previous)
+    return Decision(Action.MOVE, f"rolling {server} back to {short(previous)}", revision=previous)
+
+
 # --- security fixes --------------------------------------------------------
 
 

@@ -143,6 +143,15 @@ class Server:
     deploy_command: tuple[str, ...]
     auto_deploy: str | None = None
     timeout: int = 600  # seconds a deploy may take before it is killed and reported failed
+    check_command: tuple[str, ...] = ()  # run after each deploy; exit 0 = the server works
+    check_timeout: int = 300  # seconds one check may take before it is killed and counted failed
+    check_retries: int = 0  # further attempts after a failed check, ...
+    check_pause: int = 10  # ... each this many seconds after the one before
+
+    def check_argv(self, revision: str) -> list[str]:
+        """The check command with ``{server}`` and ``{revision}`` substituted, as whole argv items only."""
+        values = {"{server}": self.name, "{revision}": revision}
+        return [values.get(a, a) for a in self.check_command]
 
 
 @dataclass(frozen=True)
@@ -310,7 +319,8 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         if not isinstance(item, dict):
             raise SettingsError(key, "must be a table")
         s = _Reader(item, key)
-        s.only("name", "deploy_command", "auto_deploy", "timeout")
+        s.only("name", "deploy_command", "auto_deploy", "timeout", "check_command", "check_timeout",
+               "check_retries", "check_pause")
         name = s.string("name", required=True)
         try:
             server_name(name)
@@ -322,9 +332,25 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         auto = s.string("auto_deploy", None)
         if auto not in (None, "stable"):
             raise SettingsError(f"{key}.auto_deploy", "the only supported value is \"stable\"")
+        check = s.argv("check_command", ())
+        for arg in check:  # "--rev={revision}" would reach the check as written: say so now
+            if arg not in _PLACEHOLDERS and any(p in arg for p in _PLACEHOLDERS):
+                raise SettingsError(f"{key}.check_command", f"{arg!r}: {{server}} and {{revision}} are substituted "
+                                                            "only as whole items; make them items of their own")
+        if not check:
+            for only_with_check in ("check_timeout", "check_retries", "check_pause"):
+                if only_with_check in s.raw:
+                    raise SettingsError(f"{key}.{only_with_check}", "only with a check_command")
         servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
-                              auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1)))
+                              auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1),
+                              check_command=check,
+                              check_timeout=s.integer("check_timeout", Server.check_timeout, low=1, high=86400),
+                              check_retries=s.integer("check_retries", Server.check_retries, low=0, high=100),
+                              check_pause=s.integer("check_pause", Server.check_pause, low=0, high=3600)))
     return tuple(servers)
+
+
+_PLACEHOLDERS = ("{server}", "{revision}")
 
 
 def _freeze(r: _Reader) -> FreezeSettings:

@@ -5,26 +5,42 @@ production-stable (or stable, for ``auto_deploy`` servers), and asks
 ``policy.server_plan`` for every chosen server: deploy, unchanged, or refused
 because of a cowboy whose fix the target lacks. ``RunDeploys`` (on a worker,
 in a checkout of the target) runs each server's ``deploy_command`` and only
-after it succeeded records the deployed revision, retires the cowboys whose
-fix is now deployed, audits overrides and writes a deployment report.
+after it succeeded — and after the server's ``check_command`` passed, if it
+has one — records the deployed revision, retires the cowboys whose fix is
+now deployed, audits overrides and writes a deployment report. A failed
+check rolls the server back to what it ran before (``policy.
+rollback_after_failed_check``: never past a released security fix), stops
+the rollout for the servers not yet deployed and fails the build.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict
 from typing import Any
 
 from buildbot.process import buildstep, results
+from twisted.internet import task
 
 from lpdeploy.core import fix_history, policy, validators
 from lpdeploy.core.errors import GitError, InvalidInput
 from lpdeploy.core.model import EMBARGOED, RETIRED, Action, AuditEntry, Deployment, Release
-from lpdeploy.core.refs import short, validate_revision
-from lpdeploy.core.settings import Settings
+from lpdeploy.core.refs import qualified, short, validate_revision
+from lpdeploy.core.settings import Server, Settings
 from lpdeploy.facts.embargo import embargoed_commits
+from lpdeploy.git.gitops import checkout_commands
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.flow import DEPLOY, SOURCE, FlowStep
 from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
+
+# what a rollout did to one server (``lpdeploy_servers``: {server: {"status": ..., "reason": ...}})
+DEPLOYED, UNCHANGED, REFUSED, FAILED = "deployed", "unchanged", "refused", "failed"
+ROLLED_BACK = "rolled-back"  # deployed, its check failed, and it runs what it ran before again
+CHECK_FAILED = "check-failed"  # deployed, its check failed, and it could not be rolled back
+STOPPED = "stopped"  # not deployed: the check failed on a server before it
+NOT_DONE = (REFUSED, FAILED, ROLLED_BACK, CHECK_FAILED, STOPPED)
+FAILED_HERE = (FAILED, ROLLED_BACK, CHECK_FAILED)  # the build's outcome is "failed", not "refused"
+OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -116,10 +132,7 @@ class PlanDeploy(FlowStep):
             return False
 
     async def _missing_fixes(self, registry: DbRegistry, target: str) -> list[Release]:
-        """The released security fixes (the append-only history) that ``target`` lacks."""
-        releases = await registry.releases()
-        kept = {r.fix_commit for r in releases if await self._contains(target, r.fix_commit)}
-        return fix_history.lost_fixes(releases, kept)
+        return await missing_fixes(self.upstream, registry, target)
 
     async def _plan(self, registry: DbRegistry, name: str, target: str, override_reason: str | None,
                     automated: bool) -> policy.ServerPlan:
@@ -136,6 +149,19 @@ class PlanDeploy(FlowStep):
                     self.say(f"{name}: the fix {short(c.fixed_by)} of cowboy #{c.id} is not in the upstream")
         facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys, frozenset(fixed))
         return policy.server_plan(facts, target, override_reason, automated)
+
+
+async def missing_fixes(upstream: Upstream, registry: DbRegistry, target: str) -> list[Release]:
+    """The released security fixes (the append-only history) that ``target`` lacks."""
+    releases = await registry.releases()
+    kept = set()
+    for r in releases:
+        try:
+            if r.fix_commit == target or await upstream.is_ancestor(r.fix_commit, target):
+                kept.add(r.fix_commit)
+        except GitError:
+            continue  # a missing object means "not contained"
+    return fix_history.lost_fixes(releases, kept)
 
 
 async def retire(registry: DbRegistry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
@@ -172,20 +198,27 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
                                      outcome="failed")
         registry = DbRegistry(self.master)
         outcome: dict[str, dict[str, str]] = {}
+        stopped_by: str | None = None  # the server whose failed check stopped the rollout
         for p in self.getProperty("lpdeploy_plan") or []:
             if p["action"] != Action.MOVE.value:
-                outcome[p["server"]] = {"status": "unchanged" if p["action"] == Action.NOTHING.value
-                                        else "refused", "reason": p["reason"]}
+                outcome[p["server"]] = {"status": UNCHANGED if p["action"] == Action.NOTHING.value
+                                        else REFUSED, "reason": p["reason"]}
+                continue
+            if stopped_by is not None:  # a broken revision goes no further than the first server it broke
+                outcome[p["server"]] = {"status": STOPPED, "reason": f"not deployed: the check failed on "
+                                                                     f"{stopped_by}, so the rollout stopped"}
                 continue
             outcome[p["server"]] = await self._deploy(registry, p, revision)
+            if outcome[p["server"]]["status"] in (ROLLED_BACK, CHECK_FAILED):
+                stopped_by = p["server"]
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
         self.setProperty("lpdeploy_servers", outcome, SOURCE)
-        bad = [n for n, o in outcome.items() if o["status"] in ("refused", "failed")]
-        deployed = [n for n, o in outcome.items() if o["status"] == "deployed"]
+        bad = [n for n, o in outcome.items() if o["status"] in NOT_DONE]
+        deployed = [n for n, o in outcome.items() if o["status"] == DEPLOYED]
         summary = "; ".join(lines)
         if bad:
-            self.outcome("failed" if any(outcome[n]["status"] == "failed" for n in bad) else "refused", summary)
+            self.outcome("failed" if any(outcome[n]["status"] in FAILED_HERE for n in bad) else "refused", summary)
             self.descriptionDone = [f"deployed: {', '.join(deployed) or 'none'}; not: {', '.join(bad)}"]
             return results.FAILURE
         self.outcome("deployed", summary)
@@ -208,16 +241,16 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         assert server is not None
         changed = await self._changed_since_plan(registry, plan)
         if changed:
-            return {"status": "refused", "reason": f"{server.name}: {changed}; not deployed"}
-        argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
+            return {"status": REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
         previous = await registry.deployment(server.name)
-        cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=f"deploy {server.name}",
-                                                timeout=server.timeout, maxTime=server.timeout)
-        await self.runCommand(cmd)
-        if cmd.results() != results.SUCCESS or cmd.didFail():
-            why = f"deploy command failed (exit code {cmd.rc}); {server.name} still runs " + (
+        rc = await self._run_deploy_command(server, revision, f"deploy {server.name}")
+        if rc is not None:
+            why = f"deploy command failed (exit code {rc}); {server.name} still runs " + (
                 short(previous.revision) if previous else "what it ran before")
-            return {"status": "failed", "reason": why}
+            return {"status": FAILED, "reason": why}
+        failure = await self._check(server, revision)
+        if failure is not None:  # the deploy ran but the server does not work: not recorded as deployed
+            return await self._after_failed_check(registry, server, revision, previous, failure)
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
@@ -238,7 +271,73 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         except GitError as e:  # the deploy happened; only its report is missing
             report = f"no deployment report for {server.name}: {e}\n"
         await self.addCompleteLog(f"report {server.name}", report)
-        return {"status": "deployed", "reason": plan["reason"], "revision": revision}
+        checked = f"; check passed: {shlex.join(server.check_argv(revision))}" if server.check_command else ""
+        return {"status": DEPLOYED, "reason": plan["reason"] + checked, "revision": revision}
+
+    async def _run_deploy_command(self, server: Server, revision: str, log: str) -> int | None:
+        """Run ``server``'s deploy command for ``revision``; None when it succeeded, else its exit code."""
+        argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
+        cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=log, timeout=server.timeout,
+                                                maxTime=server.timeout)
+        await self.runCommand(cmd)
+        if cmd.results() != results.SUCCESS or cmd.didFail():
+            return cmd.rc if cmd.rc is not None else -1
+        return None
+
+    async def _check(self, server: Server, revision: str) -> str | None:
+        """Run the server's check (with its retries); None when it passed (or there is none), else why not."""
+        if not server.check_command:
+            return None
+        argv = server.check_argv(revision)
+        attempts = server.check_retries + 1
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 and server.check_pause:
+                await task.deferLater(self.master.reactor, server.check_pause, lambda: None)
+            cmd = await self.makeRemoteShellCommand(command=argv, collectStdout=True,
+                                                    stdioLogName=f"check {server.name}",
+                                                    timeout=server.check_timeout, maxTime=server.check_timeout)
+            await self.runCommand(cmd)
+            if cmd.results() == results.SUCCESS and not cmd.didFail():
+                return None
+        output = [line.strip() for line in (cmd.stdout or "").splitlines() if line.strip()]
+        last = f": {output[-1][:OUTPUT_SHOWN]}" if output else ""
+        tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+        return f"check {shlex.join(argv)} failed on {server.name} (exit code {cmd.rc}, {tries}){last}"
+
+    async def _after_failed_check(self, registry: DbRegistry, server: Server, revision: str,
+                                  previous: Deployment | None, failure: str) -> dict[str, str]:
+        """Roll the server back if that is safe (audited either way); the rollout stops after this server."""
+        before = previous.revision if previous else None
+        missing = await missing_fixes(self.upstream, registry, before) if before else []
+        decision = policy.rollback_after_failed_check(server.name, revision, before, missing)
+        status, what = CHECK_FAILED, decision.reason
+        if decision.action is Action.MOVE:
+            assert decision.revision is not None
+            problem = await self._roll_back(server, decision.revision)
+            if problem is None:
+                status, what = ROLLED_BACK, f"rolled back to {short(decision.revision)}"
+            else:
+                what = f"rolling {server.name} back to {short(decision.revision)} failed ({problem}); " \
+                       f"it may run {short(revision)}, which failed its check"
+        now = self.master.reactor.seconds()
+        await registry.audit(AuditEntry(now, self.who, "deploy-check-failed", {
+            "server": server.name, "revision": revision, "previous": before,
+            "check": server.check_argv(revision), "failure": failure, "outcome": status, "rollback": what}))
+        return {"status": status, "reason": f"{failure}; {what}"}
+
+    async def _roll_back(self, server: Server, revision: str) -> str | None:
+        """Check ``revision`` out again and run the deploy command for it; None when that worked, else why not."""
+        branch = str(self.getProperty("lpdeploy_checkout_branch") or self.settings.branches.production_stable)
+        log = f"rollback {server.name}"
+        for argv in checkout_commands(self.settings.repository.url, qualified(branch), revision):
+            cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=log, collectStdout=True)
+            await self.runCommand(cmd)
+            if cmd.didFail():
+                return f"checking out {short(revision)} failed"
+        if cmd.stdout.strip() != revision:
+            return f"the checkout is at {cmd.stdout.strip()!r}, not {short(revision)}"
+        rc = await self._run_deploy_command(server, revision, log)
+        return None if rc is None else f"deploy command exit code {rc}"
 
 
 async def deployment_report(upstream: Upstream, server: str, before: str | None, after: str,

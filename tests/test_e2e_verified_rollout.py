@@ -1,0 +1,71 @@
+"""Verified rollouts end to end: a failing check rolls the server back and stops the rollout.
+
+Real master, real worker, real git, the real CLI. The servers are simulated
+by a deploy command that writes the deployed revision into a file per server
+(and appends it to a history file); their check fails when the deployed
+checkout's ``health.txt`` says ``bad``, as a health page answering 500 would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flow_harness import Flow, wait_until
+
+pytestmark = pytest.mark.e2e
+CHECK = 'if [ "$(cat health.txt 2>/dev/null)" = bad ]; then echo "GET https://$0/+health: 500"; exit 1; fi'
+
+
+def servers_toml(out: Path) -> str:
+    write = ["sh", "-c", f'echo "$1" > {out}/"$0"; echo "$1" >> {out}/"$0".history', "{server}", "{revision}"]
+    return "".join(f"""
+[[servers]]
+name = "{name}"
+deploy_command = {json.dumps(write)}
+check_command = {json.dumps(["sh", "-c", CHECK, "{server}"])}
+check_retries = 1
+check_pause = 1
+""" for name in ("app1", "app2"))
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+    base = tmp_path_factory.mktemp("verified")
+    (base / "servers").mkdir()
+    f = Flow(base, extra_site=servers_toml(base / "servers"))
+    yield from f.running()
+
+
+def history(flow: Flow, server: str) -> list[str]:
+    path = flow.base / "servers" / f"{server}.history"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_a_failing_check_rolls_the_server_back_stops_the_rollout_and_fails_the_deploy(flow: Flow) -> None:
+    good = flow.given_promoted("A release that works")
+    flow.given_deployed("app1", "app2")
+    assert history(flow, "app1")[-1] == history(flow, "app2")[-1] == good  # the check passed: recorded
+    flow.given_devel_holds_stable()
+    bad = flow.commit_file("health.txt", "bad\n", "Break the health page", "devel")
+    wait_until(lambda: flow.tip("stable") == bad, 120, "stable to reach the broken commit")
+    flow.settle()
+    assert flow.cli("promote", user="bob").returncode == 0
+    flow.settle()
+
+    result = flow.cli("deploy", "--server", "app1", "--server", "app2", user="bob")
+    assert result.returncode == 1
+    assert "failed on app1" in result.stderr and "GET https://app1/+health: 500" in result.stderr
+    assert f"rolled back to {good[:12]}" in result.stderr
+    assert "app2: stopped" in result.stderr
+    assert history(flow, "app1")[-2:] == [bad, good]  # deployed, checked, rolled back by the same command
+    assert history(flow, "app2")[-1] == good  # never touched
+    servers = {s["name"]: s for s in flow.status()["servers"]}
+    assert servers["app1"]["deployed"] == servers["app2"]["deployed"] == good
+    audit = json.loads(flow.cli("audit", "--json", user="bob").stdout)
+    entry = next(e for e in audit if e["action"] == "deploy-check-failed")
+    assert (entry["who"], entry["details"]["server"], entry["details"]["revision"],
+            entry["details"]["outcome"]) == ("bob", "app1", bad, "rolled-back")
