@@ -21,7 +21,9 @@ build URL, so the tests give it the builder id the harness inserted, 100
 
 from __future__ import annotations
 
-from buildbot.process.results import FAILURE, SUCCESS
+import dataclasses
+
+from buildbot.process.results import CANCELLED, FAILURE, SUCCESS
 from buildbot.steps.master import SetProperty
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, TestBuildStepMixin
@@ -32,7 +34,7 @@ from twisted.trial import unittest
 
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import ACTIVE, REMOVED, RETIRED, Deployment, Freeze, Release
-from lpdeploy.core.settings import parse_settings
+from lpdeploy.core.settings import DeployOptions, parse_settings
 from lpdeploy.git.gitops import checkout_commands
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
@@ -496,8 +498,8 @@ def check_argv(server: str, revision: str) -> list[str]:
     return ["./check", "--server", server, "--revision", revision, "{literal}"]
 
 
-class CheckedDeploys(DeployCase):
-    """Every server has a check: a deploy counts only once it passes; a failure rolls back and stops."""
+class CheckedCase(DeployCase):
+    """Every server has a check (2 retries, CHECK_PAUSE apart); helpers to expect its commands."""
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -541,6 +543,11 @@ class CheckedDeploys(DeployCase):
             self.reactor.advance(CHECK_PAUSE)
         self.reactor.advance(0)
         await d
+
+
+
+class CheckedDeploys(CheckedCase):
+    """A deploy counts only once its check passes; a failure rolls back and stops the rollout."""
 
     @async_to_deferred
     async def test_a_passing_check_records_the_deployment(self):
@@ -648,6 +655,86 @@ class CheckedDeploys(DeployCase):
         self.assertEqual(outcome["status"], "check-failed")
         self.assertIn(f"rolling app1 back to {self.p1[:12]} failed (deploy command exit code 4)", outcome["reason"])
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+
+
+SOAK = 600
+
+
+class SoakedDeploys(CheckedCase):
+    """``[deploy] soak``: the canary (the first server) is watched and checked again before the others."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = dataclasses.replace(self.settings, deploy=DeployOptions(soak=SOAK))
+
+    def start(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1"), self.plan("app2")))
+
+    @async_to_deferred
+    async def test_the_others_wait_for_the_canarys_soak_and_second_check(self):
+        self.start()
+        await self.deployed("app1", self.p1)
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0),
+                             self.check("app1", self.p2, 0), self.deploy("app2", self.p2),
+                             self.check("app2", self.p2, 0))
+        self.expect_outcome(result=SUCCESS)
+        d = self.run_step()
+        self.reactor.advance(0)
+        self.reactor.advance(SOAK - 1)
+        self.assertFalse(d.called)
+        self.assertIsNone(await self.registry.deployment("app2"))  # untouched while the canary soaks
+        self.reactor.advance(1)
+        self.reactor.advance(0)
+        await d
+        self.assertEqual((await self.registry.deployment("app2")).revision, self.p2)
+        self.assertIn("checked again after a 10m soak", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    @async_to_deferred
+    async def test_a_canary_failing_after_the_soak_is_rolled_back_and_the_others_are_untouched(self):
+        self.start()
+        await self.deployed("app1", self.p1)
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0),
+                             *[self.check("app1", self.p2, 1, "memory leak\n") for _ in range(3)],
+                             *self.checkout("app1", self.p1), self.deploy("app1", self.p1))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        d = self.run_step()
+        self.reactor.advance(0)
+        self.reactor.advance(SOAK)
+        await self.run_with_pauses_after(d, 2)
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({n: o["status"] for n, o in servers.items()}, {"app1": "rolled-back", "app2": "stopped"})
+        self.assertIn("after a 10m soak: check", servers["app1"]["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)  # recorded as before
+        self.assertIsNone(await self.registry.deployment("app2"))
+
+    @async_to_deferred
+    async def test_a_cancel_during_the_soak_leaves_the_others_untouched(self):
+        self.start()
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0))
+        self.expect_outcome(result=CANCELLED)
+        d = self.run_step()
+        self.reactor.advance(0)
+        self.reactor.advance(60)
+        self.get_nth_step(0).interrupt("stopped by bob")
+        self.reactor.advance(0)
+        await d
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual(servers["app1"]["status"], "deployed")
+        self.assertEqual(servers["app2"]["status"], "stopped")
+        self.assertIn("cancelled during the 10m soak of app1", servers["app2"]["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)  # its check passed
+        self.assertIsNone(await self.registry.deployment("app2"))
+
+    async def run_with_pauses_after(self, d, pauses):
+        for _ in range(pauses):
+            self.reactor.advance(0)
+            self.reactor.advance(CHECK_PAUSE)
+        self.reactor.advance(0)
+        await d
 
 
 class ParseServers(DeployCase):

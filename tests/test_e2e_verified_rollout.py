@@ -1,5 +1,9 @@
 """Verified rollouts end to end: a failing check rolls the server back and stops the rollout.
 
+Each rollout of more than one server soaks its canary (the first server) for
+SOAK seconds and checks it again before the others; Ctrl-C in ``lpdeploy
+deploy`` during the soak stops the build and leaves the others untouched.
+
 Real master, real worker, real git, the real CLI. The servers are simulated
 by a deploy command that writes the deployed revision into a file per server
 (and appends it to a history file); their check fails when the deployed
@@ -9,20 +13,24 @@ checkout's ``health.txt`` says ``bad``, as a health page answering 500 would.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.flow_harness import Flow, wait_until
+from tests.flow_harness import BIN, PASSWORDS, Flow, wait_until
 
 pytestmark = pytest.mark.e2e
+SOAK = 15
+CANCELLED = 6
 CHECK = 'if [ "$(cat health.txt 2>/dev/null)" = bad ]; then echo "GET https://$0/+health: 500"; exit 1; fi'
 
 
 def servers_toml(out: Path) -> str:
     write = ["sh", "-c", f'echo "$1" > {out}/"$0"; echo "$1" >> {out}/"$0".history', "{server}", "{revision}"]
-    return "".join(f"""
+    return f"[deploy]\nsoak = {SOAK}\n" + "".join(f"""
 [[servers]]
 name = "{name}"
 deploy_command = {json.dumps(write)}
@@ -45,7 +53,15 @@ def history(flow: Flow, server: str) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
+def given_healthy(flow: Flow) -> None:
+    """devel's health page works (an earlier test may have broken it); the next promotion carries that."""
+    flow.settle()
+    flow.given_devel_holds_stable()
+    flow.commit_file("health.txt", "ok\n", "The health page works", "devel")
+
+
 def test_a_failing_check_rolls_the_server_back_stops_the_rollout_and_fails_the_deploy(flow: Flow) -> None:
+    given_healthy(flow)
     good = flow.given_promoted("A release that works")
     flow.given_deployed("app1", "app2")
     assert history(flow, "app1")[-1] == history(flow, "app2")[-1] == good  # the check passed: recorded
@@ -69,3 +85,28 @@ def test_a_failing_check_rolls_the_server_back_stops_the_rollout_and_fails_the_d
     entry = next(e for e in audit if e["action"] == "deploy-check-failed")
     assert (entry["who"], entry["details"]["server"], entry["details"]["revision"],
             entry["details"]["outcome"]) == ("bob", "app1", bad, "rolled-back")
+
+
+def test_ctrl_c_during_the_canarys_soak_stops_the_rollout_before_the_others(flow: Flow) -> None:
+    given_healthy(flow)
+    before = flow.given_promoted("Before the canary")
+    flow.given_deployed("app1", "app2")
+    target = flow.given_promoted("Watched on the canary first")
+    env = {**flow.env, "LPDEPLOY_USER": "bob", "LPDEPLOY_PASSWORD": PASSWORDS["bob"]}
+    cli = subprocess.Popen([str(BIN / "lpdeploy"), "deploy", "--server", "app1", "--server", "app2"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: history(flow, "app1")[-1:] == [target], 120, "the canary to be deployed")
+        cli.send_signal(signal.SIGINT)  # within the soak: its check takes a moment, the soak SOAK seconds
+        _, err = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 130, err
+    assert "interrupted: stopped build #" in err and "left untouched" in err
+    flow.settle()
+    build = flow.builds("lpdeploy-deploy")[-1]
+    assert build["results"] == CANCELLED
+    assert history(flow, "app2")[-1] == before  # never reached
+    servers = {s["name"]: s for s in flow.status()["servers"]}
+    assert servers["app1"]["deployed"] == target and servers["app2"]["deployed"] == before

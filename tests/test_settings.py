@@ -281,6 +281,10 @@ def test_unsupported_or_unsafe_repository_urls_are_refused(tmp_path, url):
          "servers[0].host"),
         (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
          '[[servers]]\nname = "app1"\ndeploy_command = ["e"]\n', "servers[1].name"),
+        # deploy
+        (MINIMAL_SITE + "[deploy]\nsoak = -1\n", "deploy.soak"),
+        (MINIMAL_SITE + '[deploy]\nsoak = "10m"\n', "deploy.soak"),
+        (MINIMAL_SITE + "[deploy]\ncanary = 1\n", "deploy.canary"),
         # servers: the check after each deploy
         (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_command = "curl x"\n',
          "servers[0].check_command"),

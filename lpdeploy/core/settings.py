@@ -133,6 +133,11 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class DeployOptions:
+    soak: int = 0  # seconds to watch the first server (the canary) of a rollout before the others
+
+
+@dataclass(frozen=True)
 class FreezeSettings:
     windows: tuple[FreezeWindow, ...] = ()  # planned freezes, besides the losa's manual one
 
@@ -164,6 +169,7 @@ class Settings:
     auth: Auth = Auth()
     promotion: Promotion = Promotion()
     freeze: FreezeSettings = FreezeSettings()
+    deploy: DeployOptions = DeployOptions()
     servers: tuple[Server, ...] = ()
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
@@ -203,8 +209,8 @@ def load_settings(path: str | Path) -> Settings:
 def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
-    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "freeze", "servers",
-           "database", "title")
+    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "freeze", "deploy",
+           "servers", "database", "title")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
     repository = Repository(
@@ -274,6 +280,8 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     schedule = pr.string("schedule", None)
     if schedule is not None:
         _check_cron("promotion.schedule", schedule)
+    dp = r.table("deploy")
+    dp.only("soak")
     db = r.table("database")
     db.only("url")
     return Settings(
@@ -285,6 +293,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         auth=Auth(htpasswd=htpasswd, roles=roles),
         promotion=Promotion(schedule=schedule),
         freeze=_freeze(r),
+        deploy=DeployOptions(soak=dp.integer("soak", DeployOptions.soak, low=0, high=86400)),
         servers=_servers(r),
         database_url=db.string("url", Settings.database_url),
         title=r.string("title", Settings.title),

@@ -31,6 +31,10 @@ class UsageError(Exception):
     pass
 
 
+class Interrupted(Exception):
+    """Ctrl-C while waiting for a build that was then stopped (a deploy: the servers not yet deployed stay)."""
+
+
 def _password(args: argparse.Namespace) -> str | None:
     if not args.user:
         return None
@@ -66,8 +70,14 @@ def _reason(value: str | None, option: str = "--reason", required: bool = True) 
     return _checked(validators.reason, value, option, required=required)
 
 
-def _force(args: argparse.Namespace, scheduler: str, params: dict[str, Any]) -> tuple[Client, dict[str, Any] | None]:
-    """Force ``scheduler`` and, unless --no-wait, wait for its build; return the finished build."""
+def _force(args: argparse.Namespace, scheduler: str, params: dict[str, Any],
+           stop_on_interrupt: bool = False) -> tuple[Client, dict[str, Any] | None]:
+    """Force ``scheduler`` and, unless --no-wait, wait for its build; return the finished build.
+
+    With ``stop_on_interrupt``, Ctrl-C while waiting stops the build (a deploy
+    then leaves the servers it has not reached untouched); otherwise the build
+    goes on.
+    """
     client = _client(args)
     bsid, brids = client.control(f"forceschedulers/{scheduler}", "force", params)
     brid = next(iter(brids.values()))
@@ -79,7 +89,14 @@ def _force(args: argparse.Namespace, scheduler: str, params: dict[str, Any]) -> 
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    return client, client.wait_for_request(brid, progress, getattr(args, "timeout", DEFAULT_WAIT))
+    try:
+        return client, client.wait_for_request(brid, progress, getattr(args, "timeout", DEFAULT_WAIT))
+    except KeyboardInterrupt:
+        if not stop_on_interrupt:
+            raise
+        numbers = client.stop_request(brid, f"interrupted by {args.user or 'the lpdeploy CLI'} (Ctrl-C)")
+        what = f"stopped build #{', #'.join(map(str, numbers))}" if numbers else "cancelled the queued deploy"
+        raise Interrupted(f"interrupted: {what}; servers not yet deployed are left untouched") from None
 
 
 def _report(build: dict[str, Any] | None, quiet_success: bool = False) -> int:
@@ -173,7 +190,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         "servers": _servers(args.server), "target_revision": _revision(args.revision, "--revision"),
         "override_cowboys": bool(args.override_cowboys), "override_reason": reason if args.override_cowboys else "",
         "reason": reason or "lpdeploy deploy"}
-    client, build = _force(args, "deploy", params)
+    client, build = _force(args, "deploy", params, stop_on_interrupt=True)
     if build is None:
         return 0
     servers = build.get("properties", {}).get("lpdeploy_servers") or {}
@@ -377,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as e:
         print(f"lpdeploy: {e}", file=sys.stderr)
         return 1
+    except Interrupted as e:
+        print(f"lpdeploy: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("lpdeploy: interrupted (a queued build goes on)", file=sys.stderr)
         return 130

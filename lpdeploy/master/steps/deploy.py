@@ -10,7 +10,9 @@ has one — records the deployed revision, retires the cowboys whose fix is
 now deployed, audits overrides and writes a deployment report. A failed
 check rolls the server back to what it ran before (``policy.
 rollback_after_failed_check``: never past a released security fix), stops
-the rollout for the servers not yet deployed and fails the build.
+the rollout for the servers not yet deployed and fails the build. With
+``[deploy] soak``, the first server deployed and checked (the canary) is
+watched that long and checked again before any other server is touched.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from dataclasses import asdict
 from typing import Any
 
 from buildbot.process import buildstep, results
-from twisted.internet import task
+from twisted.internet import defer, task
 
 from lpdeploy.core import fix_history, policy, validators
 from lpdeploy.core.errors import GitError, InvalidInput
+from lpdeploy.core.freeze_windows import span
 from lpdeploy.core.model import EMBARGOED, RETIRED, Action, AuditEntry, Deployment, Release
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Server, Settings
@@ -37,7 +40,7 @@ from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
 DEPLOYED, UNCHANGED, REFUSED, FAILED = "deployed", "unchanged", "refused", "failed"
 ROLLED_BACK = "rolled-back"  # deployed, its check failed, and it runs what it ran before again
 CHECK_FAILED = "check-failed"  # deployed, its check failed, and it could not be rolled back
-STOPPED = "stopped"  # not deployed: the check failed on a server before it
+STOPPED = "stopped"  # not deployed: the check failed on a server before it, or the soak was cancelled
 NOT_DONE = (REFUSED, FAILED, ROLLED_BACK, CHECK_FAILED, STOPPED)
 FAILED_HERE = (FAILED, ROLLED_BACK, CHECK_FAILED)  # the build's outcome is "failed", not "refused"
 OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
@@ -189,6 +192,14 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         kwargs.setdefault("logEnviron", False)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(settings=settings, kind=DEPLOY, **kwargs)
+        self._soaking: defer.Deferred[None] | None = None  # the canary's soak, while it lasts
+        self._cancelled = False  # the build was stopped during the soak
+
+    def interrupt(self, reason: Any) -> defer.Deferred[None]:
+        """Called by Buildbot when the build is stopped (the UI's cancel, the CLI's Ctrl-C): end a soak at once."""
+        if self._soaking is not None:
+            self._soaking.cancel()
+        return super().interrupt(reason)
 
     async def run(self) -> int:
         revision = validate_revision(self.getProperty("lpdeploy_revision"))
@@ -198,19 +209,28 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
                                      outcome="failed")
         registry = DbRegistry(self.master)
         outcome: dict[str, dict[str, str]] = {}
-        stopped_by: str | None = None  # the server whose failed check stopped the rollout
-        for p in self.getProperty("lpdeploy_plan") or []:
+        stopped: str | None = None  # why the servers not yet deployed are left alone
+        plans = self.getProperty("lpdeploy_plan") or []
+        moves = [p["server"] for p in plans if p["action"] == Action.MOVE.value]
+        soaked = False  # the canary is the first server deployed while others are still to come
+        for p in plans:
+            name = p["server"]
             if p["action"] != Action.MOVE.value:
-                outcome[p["server"]] = {"status": UNCHANGED if p["action"] == Action.NOTHING.value
-                                        else REFUSED, "reason": p["reason"]}
+                outcome[name] = {"status": UNCHANGED if p["action"] == Action.NOTHING.value
+                                 else REFUSED, "reason": p["reason"]}
                 continue
-            if stopped_by is not None:  # a broken revision goes no further than the first server it broke
-                outcome[p["server"]] = {"status": STOPPED, "reason": f"not deployed: the check failed on "
-                                                                     f"{stopped_by}, so the rollout stopped"}
+            if stopped is None and self.stopped:  # Buildbot's stop (UI cancel, CLI Ctrl-C): no further server
+                stopped = "the build was stopped"
+            if stopped is not None:  # a broken revision goes no further than the first server it broke
+                outcome[name] = {"status": STOPPED, "reason": f"not deployed: {stopped}"}
                 continue
-            outcome[p["server"]] = await self._deploy(registry, p, revision)
-            if outcome[p["server"]]["status"] in (ROLLED_BACK, CHECK_FAILED):
-                stopped_by = p["server"]
+            previous = await registry.deployment(name)
+            outcome[name] = await self._deploy(registry, p, revision)
+            if outcome[name]["status"] in (ROLLED_BACK, CHECK_FAILED):
+                stopped = f"the check failed on {name}, so the rollout stopped"
+            elif outcome[name]["status"] == DEPLOYED and not soaked and name != moves[-1]:
+                soaked = True
+                stopped = await self._soak(registry, name, revision, previous, outcome)
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
         self.setProperty("lpdeploy_servers", outcome, SOURCE)
@@ -218,9 +238,10 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         deployed = [n for n, o in outcome.items() if o["status"] == DEPLOYED]
         summary = "; ".join(lines)
         if bad:
-            self.outcome("failed" if any(outcome[n]["status"] in FAILED_HERE for n in bad) else "refused", summary)
+            self.outcome("failed" if any(outcome[n]["status"] in FAILED_HERE for n in bad) or self._cancelled
+                         else "refused", summary)
             self.descriptionDone = [f"deployed: {', '.join(deployed) or 'none'}; not: {', '.join(bad)}"]
-            return results.FAILURE
+            return results.CANCELLED if self._cancelled else results.FAILURE
         self.outcome("deployed", summary)
         self.descriptionDone = [f"{short(revision)} deployed to {', '.join(deployed)}"]
         return results.SUCCESS
@@ -273,6 +294,37 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         await self.addCompleteLog(f"report {server.name}", report)
         checked = f"; check passed: {shlex.join(server.check_argv(revision))}" if server.check_command else ""
         return {"status": DEPLOYED, "reason": plan["reason"] + checked, "revision": revision}
+
+    async def _soak(self, registry: DbRegistry, canary: str, revision: str, previous: Deployment | None,
+                    outcome: dict[str, dict[str, str]]) -> str | None:
+        """Watch the canary for ``[deploy] soak`` seconds, then check it again; why to stop, or None to go on.
+
+        A failure is handled as a failed check (rollback, audit), and the
+        canary's record goes back to what it ran before when the rollback
+        worked. A cancel during the soak leaves the other servers untouched.
+        """
+        soak = self.settings.deploy.soak
+        server = self.settings.server(canary)
+        assert server is not None
+        if not soak or not server.check_command:
+            return None  # nothing to watch with: no soak configured, or the canary has no check
+        self._soaking = task.deferLater(self.master.reactor, soak, lambda: None)
+        try:
+            await self._soaking
+        except defer.CancelledError:
+            self._cancelled = True
+            return f"the build was cancelled during the {span(soak)} soak of {canary}"
+        finally:
+            self._soaking = None
+        failure = await self._check(server, revision)
+        if failure is None:
+            outcome[canary]["reason"] += f"; checked again after a {span(soak)} soak"
+            return None
+        outcome[canary] = await self._after_failed_check(registry, server, revision, previous,
+                                                         f"after a {span(soak)} soak: {failure}")
+        if outcome[canary]["status"] == ROLLED_BACK and previous is not None:
+            await registry.record_deployment(previous)  # the canary runs what it ran before again
+        return f"the check failed on {canary} after the soak, so the rollout stopped"
 
     async def _run_deploy_command(self, server: Server, revision: str, log: str) -> int | None:
         """Run ``server``'s deploy command for ``revision``; None when it succeeded, else its exit code."""
