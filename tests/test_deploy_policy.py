@@ -10,6 +10,7 @@ from lpdeploy.core.policy import (
     ServerFacts,
     ServerPlan,
     deploy_target,
+    drift_decision,
     frozen_refusal,
     rollback_after_failed_check,
     server_plan,
@@ -251,3 +252,24 @@ def test_a_failed_check_never_rolls_back_past_a_released_security_fix():
 def test_a_failed_check_on_a_first_deployment_has_nothing_to_roll_back_to():
     d = rollback_after_failed_check("app1", TARGET, None, [])
     assert d.refused and "never deployed it before" in d.reason and short(TARGET) in d.reason
+
+
+# --- what the server really runs ---------------------------------------------
+
+TREE, OTHER_TREE = "e" * 40, "d" * 40
+
+
+def test_a_server_running_the_deployed_tree_has_no_drift():
+    assert drift_decision("app1", OLD, TREE, TREE, False, None, False).action is Action.NOTHING
+
+
+def test_an_unrecorded_change_is_refused_even_for_an_automated_override():
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, None, False).refused
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, "I know", True).refused  # automated: never
+    d = drift_decision("app1", OLD, TREE, OTHER_TREE, False, "I know", False)
+    assert d.action is Action.MOVE and "override: I know" in d.reason
+
+
+def test_a_recorded_cowboy_or_no_deployment_leaves_the_decision_to_the_plan():
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, True, None, False).action is Action.NOTHING
+    assert drift_decision("app1", None, None, OTHER_TREE, False, None, False).action is Action.NOTHING

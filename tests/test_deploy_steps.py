@@ -737,6 +737,103 @@ class SoakedDeploys(CheckedCase):
         await d
 
 
+class DriftCheckedDeploys(DeployCase):
+    """``inspect_command``: before a deploy the server says which tree it runs; a change nobody recorded blocks."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": "app1", "deploy_command": deploy_argv("{server}", "{revision}"),
+                         "timeout": TIMEOUTS["app1"], "check_timeout": CHECK_TIMEOUT,
+                         "inspect_command": ["./what-runs", "{server}"]}]})
+
+    def tree(self, sha):
+        return self.repo.git("rev-parse", f"{sha}^{{tree}}")
+
+    def start(self, retire=(), **props):
+        self.setup_flow_step(RunDeploys(settings=self.settings), lpdeploy_revision=self.p2, got_revision=self.p2,
+                             owner="alice", lpdeploy_plan=[{"server": "app1", "action": "move",
+                                                            "reason": "deploying to app1", "retire": list(retire),
+                                                            "overridden": []}], **props)
+
+    def inspect(self, printed, rc=0):
+        return ExpectShell(workdir="wkdir", command=["./what-runs", "app1"], timeout=CHECK_TIMEOUT,
+                           max_time=CHECK_TIMEOUT, log_environ=False).log("inspect app1", stdout=printed).exit(rc)
+
+    def deploy(self):
+        return ExpectShell(workdir="wkdir", command=deploy_argv("app1", self.p2), timeout=TIMEOUTS["app1"],
+                           max_time=TIMEOUTS["app1"], log_environ=False).exit(0)
+
+    @async_to_deferred
+    async def test_a_server_running_what_was_deployed_is_deployed_to(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start()
+        self.expect_commands(self.inspect(f"tree of the docroot:\n{self.tree(self.p1)}\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_an_unrecorded_change_refuses_the_deploy_naming_both_trees(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start()
+        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"))  # not what lpdeploy deployed; no deploy
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        reason = self.prop("lpdeploy_servers")["app1"]["reason"]
+        self.assertIn(f"unrecorded change on app1: it runs tree {self.tree(self.p2)[:12]}, lpdeploy deployed tree "
+                      f"{self.tree(self.p1)[:12]} ({self.p1[:12]})", reason)
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual(audit.details["outcome"], "refuse")
+
+    @async_to_deferred
+    async def test_a_recorded_cowboy_accounts_for_the_change(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        c = await self.registry.add_cowboy("app1", "patched by hand", self.p2, "carol", T0)  # fixed by the target
+        self.start(retire=[c.id])
+        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_a_losas_override_deploys_over_the_change_and_is_audited(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start(override_cowboys=True, override_reason="the change was a test")
+        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual(audit.details["outcome"], "move")
+        self.assertIn("override: the change was a test", audit.details["reason"])
+
+    @async_to_deferred
+    async def test_a_first_deployment_has_nothing_to_compare_and_is_not_inspected(self):
+        self.history()
+        self.start()
+        self.expect_commands(self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+
+    @async_to_deferred
+    async def test_a_failing_inspect_command_refuses_the_deploy(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start()
+        self.expect_commands(self.inspect("ssh: connect to host app1: Connection refused\n", rc=255))
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertIn("its inspect command failed (exit code 255)", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+
 class ParseServers(DeployCase):
     def test_a_comma_and_space_separated_list_names_those_servers(self):
         self.assertEqual(parse_servers("app1, app2", self.settings), ["app1", "app2"])

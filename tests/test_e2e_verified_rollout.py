@@ -1,6 +1,8 @@
 """Verified rollouts end to end: a failing check rolls the server back and stops the rollout.
 
-Each rollout of more than one server soaks its canary (the first server) for
+Before each deploy the server's inspect command reports the tree it runs
+(the tree of what was deployed, or a SERVER.tree file standing for a change
+made by hand). Each rollout of more than one server soaks its canary (the first server) for
 SOAK seconds and checks it again before the others; Ctrl-C in ``lpdeploy
 deploy`` during the soak stops the build and leaves the others untouched.
 
@@ -29,7 +31,11 @@ CHECK = 'if [ "$(cat health.txt 2>/dev/null)" = bad ]; then echo "GET https://$0
 
 
 def servers_toml(out: Path) -> str:
-    write = ["sh", "-c", f'echo "$1" > {out}/"$0"; echo "$1" >> {out}/"$0".history', "{server}", "{revision}"]
+    # a deploy overwrites hand-made changes (SERVER.tree: the tree a changed server would report)
+    write = ["sh", "-c", f'echo "$1" > {out}/"$0"; echo "$1" >> {out}/"$0".history; rm -f {out}/"$0".tree',
+             "{server}", "{revision}"]
+    inspect = ["sh", "-c", f'if [ -f {out}/"$0".tree ]; then cat {out}/"$0".tree; '
+                           f'else git rev-parse "$(cat {out}/"$0")^{{tree}}"; fi', "{server}"]
     return f"[deploy]\nsoak = {SOAK}\n" + "".join(f"""
 [[servers]]
 name = "{name}"
@@ -37,6 +43,7 @@ deploy_command = {json.dumps(write)}
 check_command = {json.dumps(["sh", "-c", CHECK, "{server}"])}
 check_retries = 1
 check_pause = 1
+inspect_command = {json.dumps(inspect)}
 """ for name in ("app1", "app2"))
 
 
@@ -57,7 +64,10 @@ def given_healthy(flow: Flow) -> None:
     """devel's health page works (an earlier test may have broken it); the next promotion carries that."""
     flow.settle()
     flow.given_devel_holds_stable()
-    flow.commit_file("health.txt", "ok\n", "The health page works", "devel")
+    shown = subprocess.run(["git", f"--git-dir={flow.upstream}", "show", "refs/heads/devel:health.txt"],
+                           capture_output=True, text=True)
+    if shown.stdout != "ok\n":
+        flow.commit_file("health.txt", "ok\n", "The health page works", "devel")
 
 
 def test_a_failing_check_rolls_the_server_back_stops_the_rollout_and_fails_the_deploy(flow: Flow) -> None:
@@ -110,3 +120,25 @@ def test_ctrl_c_during_the_canarys_soak_stops_the_rollout_before_the_others(flow
     assert history(flow, "app2")[-1] == before  # never reached
     servers = {s["name"]: s for s in flow.status()["servers"]}
     assert servers["app1"]["deployed"] == target and servers["app2"]["deployed"] == before
+
+
+def test_an_unrecorded_change_refuses_the_rollout_until_a_cowboy_is_recorded(flow: Flow) -> None:
+    given_healthy(flow)
+    flow.given_no_cowboys()
+    before = flow.given_promoted("Running on app1")
+    flow.given_deployed("app1")
+    changed = flow.initial_commit()  # any tree but the deployed one: app1 was edited by hand
+    hand_tree = subprocess.run(["git", "rev-parse", f"{changed}^{{tree}}"], cwd=flow.upstream, check=True,
+                               capture_output=True, text=True).stdout.strip()
+    (flow.base / "servers" / "app1.tree").write_text(hand_tree + "\n")
+    target = flow.given_promoted("Over the hand edit")
+    refused = flow.cli("deploy", "--server", "app1", user="bob")
+    assert refused.returncode == 1
+    assert f"unrecorded change on app1: it runs tree {hand_tree[:12]}" in refused.stderr
+    assert history(flow, "app1")[-1] == before
+    added = flow.cli("cowboy", "add", "--server", "app1", "--reason", "edited the config by hand",
+                     "--fixed-by", target, user="bob")
+    assert added.returncode == 0, added.stderr
+    deploy = flow.cli("deploy", "--server", "app1", user="bob")
+    assert deploy.returncode == 0, deploy.stderr
+    assert history(flow, "app1")[-1] == target

@@ -281,6 +281,12 @@ def test_unsupported_or_unsafe_repository_urls_are_refused(tmp_path, url):
          "servers[0].host"),
         (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
          '[[servers]]\nname = "app1"\ndeploy_command = ["e"]\n', "servers[1].name"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
+         'inspect_command = ["what-runs", "{revision}"]\n', "servers[0].inspect_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
+         'inspect_command = ["ssh", "root@{server}"]\n', "servers[0].inspect_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_timeout = 5\n',
+         "servers[0].check_timeout"),
         # deploy
         (MINIMAL_SITE + "[deploy]\nsoak = -1\n", "deploy.soak"),
         (MINIMAL_SITE + '[deploy]\nsoak = "10m"\n', "deploy.soak"),
@@ -412,6 +418,13 @@ check_pause = 5
     # only whole items are placeholders (the site file refuses others; here built by hand)
     odd = dataclasses.replace(server, check_command=("c", "--rev={revision}", "{server}x"))
     assert odd.check_argv("a" * 40) == ["c", "--rev={revision}", "{server}x"]
+
+
+def test_an_inspect_command_takes_the_server_as_a_whole_item_and_check_timeout_applies_to_it():
+    (server,) = parse_settings({"repository": {"url": "https://x/y.git"},
+                                "servers": [{"name": "app1", "deploy_command": ["d"], "check_timeout": 20,
+                                             "inspect_command": ["ssh", "{server}", "cat", "/srv/TREE"]}]}).servers
+    assert server.inspect_argv() == ["ssh", "app1", "cat", "/srv/TREE"] and server.check_timeout == 20
 
 
 def test_a_server_without_a_check_has_none():

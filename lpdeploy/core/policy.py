@@ -233,6 +233,32 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
     return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
 
 
+def drift_decision(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
+                   has_cowboy: bool, override_reason: str | None, automated: bool) -> Decision:
+    """Does ``server`` run what lpdeploy deployed there? A change nobody recorded blocks its rollouts.
+
+    ``seen`` is what the server's ``inspect_command`` printed (a git tree
+    sha); ``deployed_tree`` the tree of the revision lpdeploy last deployed
+    there. A mismatch with a recorded cowboy is that cowboy (``server_plan``
+    already decided about it). Without one it is an unrecorded change: like a
+    cowboy, only a losa's override with a reason (never an automated deploy)
+    deploys over it; recording a cowboy for it turns it into a known one.
+    """
+    if deployed is None or deployed_tree is None:
+        return Decision(Action.NOTHING, f"{server}: nothing deployed by lpdeploy to compare with")
+    if seen == deployed_tree:
+        return Decision(Action.NOTHING, f"{server} runs tree {short(seen)} of {short(deployed)}, as deployed")
+    if has_cowboy:
+        return Decision(Action.NOTHING, f"{server} runs tree {short(seen)}, not {short(deployed_tree)} of "
+                                        f"{short(deployed)}: its recorded cowboy")
+    change = (f"unrecorded change on {server}: it runs tree {short(seen)}, lpdeploy deployed tree "
+              f"{short(deployed_tree)} ({short(deployed)}) there")
+    if override_reason and not automated:
+        return Decision(Action.MOVE, f"deploying OVER an {change}; override: {override_reason}")
+    return Decision(Action.REFUSE, f"refusing to deploy to {server}: {change}; record a cowboy for it "
+                                   "(lpdeploy cowboy add) or deploy over it with --override-cowboys --reason")
+
+
 def rollback_after_failed_check(server: str, target: str, previous: str | None,
                                 missing: list[Release]) -> Decision:
     """After ``target``'s check failed on ``server``: roll it back to what it ran before, if that is safe.

@@ -152,11 +152,16 @@ class Server:
     check_timeout: int = 300  # seconds one check may take before it is killed and counted failed
     check_retries: int = 0  # further attempts after a failed check, ...
     check_pause: int = 10  # ... each this many seconds after the one before
+    inspect_command: tuple[str, ...] = ()  # prints the git tree sha the server really runs (last line)
 
     def check_argv(self, revision: str) -> list[str]:
         """The check command with ``{server}`` and ``{revision}`` substituted, as whole argv items only."""
         values = {"{server}": self.name, "{revision}": revision}
         return [values.get(a, a) for a in self.check_command]
+
+    def inspect_argv(self) -> list[str]:
+        """The inspect command with ``{server}`` substituted, as whole argv items only."""
+        return [self.name if a == "{server}" else a for a in self.inspect_command]
 
 
 @dataclass(frozen=True)
@@ -329,7 +334,7 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
             raise SettingsError(key, "must be a table")
         s = _Reader(item, key)
         s.only("name", "deploy_command", "auto_deploy", "timeout", "check_command", "check_timeout",
-               "check_retries", "check_pause")
+               "check_retries", "check_pause", "inspect_command")
         name = s.string("name", required=True)
         try:
             server_name(name)
@@ -342,24 +347,35 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         if auto not in (None, "stable"):
             raise SettingsError(f"{key}.auto_deploy", "the only supported value is \"stable\"")
         check = s.argv("check_command", ())
-        for arg in check:  # "--rev={revision}" would reach the check as written: say so now
-            if arg not in _PLACEHOLDERS and any(p in arg for p in _PLACEHOLDERS):
-                raise SettingsError(f"{key}.check_command", f"{arg!r}: {{server}} and {{revision}} are substituted "
-                                                            "only as whole items; make them items of their own")
-        if not check:
-            for only_with_check in ("check_timeout", "check_retries", "check_pause"):
-                if only_with_check in s.raw:
-                    raise SettingsError(f"{key}.{only_with_check}", "only with a check_command")
+        _whole_items(f"{key}.check_command", check, _PLACEHOLDERS)
+        inspect = s.argv("inspect_command", ())
+        if any("{revision}" in a for a in inspect):
+            raise SettingsError(f"{key}.inspect_command", "takes {server} only: it says what the server runs")
+        _whole_items(f"{key}.inspect_command", inspect, ("{server}",))
+        needs = {"check_retries": bool(check), "check_pause": bool(check), "check_timeout": bool(check or inspect)}
+        for option, usable in needs.items():
+            if option in s.raw and not usable:
+                raise SettingsError(f"{key}.{option}", "only with a check_command"
+                                    + (" or an inspect_command" if option == "check_timeout" else ""))
         servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
                               auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1),
                               check_command=check,
                               check_timeout=s.integer("check_timeout", Server.check_timeout, low=1, high=86400),
                               check_retries=s.integer("check_retries", Server.check_retries, low=0, high=100),
-                              check_pause=s.integer("check_pause", Server.check_pause, low=0, high=3600)))
+                              check_pause=s.integer("check_pause", Server.check_pause, low=0, high=3600),
+                              inspect_command=inspect))
     return tuple(servers)
 
 
 _PLACEHOLDERS = ("{server}", "{revision}")
+
+
+def _whole_items(key: str, argv: tuple[str, ...], placeholders: tuple[str, ...]) -> None:
+    """"--rev={revision}" would reach the command as written: say so when the site file is read."""
+    for arg in argv:
+        if arg not in placeholders and any(p in arg for p in _PLACEHOLDERS):
+            raise SettingsError(key, f"{arg!r}: {', '.join(placeholders)} substituted only as whole items; "
+                                     "make them items of their own")
 
 
 def _freeze(r: _Reader) -> FreezeSettings:

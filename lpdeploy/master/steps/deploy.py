@@ -17,6 +17,7 @@ watched that long and checked again before any other server is touched.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import asdict
 from typing import Any
@@ -27,7 +28,7 @@ from twisted.internet import defer, task
 from lpdeploy.core import fix_history, policy, validators
 from lpdeploy.core.errors import GitError, InvalidInput
 from lpdeploy.core.freeze_windows import span
-from lpdeploy.core.model import EMBARGOED, RETIRED, Action, AuditEntry, Deployment, Release
+from lpdeploy.core.model import EMBARGOED, RETIRED, Action, AuditEntry, Decision, Deployment, Release
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Server, Settings
 from lpdeploy.facts.embargo import embargoed_commits
@@ -44,6 +45,7 @@ STOPPED = "stopped"  # not deployed: the check failed on a server before it, or 
 NOT_DONE = (REFUSED, FAILED, ROLLED_BACK, CHECK_FAILED, STOPPED)
 FAILED_HERE = (FAILED, ROLLED_BACK, CHECK_FAILED)  # the build's outcome is "failed", not "refused"
 OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
+_HASH = re.compile(r"[0-9a-f]{7,64}")  # what an inspect command's last line must be
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -264,6 +266,14 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if changed:
             return {"status": REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
         previous = await registry.deployment(server.name)
+        if server.inspect_command:
+            drift = await self._drift(registry, server, previous)
+            if drift.action is not Action.NOTHING:
+                await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who, "unrecorded-change", {
+                    "server": server.name, "revision": revision, "outcome": drift.action.value,
+                    "reason": drift.reason}))
+            if drift.refused:
+                return {"status": REFUSED, "reason": drift.reason}
         rc = await self._run_deploy_command(server, revision, f"deploy {server.name}")
         if rc is not None:
             why = f"deploy command failed (exit code {rc}); {server.name} still runs " + (
@@ -325,6 +335,31 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if outcome[canary]["status"] == ROLLED_BACK and previous is not None:
             await registry.record_deployment(previous)  # the canary runs what it ran before again
         return f"the check failed on {canary} after the soak, so the rollout stopped"
+
+    async def _drift(self, registry: DbRegistry, server: Server, previous: Deployment | None) -> Decision:
+        """Ask the server what it runs (its ``inspect_command``) and compare with what lpdeploy deployed there."""
+        if previous is None:
+            return Decision(Action.NOTHING, f"{server.name}: nothing deployed by lpdeploy to compare with")
+        cmd = await self.makeRemoteShellCommand(command=server.inspect_argv(), collectStdout=True,
+                                                stdioLogName=f"inspect {server.name}",
+                                                timeout=server.check_timeout, maxTime=server.check_timeout)
+        await self.runCommand(cmd)
+        lines = [line.strip() for line in (cmd.stdout or "").splitlines() if line.strip()]
+        seen = lines[-1].lower() if lines else ""
+        if cmd.results() != results.SUCCESS or cmd.didFail() or not _HASH.fullmatch(seen):
+            why = f"exit code {cmd.rc}" if cmd.didFail() else "it printed no tree sha"
+            return Decision(Action.REFUSE, f"refusing to deploy to {server.name}: its inspect command failed "
+                                           f"({why}), so what it runs is unknown")
+        try:
+            await self.upstream.fetch_revision(previous.revision)
+            deployed_tree: str | None = await self.upstream.tree_of(previous.revision)
+        except GitError:
+            deployed_tree = None  # no longer upstream: nothing to compare with
+        cowboy = any(c.server == server.name for c in await registry.cowboys())
+        override = str(self.getProperty("override_reason") or "").strip() \
+            if self.getProperty("override_cowboys") else None
+        return policy.drift_decision(server.name, previous.revision, deployed_tree, seen,
+                                     cowboy, override or None, bool(self.getProperty("lpdeploy_auto")))
 
     async def _run_deploy_command(self, server: Server, revision: str, log: str) -> int | None:
         """Run ``server``'s deploy command for ``revision``; None when it succeeded, else its exit code."""
