@@ -18,7 +18,7 @@ setup(
         "buildbot-www>=4.3,<4.4",
         "Twisted>=24.7",
         "bcrypt>=4.0,<6",
-        "croniter>=2.0",
+        "croniter>=2.0,<8",  # 2.0: is_valid, aware datetimes; 7.0 tested
         "python-subunit>=1.4,<2",
         "buildbot-wsgi-dashboards>=4.3,<4.4",
         "Flask>=3.0,<4",

@@ -5,8 +5,16 @@ Pure values in, a ``Decision`` or ``ServerPlan`` out: no Twisted, no git, no clo
 
 from __future__ import annotations
 
-from lpdeploy.core.model import Action, Cowboy, Freeze
-from lpdeploy.core.policy import ServerFacts, ServerPlan, deploy_target, frozen_refusal, server_plan
+from lpdeploy.core.model import Action, Cowboy, Freeze, Release
+from lpdeploy.core.policy import (
+    ServerFacts,
+    ServerPlan,
+    deploy_target,
+    drift_decision,
+    frozen_refusal,
+    rollback_after_failed_check,
+    server_plan,
+)
 from lpdeploy.core.refs import short
 
 BRANCH = "production-stable"
@@ -222,3 +230,46 @@ def test_a_server_already_at_the_target_keeps_an_unfixed_cowboy_without_a_refusa
     p = plan(facts(cowboy(7), deployed=TARGET))
     assert p.action is Action.NOTHING
     assert p.retire == () and p.overridden == ()
+
+
+# --- after a failed check ----------------------------------------------------
+
+
+def test_a_failed_check_rolls_the_server_back_to_what_it_ran_before():
+    d = rollback_after_failed_check("app1", TARGET, OLD, [])
+    assert d.action is Action.MOVE and d.revision == OLD
+    assert d.reason == f"rolling app1 back to {short(OLD)}"
+
+
+def test_a_failed_check_never_rolls_back_past_a_released_security_fix():
+    fix = Release("security/cve-77", FIX, FIX, NOW)
+    d = rollback_after_failed_check("app1", TARGET, OLD, [fix])
+    assert d.refused
+    assert f"released security fix {short(FIX)}" in d.reason and "fix it forward" in d.reason
+    assert "cve-77" not in d.reason  # builds name fixes by sha: a branch name can be a secret
+
+
+def test_a_failed_check_on_a_first_deployment_has_nothing_to_roll_back_to():
+    d = rollback_after_failed_check("app1", TARGET, None, [])
+    assert d.refused and "never deployed it before" in d.reason and short(TARGET) in d.reason
+
+
+# --- what the server really runs ---------------------------------------------
+
+TREE, OTHER_TREE = "e" * 40, "d" * 40
+
+
+def test_a_server_running_the_deployed_tree_has_no_drift():
+    assert drift_decision("app1", OLD, TREE, TREE, False, None, False).action is Action.NOTHING
+
+
+def test_an_unrecorded_change_is_refused_even_for_an_automated_override():
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, None, False).refused
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, "I know", True).refused  # automated: never
+    d = drift_decision("app1", OLD, TREE, OTHER_TREE, False, "I know", False)
+    assert d.action is Action.MOVE and "override: I know" in d.reason
+
+
+def test_a_recorded_cowboy_or_no_deployment_leaves_the_decision_to_the_plan():
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, True, None, False).action is Action.NOTHING
+    assert drift_decision("app1", None, None, OTHER_TREE, False, None, False).action is Action.NOTHING

@@ -21,7 +21,9 @@ build URL, so the tests give it the builder id the harness inserted, 100
 
 from __future__ import annotations
 
-from buildbot.process.results import FAILURE, SUCCESS
+import dataclasses
+
+from buildbot.process.results import CANCELLED, FAILURE, SUCCESS
 from buildbot.steps.master import SetProperty
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, TestBuildStepMixin
@@ -32,8 +34,9 @@ from twisted.trial import unittest
 
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import CowboyState, Deployment, Freeze, Release
-from lpdeploy.core.settings import parse_settings
+from lpdeploy.core.settings import DeployOptions, parse_settings
 from lpdeploy.facts import services
+from lpdeploy.git.gitops import checkout_commands
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
@@ -97,6 +100,23 @@ class PlanDeployRefusals(DeployCase):
         self.assertIn("frozen by alice: release week, ask alice", reason)
         self.assertIn("deploy", reason)
         self.assertIn("release week", self.log("decision"))
+
+    @async_to_deferred
+    async def test_inside_a_freeze_window_a_deploy_is_refused_saying_when_it_ends(self):
+        self.history()
+        settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": "app1", "deploy_command": ["./deploy"]}],
+            "freeze": {"windows": [{"reason": "year-end close", "start": "2023-11-14T00:00:00+00:00",
+                                    "end": "2023-11-16T12:00:00+00:00"}]}})
+        self.reactor.advance(T0)  # 2023-11-14T22:13:20Z: inside the window, 1d 13h 46m before its end
+        self.setup_flow_step(PlanDeploy(settings=settings))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        self.expect_no_property("lpdeploy_plan")
+        await self.run_step()
+        self.assertEqual(self.prop("lpdeploy_reason"), "refusing to deploy: freeze window until "
+                         "2023-11-16T12:00+00:00 (in 1d 13h 46m): year-end close")
 
     @async_to_deferred
     async def test_an_unknown_server_is_refused_naming_it(self):
@@ -471,6 +491,350 @@ class RunDeploysStep(DeployCase):
         self.assertIn(f"  {fix[:12]} embargoed\n", report)
         self.assertNotIn("CVE-2099-4242", report)
         self.assertNotIn("login bypass", report)
+
+
+CHECK_TIMEOUT = 45
+CHECK_PAUSE = 20
+
+
+def check_argv(server: str, revision: str) -> list[str]:
+    return ["./check", "--server", server, "--revision", revision, "{literal}"]
+
+
+class CheckedCase(DeployCase):
+    """Every server has a check (2 retries, CHECK_PAUSE apart); helpers to expect its commands."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": name, "deploy_command": deploy_argv("{server}", "{revision}"),
+                         "timeout": TIMEOUTS[name], "check_timeout": CHECK_TIMEOUT, "check_retries": 2,
+                         "check_pause": CHECK_PAUSE,
+                         "check_command": ["./check", "--server", "{server}", "--revision", "{revision}",
+                                           "{literal}"]}
+                        for name in SERVERS]})
+
+    def plan(self, server, action="move", retire=()):
+        return {"server": server, "action": action, "reason": f"deploying to {server}", "retire": list(retire),
+                "overridden": []}
+
+    def decided(self, revision, *plans):
+        return {"lpdeploy_revision": revision, "got_revision": revision, "lpdeploy_plan": list(plans),
+                "owner": "alice", "lpdeploy_checkout_branch": "production-stable"}
+
+    def deploy(self, server, revision, rc=0):
+        return ExpectShell(workdir="wkdir", command=deploy_argv(server, revision), timeout=TIMEOUTS[server],
+                           max_time=TIMEOUTS[server], log_environ=False).exit(rc)
+
+    def check(self, server, revision, rc, output=""):
+        return ExpectShell(workdir="wkdir", command=check_argv(server, revision), timeout=CHECK_TIMEOUT,
+                           max_time=CHECK_TIMEOUT, log_environ=False).log(f"check {server}", stdout=output).exit(rc)
+
+    def checkout(self, server, revision):
+        argvs = checkout_commands(self.repo.url, "refs/heads/production-stable", revision)
+        expected = [ExpectShell(workdir="wkdir", command=argv, log_environ=False).exit(0) for argv in argvs[:-1]]
+        return [*expected, ExpectShell(workdir="wkdir", command=argvs[-1], log_environ=False)
+                .log(f"rollback {server}", stdout=revision + "\n").exit(0)]
+
+    async def run_with_pauses(self, pauses):
+        """Run the step, letting the fake clock pass each pause between check attempts."""
+        d = self.run_step()
+        for _ in range(pauses):
+            self.reactor.advance(0)  # the step runs up to the next pause
+            self.reactor.advance(CHECK_PAUSE)
+        self.reactor.advance(0)
+        await d
+
+
+
+class CheckedDeploys(CheckedCase):
+    """A deploy counts only once its check passes; a failure rolls back and stops the rollout."""
+
+    @async_to_deferred
+    async def test_a_passing_check_records_the_deployment(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0, "ok\n"))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "deployed", "lpdeploy")
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+        self.assertIn("check passed", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    @async_to_deferred
+    async def test_a_check_that_passes_on_a_retry_after_the_pause_counts(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 1, "warming up\n"),
+                             self.check("app1", self.p2, 0))
+        self.expect_outcome(result=SUCCESS)
+        d = self.run_step()
+        self.reactor.advance(0)  # the step runs up to the pause
+        self.reactor.advance(CHECK_PAUSE - 1)
+        self.assertFalse(d.called)  # still pausing before the second attempt
+        self.reactor.advance(1)
+        self.reactor.advance(0)
+        await d
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_a_failing_check_rolls_back_stops_the_rollout_and_fails_naming_server_and_check(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        await self.deployed("app2", self.p1)
+        c = await self.registry.add_cowboy("app1", "hot fix of the login form", self.p2, "carol", T0)
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1", retire=[c.id]), self.plan("app2")))
+        self.expect_commands(
+            self.deploy("app1", self.p2),
+            *[self.check("app1", self.p2, 1, "GET /+health: 500\n") for _ in range(3)],
+            *self.checkout("app1", self.p1), self.deploy("app1", self.p1))  # and nothing for app2
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_with_pauses(2)
+        dep = await self.registry.deployment("app1")
+        self.assertEqual((dep.revision, dep.by), (self.p1, "earlier"))  # the failed revision is not recorded
+        self.assertEqual((await self.registry.deployment("app2")).revision, self.p1)
+        (still,) = await self.registry.cowboys()
+        self.assertEqual(still.state, CowboyState.ACTIVE)  # nothing retires on a deploy that did not count
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({n: o["status"] for n, o in servers.items()}, {"app1": "rolled-back", "app2": "stopped"})
+        reason = self.prop("lpdeploy_reason")
+        self.assertIn(f"check ./check --server app1 --revision {self.p2} '{{literal}}' failed on app1 "
+                      "(exit code 1, 3 attempts): GET /+health: 500", reason)
+        self.assertIn(f"rolled back to {self.p1[:12]}", reason)
+        self.assertIn("app2: stopped: not deployed: the check failed on app1", reason)
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "deploy-check-failed"]
+        self.assertEqual((audit.who, audit.details["server"], audit.details["revision"], audit.details["previous"],
+                          audit.details["outcome"]), ("alice", "app1", self.p2, self.p1, "rolled-back"))
+        self.assertNotIn("deploy", [e.action for e in await self.registry.audit_log()])
+
+    @async_to_deferred
+    async def test_a_failing_check_never_rolls_back_past_a_released_security_fix(self):
+        self.history()
+        fix = self.repo.commit("Close the session fixation hole", self.p2)
+        for b in ("production-devel", "production-stable"):
+            self.repo.push(b, fix)
+        await self.registry.record_release(Release("security/cve-77", fix, fix, T0, by="sec-alice"))
+        await self.deployed("app1", self.p2)  # deployed before the fix was released
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(fix, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", fix), *[self.check("app1", fix, 1) for _ in range(3)])
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_with_pauses(2)
+        outcome = self.prop("lpdeploy_servers")["app1"]
+        self.assertEqual(outcome["status"], "check-failed")
+        self.assertIn(f"not rolling app1 back to {self.p2[:12]}: that would take the released security fix "
+                      f"{fix[:12]} off it", outcome["reason"])
+        self.assertNotIn("cve-77", outcome["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_a_failing_check_on_a_first_deployment_has_nothing_to_roll_back_to(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1"), self.plan("app2")))
+        self.expect_commands(self.deploy("app1", self.p2), *[self.check("app1", self.p2, 7) for _ in range(3)])
+        self.expect_outcome(result=FAILURE)
+        await self.run_with_pauses(2)
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({n: o["status"] for n, o in servers.items()}, {"app1": "check-failed", "app2": "stopped"})
+        self.assertIn("not rolling app1 back: lpdeploy never deployed it before", servers["app1"]["reason"])
+        self.assertIsNone(await self.registry.deployment("app1"))
+
+    @async_to_deferred
+    async def test_a_failing_rollback_says_the_server_may_run_the_failed_revision(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2), *[self.check("app1", self.p2, 1) for _ in range(3)],
+                             *self.checkout("app1", self.p1), self.deploy("app1", self.p1, rc=4))
+        self.expect_outcome(result=FAILURE)
+        await self.run_with_pauses(2)
+        outcome = self.prop("lpdeploy_servers")["app1"]
+        self.assertEqual(outcome["status"], "check-failed")
+        self.assertIn(f"rolling app1 back to {self.p1[:12]} failed (deploy command exit code 4)", outcome["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+
+
+SOAK = 600
+
+
+class SoakedDeploys(CheckedCase):
+    """``[deploy] soak``: the canary (the first server) is watched and checked again before the others."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = dataclasses.replace(self.settings, deploy=DeployOptions(soak=SOAK))
+
+    def start(self):
+        self.history()
+        self.setup_flow_step(RunDeploys(settings=self.settings),
+                             **self.decided(self.p2, self.plan("app1"), self.plan("app2")))
+
+    @async_to_deferred
+    async def test_the_others_wait_for_the_canarys_soak_and_second_check(self):
+        self.start()
+        await self.deployed("app1", self.p1)
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0),
+                             self.check("app1", self.p2, 0), self.deploy("app2", self.p2),
+                             self.check("app2", self.p2, 0))
+        self.expect_outcome(result=SUCCESS)
+        d = self.run_step()
+        self.reactor.advance(0)
+        self.reactor.advance(SOAK - 1)
+        self.assertFalse(d.called)
+        self.assertIsNone(await self.registry.deployment("app2"))  # untouched while the canary soaks
+        self.reactor.advance(1)
+        self.reactor.advance(0)
+        await d
+        self.assertEqual((await self.registry.deployment("app2")).revision, self.p2)
+        self.assertIn("checked again after a 10m soak", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    @async_to_deferred
+    async def test_a_canary_failing_after_the_soak_is_rolled_back_and_the_others_are_untouched(self):
+        self.start()
+        await self.deployed("app1", self.p1)
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0),
+                             *[self.check("app1", self.p2, 1, "memory leak\n") for _ in range(3)],
+                             *self.checkout("app1", self.p1), self.deploy("app1", self.p1))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        d = self.run_step()
+        self.reactor.advance(0)
+        self.reactor.advance(SOAK)
+        await self.run_with_pauses_after(d, 2)
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual({n: o["status"] for n, o in servers.items()}, {"app1": "rolled-back", "app2": "stopped"})
+        self.assertIn("after a 10m soak: check", servers["app1"]["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)  # recorded as before
+        self.assertIsNone(await self.registry.deployment("app2"))
+
+    @async_to_deferred
+    async def test_a_cancel_during_the_soak_leaves_the_others_untouched(self):
+        self.start()
+        self.expect_commands(self.deploy("app1", self.p2), self.check("app1", self.p2, 0))
+        self.expect_outcome(result=CANCELLED)
+        d = self.run_step()
+        self.reactor.advance(0)
+        self.reactor.advance(60)
+        self.get_nth_step(0).interrupt("stopped by bob")
+        self.reactor.advance(0)
+        await d
+        servers = self.prop("lpdeploy_servers")
+        self.assertEqual(servers["app1"]["status"], "deployed")
+        self.assertEqual(servers["app2"]["status"], "stopped")
+        self.assertIn("cancelled during the 10m soak of app1", servers["app2"]["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)  # its check passed
+        self.assertIsNone(await self.registry.deployment("app2"))
+
+    async def run_with_pauses_after(self, d, pauses):
+        for _ in range(pauses):
+            self.reactor.advance(0)
+            self.reactor.advance(CHECK_PAUSE)
+        self.reactor.advance(0)
+        await d
+
+
+class DriftCheckedDeploys(DeployCase):
+    """``inspect_command``: before a deploy the server says which tree it runs; a change nobody recorded blocks."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "servers": [{"name": "app1", "deploy_command": deploy_argv("{server}", "{revision}"),
+                         "timeout": TIMEOUTS["app1"], "check_timeout": CHECK_TIMEOUT,
+                         "inspect_command": ["./what-runs", "{server}"]}]})
+
+    def tree(self, sha):
+        return self.repo.git("rev-parse", f"{sha}^{{tree}}")
+
+    def start(self, retire=(), **props):
+        self.setup_flow_step(RunDeploys(settings=self.settings), lpdeploy_revision=self.p2, got_revision=self.p2,
+                             owner="alice", lpdeploy_plan=[{"server": "app1", "action": "move",
+                                                            "reason": "deploying to app1", "retire": list(retire),
+                                                            "overridden": []}], **props)
+
+    def inspect(self, printed, rc=0):
+        return ExpectShell(workdir="wkdir", command=["./what-runs", "app1"], timeout=CHECK_TIMEOUT,
+                           max_time=CHECK_TIMEOUT, log_environ=False).log("inspect app1", stdout=printed).exit(rc)
+
+    def deploy(self):
+        return ExpectShell(workdir="wkdir", command=deploy_argv("app1", self.p2), timeout=TIMEOUTS["app1"],
+                           max_time=TIMEOUTS["app1"], log_environ=False).exit(0)
+
+    @async_to_deferred
+    async def test_a_server_running_what_was_deployed_is_deployed_to(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start()
+        self.expect_commands(self.inspect(f"tree of the docroot:\n{self.tree(self.p1)}\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_an_unrecorded_change_refuses_the_deploy_naming_both_trees(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start()
+        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"))  # not what lpdeploy deployed; no deploy
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        reason = self.prop("lpdeploy_servers")["app1"]["reason"]
+        self.assertIn(f"unrecorded change on app1: it runs tree {self.tree(self.p2)[:12]}, lpdeploy deployed tree "
+                      f"{self.tree(self.p1)[:12]} ({self.p1[:12]})", reason)
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual(audit.details["outcome"], "refuse")
+
+    @async_to_deferred
+    async def test_a_recorded_cowboy_accounts_for_the_change(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        c = await self.registry.add_cowboy("app1", "patched by hand", self.p2, "carol", T0)  # fixed by the target
+        self.start(retire=[c.id])
+        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+
+    @async_to_deferred
+    async def test_a_losas_override_deploys_over_the_change_and_is_audited(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start(override_cowboys=True, override_reason="the change was a test")
+        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual(audit.details["outcome"], "move")
+        self.assertIn("override: the change was a test", audit.details["reason"])
+
+    @async_to_deferred
+    async def test_a_first_deployment_has_nothing_to_compare_and_is_not_inspected(self):
+        self.history()
+        self.start()
+        self.expect_commands(self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+
+    @async_to_deferred
+    async def test_a_failing_inspect_command_refuses_the_deploy(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.start()
+        self.expect_commands(self.inspect("ssh: connect to host app1: Connection refused\n", rc=255))
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertIn("its inspect command failed (exit code 255)", self.prop("lpdeploy_servers")["app1"]["reason"])
 
 
 class ParseServers(DeployCase):

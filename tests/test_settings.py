@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,31 @@ def test_unsupported_or_unsafe_repository_urls_are_refused(tmp_path, url):
          "servers[0].host"),
         (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
          '[[servers]]\nname = "app1"\ndeploy_command = ["e"]\n', "servers[1].name"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
+         'inspect_command = ["what-runs", "{revision}"]\n', "servers[0].inspect_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
+         'inspect_command = ["ssh", "root@{server}"]\n', "servers[0].inspect_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_timeout = 5\n',
+         "servers[0].check_timeout"),
+        # deploy
+        (MINIMAL_SITE + "[deploy]\nsoak = -1\n", "deploy.soak"),
+        (MINIMAL_SITE + '[deploy]\nsoak = "10m"\n', "deploy.soak"),
+        (MINIMAL_SITE + "[deploy]\ncanary = 1\n", "deploy.canary"),
+        # servers: the check after each deploy
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_command = "curl x"\n',
+         "servers[0].check_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
+         'check_command = ["check", "--rev={revision}"]\n', "servers[0].check_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\n'
+         'check_command = ["curl", "https://{server}/"]\n', "servers[0].check_command"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_command = ["c"]\n'
+         "check_timeout = 0\n", "servers[0].check_timeout"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_command = ["c"]\n'
+         "check_retries = -1\n", "servers[0].check_retries"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_command = ["c"]\n'
+         "check_pause = 3601\n", "servers[0].check_pause"),
+        (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_retries = 3\n',
+         "servers[0].check_retries"),
     ],
 )
 def test_each_error_names_the_dotted_key(tmp_path, text, key):
@@ -374,3 +400,34 @@ def test_secrets_do_not_appear_in_the_repr_of_the_settings(tmp_path):
     assert "dbpass" not in repr(s)
     assert "launchpad.git" in repr(s)
     assert s.suite.identity in repr(s)
+
+
+def test_a_server_check_is_read_and_substitutes_whole_items_only(tmp_path):
+    settings = load_text(tmp_path, MINIMAL_SITE + """
+[[servers]]
+name = "app1"
+deploy_command = ["d"]
+check_command = ["check-health", "--host", "{server}", "{revision}"]
+check_timeout = 30
+check_retries = 2
+check_pause = 5
+""")
+    (server,) = settings.servers
+    assert (server.check_timeout, server.check_retries, server.check_pause) == (30, 2, 5)
+    assert server.check_argv("a" * 40) == ["check-health", "--host", "app1", "a" * 40]
+    # only whole items are placeholders (the site file refuses others; here built by hand)
+    odd = dataclasses.replace(server, check_command=("c", "--rev={revision}", "{server}x"))
+    assert odd.check_argv("a" * 40) == ["c", "--rev={revision}", "{server}x"]
+
+
+def test_an_inspect_command_takes_the_server_as_a_whole_item_and_check_timeout_applies_to_it():
+    (server,) = parse_settings({"repository": {"url": "https://x/y.git"},
+                                "servers": [{"name": "app1", "deploy_command": ["d"], "check_timeout": 20,
+                                             "inspect_command": ["ssh", "{server}", "cat", "/srv/TREE"]}]}).servers
+    assert server.inspect_argv() == ["ssh", "app1", "cat", "/srv/TREE"] and server.check_timeout == 20
+
+
+def test_a_server_without_a_check_has_none():
+    (server,) = parse_settings({"repository": {"url": "https://x/y.git"},
+                                "servers": [{"name": "app1", "deploy_command": ["d"]}]}).servers
+    assert server.check_command == () and server.check_argv("a" * 40) == []

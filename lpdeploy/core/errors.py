@@ -91,3 +91,7 @@ class RunError(LpDeployError):
         super().__init__(f"{what}: {cause}")
         self.what = what
         self.cause = cause
+
+
+class Interrupted(LpDeployError):
+    """Ctrl-C while the CLI waited for a build that it then stopped (a deploy: the servers not yet reached stay)."""

@@ -210,6 +210,9 @@ class ServerStatus(enum.StrEnum):
     UNCHANGED = "unchanged"  # it already ran the target
     REFUSED = "refused"  # a cowboy, a freeze or a change during the rollout
     FAILED = "failed"  # its deploy command failed
+    ROLLED_BACK = "rolled-back"  # deployed, its check failed, and it runs what it ran before again
+    CHECK_FAILED = "check-failed"  # deployed, its check failed, and it could not be rolled back
+    STOPPED = "stopped"  # not deployed: the check failed on a server before it, or the soak was cancelled
 
 
 class AuditAction(enum.StrEnum):
@@ -217,6 +220,8 @@ class AuditAction(enum.StrEnum):
 
     PROMOTE = "promote"
     DEPLOY = "deploy"
+    DEPLOY_CHECK_FAILED = "deploy-check-failed"  # a deploy whose check failed: rolled back, or why not
+    UNRECORDED_CHANGE = "unrecorded-change"  # a server runs a tree lpdeploy did not deploy there
     COWBOY_ADD = "cowboy-add"
     COWBOY_REMOVE = "cowboy-remove"
     COWBOY_RETIRE = "cowboy-retire"  # its fix was deployed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lpdeploy.core.freeze_windows import WindowState
 from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord
 from lpdeploy.core.refs import short
 
@@ -196,11 +197,21 @@ class ServerPlan:
     overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
 
 
-def frozen_refusal(freeze: Freeze | None, what: str) -> Decision | None:
-    """While frozen, promotions and deploys are refused with the freeze's reason; the gate runs on."""
-    if freeze is None:
+def frozen_refusal(freeze: Freeze | None, what: str, windows: WindowState | None = None) -> Decision | None:
+    """While frozen, promotions and deploys are refused with the freeze's reason; the gate runs on.
+
+    The losa's manual freeze and the site's freeze windows combine: any one of
+    them refuses, and the reason names each, with when the windows end (the
+    manual freeze ends when a losa thaws it).
+    """
+    why = []
+    if freeze is not None:
+        why.append(f"frozen by {freeze.by}: {freeze.reason}")
+    if windows is not None and windows.frozen:
+        why.append(windows.describe())
+    if not why:
         return None
-    return Decision(Action.REFUSE, f"refusing to {what}: frozen by {freeze.by}: {freeze.reason}")
+    return Decision(Action.REFUSE, f"refusing to {what}: " + "; and ".join(why))
 
 
 def deploy_target(
@@ -239,6 +250,55 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
     if fixed:
         reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
     return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
+
+
+def drift_decision(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
+                   has_cowboy: bool, override_reason: str | None, automated: bool) -> Decision:
+    """Does ``server`` run what lpdeploy deployed there? A change nobody recorded blocks its rollouts.
+
+    ``seen`` is what the server's ``inspect_command`` printed (a git tree
+    sha); ``deployed_tree`` the tree of the revision lpdeploy last deployed
+    there. A mismatch with a recorded cowboy is that cowboy (``server_plan``
+    already decided about it). Without one it is an unrecorded change: like a
+    cowboy, only a losa's override with a reason (never an automated deploy)
+    deploys over it; recording a cowboy for it turns it into a known one.
+    """
+    if deployed is None or deployed_tree is None:
+        return Decision(Action.NOTHING, f"{server}: nothing deployed by lpdeploy to compare with")
+    if seen == deployed_tree:
+        return Decision(Action.NOTHING, f"{server} runs tree {short(seen)} of {short(deployed)}, as deployed")
+    if has_cowboy:
+        return Decision(Action.NOTHING, f"{server} runs tree {short(seen)}, not {short(deployed_tree)} of "
+                                        f"{short(deployed)}: its recorded cowboy")
+    change = (f"unrecorded change on {server}: it runs tree {short(seen)}, lpdeploy deployed tree "
+              f"{short(deployed_tree)} ({short(deployed)}) there")
+    if override_reason and not automated:
+        return Decision(Action.MOVE, f"deploying OVER an {change}; override: {override_reason}")
+    return Decision(Action.REFUSE, f"refusing to deploy to {server}: {change}; record a cowboy for it "
+                                   "(lpdeploy cowboy add) or deploy over it with --override-cowboys --reason")
+
+
+def rollback_after_failed_check(server: str, target: str, previous: str | None,
+                                missing: list[Release]) -> Decision:
+    """After ``target``'s check failed on ``server``: roll it back to what it ran before, if that is safe.
+
+    ``missing``: the released security fixes ``previous`` lacks
+    (``fix_history.lost_fixes``). Production never loses a security fix, so a
+    rollback past one is refused: the server keeps ``target`` (which has the
+    fix) and a person must fix forward. With nothing recorded before, there is
+    nothing to roll back to. MOVE carries the revision to roll back to.
+    """
+    keeps = f"{server} runs {short(target)}, which failed its check"
+    if previous is None:
+        return Decision(Action.REFUSE, f"not rolling {server} back: lpdeploy never deployed it before; {keeps}")
+    if previous == target:
+        return Decision(Action.REFUSE, f"not rolling {server} back: it ran {short(target)} before too; {keeps}")
+    if missing:
+        names = ", ".join(short(f.fix_commit) for f in missing)
+        return Decision(Action.REFUSE, f"not rolling {server} back to {short(previous)}: that would take the "
+                                       f"released security fix {names} off it; {keeps}: fix it forward",
+                        revision=previous)
+    return Decision(Action.MOVE, f"rolling {server} back to {short(previous)}", revision=previous)
 
 
 # --- security fixes --------------------------------------------------------

@@ -9,6 +9,7 @@ wrong with it; ``master.cfg`` turns that into a ``config.error`` so that
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lpdeploy.core.errors import InvalidInput, SettingsError
+from lpdeploy.core.freeze_windows import FreezeWindow
 from lpdeploy.core.model import Role
 from lpdeploy.core.refs import validate_branch, validate_branch_pattern
 from lpdeploy.core.validators import server_name, user_name
@@ -139,11 +142,35 @@ NOTIFY_FIELDS = ("revision", "author", "build_url")
 
 
 @dataclass(frozen=True)
+class DeployOptions:
+    soak: int = 0  # seconds to watch the first server (the canary) of a rollout before the others
+
+
+@dataclass(frozen=True)
+class FreezeSettings:
+    windows: tuple[FreezeWindow, ...] = ()  # planned freezes, besides the losa's manual one
+
+
+@dataclass(frozen=True)
 class Server:
     name: str
     deploy_command: tuple[str, ...]
     auto_deploy: str | None = None
     timeout: int = 600  # seconds a deploy may take before it is killed and reported failed
+    check_command: tuple[str, ...] = ()  # run after each deploy; exit 0 = the server works
+    check_timeout: int = 300  # seconds one check may take before it is killed and counted failed
+    check_retries: int = 0  # further attempts after a failed check, ...
+    check_pause: int = 10  # ... each this many seconds after the one before
+    inspect_command: tuple[str, ...] = ()  # prints the git tree sha the server really runs (last line)
+
+    def check_argv(self, revision: str) -> list[str]:
+        """The check command with ``{server}`` and ``{revision}`` substituted, as whole argv items only."""
+        values = {"{server}": self.name, "{revision}": revision}
+        return [values.get(a, a) for a in self.check_command]
+
+    def inspect_argv(self) -> list[str]:
+        """The inspect command with ``{server}`` substituted, as whole argv items only."""
+        return [self.name if a == "{server}" else a for a in self.inspect_command]
 
 
 @dataclass(frozen=True)
@@ -167,6 +194,8 @@ class Settings:
     auth: Auth = Auth()
     promotion: Promotion = Promotion()
     gate: Gate = Gate()
+    freeze: FreezeSettings = FreezeSettings()
+    deploy: DeployOptions = DeployOptions()
     servers: tuple[Server, ...] = ()
     webhook: Webhook | None = None  # None: no [webhook] table, the hook answers 404
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
@@ -207,8 +236,8 @@ def load_settings(path: str | Path) -> Settings:
 def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
-    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "servers",
-           "database", "title", "webhook")
+    r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "freeze", "deploy",
+           "servers", "database", "title", "webhook")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
     repository = Repository(
@@ -288,6 +317,8 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
             if name not in NOTIFY_FIELDS:
                 raise SettingsError("gate.notify_command",
                                     f"unknown placeholder {{{name}}} (known: {', '.join(NOTIFY_FIELDS)})")
+    dp = r.table("deploy")
+    dp.only("soak")
     db = r.table("database")
     db.only("url")
     return Settings(
@@ -299,6 +330,8 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         auth=Auth(htpasswd=htpasswd, roles=roles),
         promotion=Promotion(schedule=schedule),
         gate=Gate(notify_command=notify),
+        freeze=_freeze(r),
+        deploy=DeployOptions(soak=dp.integer("soak", DeployOptions.soak, low=0, high=86400)),
         servers=_servers(r),
         webhook=_webhook(r, base),
         database_url=db.string("url", Settings.database_url),
@@ -334,7 +367,8 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         if not isinstance(item, dict):
             raise SettingsError(key, "must be a table")
         s = _Reader(item, key)
-        s.only("name", "deploy_command", "auto_deploy", "timeout")
+        s.only("name", "deploy_command", "auto_deploy", "timeout", "check_command", "check_timeout",
+               "check_retries", "check_pause", "inspect_command")
         name = s.string("name", required=True)
         try:
             server_name(name)
@@ -346,8 +380,24 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
         auto = s.string("auto_deploy", None)
         if auto not in (None, "stable"):
             raise SettingsError(f"{key}.auto_deploy", "the only supported value is \"stable\"")
+        check = s.argv("check_command", ())
+        _whole_items(f"{key}.check_command", check, _PLACEHOLDERS)
+        inspect = s.argv("inspect_command", ())
+        if any("{revision}" in a for a in inspect):
+            raise SettingsError(f"{key}.inspect_command", "takes {server} only: it says what the server runs")
+        _whole_items(f"{key}.inspect_command", inspect, ("{server}",))
+        needs = {"check_retries": bool(check), "check_pause": bool(check), "check_timeout": bool(check or inspect)}
+        for option, usable in needs.items():
+            if option in s.raw and not usable:
+                raise SettingsError(f"{key}.{option}", "only with a check_command"
+                                    + (" or an inspect_command" if option == "check_timeout" else ""))
         servers.append(Server(name=name, deploy_command=s.argv("deploy_command", required=True),
-                              auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1)))
+                              auto_deploy=auto, timeout=s.integer("timeout", Server.timeout, low=1),
+                              check_command=check,
+                              check_timeout=s.integer("check_timeout", Server.check_timeout, low=1, high=86400),
+                              check_retries=s.integer("check_retries", Server.check_retries, low=0, high=100),
+                              check_pause=s.integer("check_pause", Server.check_pause, low=0, high=3600),
+                              inspect_command=inspect))
     return tuple(servers)
 
 
@@ -375,6 +425,101 @@ def _webhook(r: _Reader, base: Path | None) -> Webhook | None:
         raise SettingsError(key, f"{path}: the secret must be one line of at least {MIN_SECRET} printable "
                                  "characters without spaces")
     return Webhook(secret_file=str(path), secret=secret)
+
+
+_PLACEHOLDERS = ("{server}", "{revision}")
+
+
+def _whole_items(key: str, argv: tuple[str, ...], placeholders: tuple[str, ...]) -> None:
+    """"--rev={revision}" would reach the command as written: say so when the site file is read."""
+    for arg in argv:
+        if arg not in placeholders and any(p in arg for p in _PLACEHOLDERS):
+            raise SettingsError(key, f"{arg!r}: {', '.join(placeholders)} substituted only as whole items; "
+                                     "make them items of their own")
+
+
+def _freeze(r: _Reader) -> FreezeSettings:
+    fr = r.table("freeze")
+    fr.only("windows")
+    raw = fr.raw.get("windows", [])
+    if not isinstance(raw, list):
+        raise SettingsError("freeze.windows", "must be an array of tables ([[freeze.windows]])")
+    windows = []
+    for i, item in enumerate(raw):
+        key = f"freeze.windows[{i}]"
+        if not isinstance(item, dict):
+            raise SettingsError(key, "must be a table")
+        windows.append(_window(_Reader(item, key)))
+    return FreezeSettings(windows=tuple(windows))
+
+
+def _window(w: _Reader) -> FreezeWindow:
+    """A recurring window (cron + duration [+ timezone]) or a one-shot one (start + end), with a reason."""
+    w.only("reason", "cron", "duration", "timezone", "start", "end")
+    reason = w.string("reason", required=True)
+    if "cron" in w.raw:
+        for one_shot in ("start", "end"):
+            if one_shot in w.raw:
+                raise SettingsError(w.key(one_shot), "a window has either cron + duration or start + end, not both")
+        cron = w.string("cron")
+        _check_cron(w.key("cron"), cron)
+        if "duration" not in w.raw:
+            raise SettingsError(w.key("duration"), "missing: how long each window lasts (e.g. \"4h\" or 14400)")
+        timezone = w.string("timezone", "UTC")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(w.key("timezone"), f"{timezone!r} is not a known time zone (e.g. \"Europe/London\")"
+                                ) from None
+        return FreezeWindow(reason, cron=cron, duration=_duration(w.key("duration"), w.raw["duration"]),
+                            timezone=timezone)
+    for recurring in ("duration", "timezone"):
+        if recurring in w.raw:
+            raise SettingsError(w.key(recurring), "only for a recurring window (with cron)")
+    if "start" not in w.raw:
+        raise SettingsError(w.key("start"), "missing: a window needs cron + duration or start + end")
+    start = _instant(w.key("start"), w.raw["start"])
+    if "end" not in w.raw:
+        raise SettingsError(w.key("end"), "missing: when the window starting at start ends")
+    end = _instant(w.key("end"), w.raw["end"])
+    if end <= start:
+        raise SettingsError(w.key("end"), f"{end.isoformat()} is not after start ({start.isoformat()})")
+    return FreezeWindow(reason, start=start, end=end)
+
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+MAX_WINDOW = 31 * 86400
+
+
+def _duration(key: str, value: Any) -> int:
+    """Seconds, from an integer (seconds) or a string such as "4h", "1h30m", "2d"."""
+    seconds: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and value and (m := _DURATION.fullmatch(value.strip())) and any(m.groups()):
+        d, h, mi, s = (int(g or 0) for g in m.groups())
+        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
+    if seconds is None:
+        raise SettingsError(key, f"{value!r}: give seconds (14400) or a span such as \"4h\" or \"1h30m\"")
+    if not 0 < seconds <= MAX_WINDOW:
+        raise SettingsError(key, f"{value!r}: must be more than 0 and at most 31 days")
+    return seconds
+
+
+def _instant(key: str, value: Any) -> dt.datetime:
+    """An ISO 8601 date-time with a UTC offset (a TOML date-time or a string); a naive time is refused."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise SettingsError(key, f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-24T00:00:00+01:00)"
+                                ) from None
+    if not isinstance(value, dt.datetime):
+        raise SettingsError(key, "must be an ISO 8601 date-time with an offset (e.g. 2026-12-24T00:00:00+01:00)")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise SettingsError(key, f"{value.isoformat()} has no UTC offset: write it as "
+                                 f"{value.isoformat()}+00:00 or with your own offset")
+    return value
 
 
 def _repo_url(url: str, base: Path | None) -> str:

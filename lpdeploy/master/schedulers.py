@@ -25,6 +25,7 @@ from twisted.python import log
 from lpdeploy.core import bisect, fix_history, policy
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
@@ -385,7 +386,8 @@ class SecurityScheduler(FlowScheduler):
     async def _security_builds(self, registry: Registry, tips: Tips) -> None:
         if await _busy(self.master, self.builderNames):
             return  # one at a time; a later tick picks the rest up
-        frozen = await registry.freeze() is not None
+        frozen = await registry.freeze() is not None or \
+            window_state(self.settings.freeze.windows, self.master.reactor.seconds()).frozen
         for branch in branch_names(tips.heads):
             if not branch_matches(branch, self.settings.branches.security):
                 continue

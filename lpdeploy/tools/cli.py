@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from lpdeploy import __version__
 from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
-from lpdeploy.core.errors import InvalidInput, UsageError
+from lpdeploy.core.errors import Interrupted, InvalidInput, UsageError
 from lpdeploy.core.model import OK_OUTCOMES, Result
 from lpdeploy.core.refs import short, validate_branch
 from lpdeploy.tools.client import FINAL_RESULTS, ApiError, Client
@@ -68,9 +68,14 @@ def _reason(value: str | None, option: str = "--reason", required: bool = True) 
     return _checked(validators.reason, value, option, required=required)
 
 
-def _force(args: argparse.Namespace, connect: Connect, scheduler: str,
-           params: dict[str, Any]) -> tuple[Client, dict[str, Any] | None]:
-    """Force ``scheduler`` and, unless --no-wait, wait for its build; return the finished build."""
+def _force(args: argparse.Namespace, connect: Connect, scheduler: str, params: dict[str, Any],
+           stop_on_interrupt: bool = False) -> tuple[Client, dict[str, Any] | None]:
+    """Force ``scheduler`` and, unless --no-wait, wait for its build; return the finished build.
+
+    With ``stop_on_interrupt``, Ctrl-C while waiting stops the build (a deploy
+    then leaves the servers it has not reached untouched); otherwise the build
+    goes on.
+    """
     client = connect()
     bsid, brids = client.control(f"forceschedulers/{scheduler}", "force", params)
     brid = next(iter(brids.values()))
@@ -82,7 +87,14 @@ def _force(args: argparse.Namespace, connect: Connect, scheduler: str,
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    return client, client.wait_for_request(brid, progress, getattr(args, "timeout", DEFAULT_WAIT))
+    try:
+        return client, client.wait_for_request(brid, progress, getattr(args, "timeout", DEFAULT_WAIT))
+    except KeyboardInterrupt:
+        if not stop_on_interrupt:
+            raise
+        numbers = client.stop_request(brid, f"interrupted by {args.user or 'the lpdeploy CLI'} (Ctrl-C)")
+        what = f"stopped build #{', #'.join(map(str, numbers))}" if numbers else "cancelled the queued deploy"
+        raise Interrupted(f"interrupted: {what}; servers not yet deployed are left untouched") from None
 
 
 def _report(build: dict[str, Any] | None, quiet_success: bool = False) -> int:
@@ -115,6 +127,7 @@ def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
     if status.get("freeze"):
         f = status["freeze"]
         print(f"FROZEN by {f['by']} since {_when(f['at'])}: {f['reason']}")
+    _print_windows(status.get("freeze_windows"))
     for b in status["branches"]:
         if b["tip"] is None:
             print(f"  {b['name']:<20} (missing)")
@@ -150,6 +163,19 @@ def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
     return 0
 
 
+def _print_windows(windows: dict[str, Any] | None) -> None:
+    """The open freeze windows (and when the freeze they make ends), then the next one."""
+    if not windows:
+        return
+    if windows["active"]:
+        until = windows["until_at"] if windows["until_bounded"] else f"at least {windows['until_at']}"
+        reasons = "; ".join(dict.fromkeys(w["reason"] for w in windows["active"]))
+        print(f"FREEZE WINDOW until {until}: {reasons}")
+    nxt = windows.get("next")
+    if nxt:
+        print(f"next freeze window {nxt['start_at']} to {nxt['end_at']}: {nxt['reason']}")
+
+
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
@@ -166,7 +192,7 @@ def cmd_deploy(args: argparse.Namespace, connect: Connect) -> int:
         "servers": _servers(args.server), "target_revision": _revision(args.revision, "--revision"),
         "override_cowboys": bool(args.override_cowboys), "override_reason": reason if args.override_cowboys else "",
         "reason": reason or "lpdeploy deploy"}
-    client, build = _force(args, connect, "deploy", params)
+    client, build = _force(args, connect, "deploy", params, stop_on_interrupt=True)
     if build is None:
         return 0
     servers = build.get("properties", {}).get(prop.SERVERS) or {}
@@ -387,6 +413,9 @@ def main(argv: list[str] | None = None, connect: Callable[[argparse.Namespace], 
     except ApiError as e:
         print(f"lpdeploy: {e}", file=sys.stderr)
         return 1
+    except Interrupted as e:
+        print(f"lpdeploy: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("lpdeploy: interrupted (a queued build goes on)", file=sys.stderr)
         return 130

@@ -136,6 +136,16 @@ class Client:
             self.sleep(next_poll(now - started))
 
 
+    def stop_request(self, brid: int, reason: str) -> list[int]:
+        """Stop the running build of request ``brid`` (or cancel the request if none started); their numbers."""
+        builds = self.api(f"buildrequests/{brid}/builds").get("builds", [])
+        running = [b for b in builds if not b.get("complete")]
+        for b in running:
+            self.control(f"builds/{b['buildid']}", "stop", {"reason": reason})
+        if not builds:
+            self.control(f"buildrequests/{brid}", "cancel", {"reason": reason})
+        return [int(b["number"]) for b in running]
+
     def step_logs(self, buildid: int, step: str) -> dict[str, str]:
         """The text logs of one step of a build, by log name."""
         steps = self.api(f"builds/{buildid}/steps").get("steps", [])

@@ -28,7 +28,7 @@ async def pipeline_view(upstream: Upstream, ledger: Ledger, registry: Registry, 
                         may_see_security: bool, now: float) -> dict[str, Any]:
     fetched = await upstream.fetch()
     embargoed = await embargoed_commits(upstream, registry, settings, fetched)
-    status = await flow_status(upstream, ledger, registry, settings, may_see_security, fetched, embargoed)
+    status = await flow_status(upstream, ledger, registry, settings, may_see_security, fetched, embargoed, now)
     tips = {b["name"]: b["tip"] for b in status["branches"]}
     b = settings.branches
     nxt = {b.devel: b.stable, b.stable: b.production_stable, b.production_devel: None, b.production_stable: None}

@@ -16,6 +16,7 @@ from typing import Any
 from lpdeploy.core import fix_history
 from lpdeploy.core.bisect import culprit_shown
 from lpdeploy.core.errors import GitError
+from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import Cowboy, FixState, SecurityFix, TestRecord, Tips
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in, embargoed_commits, shown_author, shown_subject
@@ -26,8 +27,12 @@ from lpdeploy.stores.registry import Registry
 
 async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, settings: Settings,
                       may_see_security: bool = False, tips: Tips | None = None,
-                      embargoed: set[str] | None = None) -> dict[str, Any]:
-    """A JSON-ready picture of the flow for one viewer (pass ``tips``/``embargoed`` if already known)."""
+                      embargoed: set[str] | None = None, now: float | None = None) -> dict[str, Any]:
+    """A JSON-ready picture of the flow for one viewer (pass ``tips``/``embargoed`` if already known).
+
+    ``now`` (the master's clock) places the freeze windows: the open ones and
+    the next; without it the windows are left out.
+    """
     if tips is None:
         tips = await upstream.fetch()
     b = settings.branches
@@ -64,6 +69,8 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
         "repository": settings.repository.public_url, "suite": settings.suite.identity,
         "suite_command": list(settings.suite.command), "branches": branches,
         "freeze": asdict(freeze) if freeze else None, "servers": servers}
+    if now is not None:
+        status["freeze_windows"] = window_state(settings.freeze.windows, now).as_json()
     if may_see_security:
         status["security"] = await _security(upstream, registry, settings, tips)
     return status

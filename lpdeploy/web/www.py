@@ -78,7 +78,8 @@ class StatusResource(resource.Resource):
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         reach = services(master)
         body = await flow_status(reach.upstream(settings.repository.url), reach.ledger,
-                                 reach.registry, settings, may_see_security=Role.SECURITY in roles(request, master))
+                                 reach.registry, settings, may_see_security=Role.SECURITY in roles(request, master),
+                                 now=master.reactor.seconds())
         request.setHeader(b"content-type", b"application/json")
         request.write(json.dumps(body, indent=1).encode())
         request.finish()

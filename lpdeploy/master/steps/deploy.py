@@ -5,20 +5,30 @@ production-stable (or stable, for ``auto_deploy`` servers), and asks
 ``policy.server_plan`` for every chosen server: deploy, unchanged, or refused
 because of a cowboy whose fix the target lacks. ``RunDeploys`` (on a worker,
 in a checkout of the target) runs each server's ``deploy_command`` and only
-after it succeeded records the deployed revision, retires the cowboys whose
-fix is now deployed, audits overrides and writes a deployment report.
+after it succeeded — and after the server's ``check_command`` passed, if it
+has one — records the deployed revision, retires the cowboys whose fix is
+now deployed, audits overrides and writes a deployment report. A failed
+check rolls the server back to what it ran before (``policy.
+rollback_after_failed_check``: never past a released security fix), stops
+the rollout for the servers not yet deployed and fails the build. With
+``[deploy] soak``, the first server deployed and checked (the canary) is
+watched that long and checked again before any other server is touched.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import asdict
 from typing import Any
 
 from buildbot.process import buildstep, results
+from twisted.internet import defer, task
 
 from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput
+from lpdeploy.core.freeze_windows import span
 from lpdeploy.core.model import (
     EMBARGOED,
     Action,
@@ -26,20 +36,28 @@ from lpdeploy.core.model import (
     AuditEntry,
     BuildOutcome,
     CowboyState,
+    Decision,
     Deployment,
     EventKind,
     FlowKind,
     ServerStatus,
 )
-from lpdeploy.core.refs import short, validate_revision
-from lpdeploy.core.settings import Settings
+from lpdeploy.core.refs import qualified, short, validate_revision
+from lpdeploy.core.settings import Server, Settings
 from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
-from lpdeploy.git.gitops import Commit
+from lpdeploy.git.gitops import Commit, checkout_commands
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
 from lpdeploy.stores.registry import Registry, UnknownCowboy
+
+# what a rollout did to one server (``lpdeploy_servers``: {server: {"status": a ServerStatus, "reason": ...}})
+NOT_DONE = (ServerStatus.REFUSED, ServerStatus.FAILED, ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED,
+            ServerStatus.STOPPED)
+FAILED_HERE = (ServerStatus.FAILED, ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED)  # "failed", not "refused"
+OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
+_HASH = re.compile(r"[0-9a-f]{7,64}")  # what an inspect command's last line must be
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -65,7 +83,7 @@ class PlanDeploy(FlowStep):
     async def run(self) -> int:
         registry = services(self.master).registry
         automated = bool(self.getProperty(prop.AUTO))
-        frozen = policy.frozen_refusal(await registry.freeze(), "deploy")
+        frozen = await self.frozen("deploy")
         if frozen is not None:
             return await self.refuse(frozen.reason)
         try:
@@ -165,6 +183,14 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         kwargs.setdefault("logEnviron", False)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
+        self._soaking: defer.Deferred[None] | None = None  # the canary's soak, while it lasts
+        self._cancelled = False  # the build was stopped during the soak
+
+    def interrupt(self, reason: Any) -> defer.Deferred[None]:
+        """Called by Buildbot when the build is stopped (the UI's cancel, the CLI's Ctrl-C): end a soak at once."""
+        if self._soaking is not None:
+            self._soaking.cancel()
+        return super().interrupt(reason)
 
     async def run(self) -> int:
         revision = validate_revision(self.getProperty(prop.REVISION))
@@ -174,32 +200,48 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
                                      outcome=BuildOutcome.FAILED)
         registry = services(self.master).registry
         outcome: dict[str, dict[str, str]] = {}
-        for p in self.getProperty(prop.PLAN) or []:
+        stopped: str | None = None  # why the servers not yet deployed are left alone
+        plans = self.getProperty(prop.PLAN) or []
+        moves = [p["server"] for p in plans if p["action"] == Action.MOVE.value]
+        soaked = False  # the canary is the first server deployed while others are still to come
+        for p in plans:
+            name = p["server"]
             if p["action"] != Action.MOVE.value:
-                outcome[p["server"]] = {"status": ServerStatus.UNCHANGED if p["action"] == Action.NOTHING.value
-                                        else ServerStatus.REFUSED, "reason": p["reason"]}
+                outcome[name] = {"status": ServerStatus.UNCHANGED if p["action"] == Action.NOTHING.value
+                                 else ServerStatus.REFUSED, "reason": p["reason"]}
                 continue
-            outcome[p["server"]] = await self._deploy(registry, p, revision)
+            if stopped is None and self.stopped:  # Buildbot's stop (UI cancel, CLI Ctrl-C): no further server
+                stopped = "the build was stopped"
+            if stopped is not None:  # a broken revision goes no further than the first server it broke
+                outcome[name] = {"status": ServerStatus.STOPPED, "reason": f"not deployed: {stopped}"}
+                continue
+            previous = await registry.deployment(name)
+            outcome[name] = await self._deploy(registry, p, revision)
+            if outcome[name]["status"] in (ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED):
+                stopped = f"the check failed on {name}, so the rollout stopped"
+            elif outcome[name]["status"] == ServerStatus.DEPLOYED and not soaked and name != moves[-1]:
+                soaked = True
+                stopped = await self._soak(registry, name, revision, previous, outcome)
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
         self.setProperty(prop.SERVERS, outcome, SOURCE)
-        bad = [n for n, o in outcome.items() if o["status"] in (ServerStatus.REFUSED, ServerStatus.FAILED)]
+        bad = [n for n, o in outcome.items() if o["status"] in NOT_DONE]
         deployed = [n for n, o in outcome.items() if o["status"] == ServerStatus.DEPLOYED]
         summary = "; ".join(lines)
         if bad:
-            failed = any(outcome[n]["status"] == ServerStatus.FAILED for n in bad)
+            failed = any(outcome[n]["status"] in FAILED_HERE for n in bad) or self._cancelled
             self.outcome(BuildOutcome.FAILED if failed else BuildOutcome.REFUSED, summary)
             self.descriptionDone = [f"deployed: {', '.join(deployed) or 'none'}; not: {', '.join(bad)}"]
-            return results.FAILURE
+            return results.CANCELLED if self._cancelled else results.FAILURE
         self.outcome(BuildOutcome.DEPLOYED, summary)
         self.descriptionDone = [f"{short(revision)} deployed to {', '.join(deployed)}"]
         return results.SUCCESS
 
     async def _changed_since_plan(self, registry: Registry, plan: dict[str, Any]) -> str | None:
-        """A freeze or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
-        freeze = await registry.freeze()
-        if freeze is not None:
-            return f"frozen during the rollout by {freeze.by}: {freeze.reason}"
+        """A freeze (or window) or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
+        frozen = await self.frozen("go on")
+        if frozen is not None:
+            return f"frozen during the rollout ({frozen.reason})"
         known = set(plan["retire"]) | set(plan["overridden"])
         new = [c for c in await registry.cowboys() if c.server == plan["server"] and c.id not in known]
         if new:
@@ -212,15 +254,24 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         changed = await self._changed_since_plan(registry, plan)
         if changed:
             return {"status": ServerStatus.REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
-        argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
         previous = await registry.deployment(server.name)
-        cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=f"deploy {server.name}",
-                                                timeout=server.timeout, maxTime=server.timeout)
-        await self.runCommand(cmd)
-        if cmd.results() != results.SUCCESS or cmd.didFail():
-            why = f"deploy command failed (exit code {cmd.rc}); {server.name} still runs " + (
+        if server.inspect_command:
+            drift = await self._drift(registry, server, previous)
+            if drift.action is not Action.NOTHING:
+                await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who,
+                                                AuditAction.UNRECORDED_CHANGE, {
+                    "server": server.name, "revision": revision, "outcome": drift.action.value,
+                    "reason": drift.reason}))
+            if drift.refused:
+                return {"status": ServerStatus.REFUSED, "reason": drift.reason}
+        rc = await self._run_deploy_command(server, revision, f"deploy {server.name}")
+        if rc is not None:
+            why = f"deploy command failed (exit code {rc}); {server.name} still runs " + (
                 short(previous.revision) if previous else "what it ran before")
             return {"status": ServerStatus.FAILED, "reason": why}
+        failure = await self._check(server, revision)
+        if failure is not None:  # the deploy ran but the server does not work: not recorded as deployed
+            return await self._after_failed_check(registry, server, revision, previous, failure)
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
@@ -243,7 +294,129 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         await self.addCompleteLog(f"report {server.name}", report)
         if full is not None:
             await self.addCompleteLog(f"full report {server.name}", full)
-        return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"], "revision": revision}
+        checked = f"; check passed: {shlex.join(server.check_argv(revision))}" if server.check_command else ""
+        return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"] + checked, "revision": revision}
+
+    async def _soak(self, registry: Registry, canary: str, revision: str, previous: Deployment | None,
+                    outcome: dict[str, dict[str, str]]) -> str | None:
+        """Watch the canary for ``[deploy] soak`` seconds, then check it again; why to stop, or None to go on.
+
+        A failure is handled as a failed check (rollback, audit), and the
+        canary's record goes back to what it ran before when the rollback
+        worked. A cancel during the soak leaves the other servers untouched.
+        """
+        soak = self.settings.deploy.soak
+        server = self.settings.server(canary)
+        assert server is not None
+        if not soak or not server.check_command:
+            return None  # nothing to watch with: no soak configured, or the canary has no check
+        self._soaking = task.deferLater(self.master.reactor, soak, lambda: None)
+        try:
+            await self._soaking
+        except defer.CancelledError:
+            self._cancelled = True
+            return f"the build was cancelled during the {span(soak)} soak of {canary}"
+        finally:
+            self._soaking = None
+        failure = await self._check(server, revision)
+        if failure is None:
+            outcome[canary]["reason"] += f"; checked again after a {span(soak)} soak"
+            return None
+        outcome[canary] = await self._after_failed_check(registry, server, revision, previous,
+                                                         f"after a {span(soak)} soak: {failure}")
+        if outcome[canary]["status"] == ServerStatus.ROLLED_BACK and previous is not None:
+            await registry.record_deployment(previous)  # the canary runs what it ran before again
+        return f"the check failed on {canary} after the soak, so the rollout stopped"
+
+    async def _drift(self, registry: Registry, server: Server, previous: Deployment | None) -> Decision:
+        """Ask the server what it runs (its ``inspect_command``) and compare with what lpdeploy deployed there."""
+        if previous is None:
+            return Decision(Action.NOTHING, f"{server.name}: nothing deployed by lpdeploy to compare with")
+        cmd = await self.makeRemoteShellCommand(command=server.inspect_argv(), collectStdout=True,
+                                                stdioLogName=f"inspect {server.name}",
+                                                timeout=server.check_timeout, maxTime=server.check_timeout)
+        await self.runCommand(cmd)
+        lines = [line.strip() for line in (cmd.stdout or "").splitlines() if line.strip()]
+        seen = lines[-1].lower() if lines else ""
+        if cmd.results() != results.SUCCESS or cmd.didFail() or not _HASH.fullmatch(seen):
+            why = f"exit code {cmd.rc}" if cmd.didFail() else "it printed no tree sha"
+            return Decision(Action.REFUSE, f"refusing to deploy to {server.name}: its inspect command failed "
+                                           f"({why}), so what it runs is unknown")
+        try:
+            await self.upstream.fetch_revision(previous.revision)
+            deployed_tree: str | None = await self.upstream.tree_of(previous.revision)
+        except GitError:
+            deployed_tree = None  # no longer upstream: nothing to compare with
+        cowboy = any(c.server == server.name for c in await registry.cowboys())
+        override = str(self.getProperty("override_reason") or "").strip() \
+            if self.getProperty("override_cowboys") else None
+        return policy.drift_decision(server.name, previous.revision, deployed_tree, seen,
+                                     cowboy, override or None, bool(self.getProperty(prop.AUTO)))
+
+    async def _run_deploy_command(self, server: Server, revision: str, log: str) -> int | None:
+        """Run ``server``'s deploy command for ``revision``; None when it succeeded, else its exit code."""
+        argv = [a.replace("{server}", server.name).replace("{revision}", revision) for a in server.deploy_command]
+        cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=log, timeout=server.timeout,
+                                                maxTime=server.timeout)
+        await self.runCommand(cmd)
+        if cmd.results() != results.SUCCESS or cmd.didFail():
+            return cmd.rc if cmd.rc is not None else -1
+        return None
+
+    async def _check(self, server: Server, revision: str) -> str | None:
+        """Run the server's check (with its retries); None when it passed (or there is none), else why not."""
+        if not server.check_command:
+            return None
+        argv = server.check_argv(revision)
+        attempts = server.check_retries + 1
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 and server.check_pause:
+                await task.deferLater(self.master.reactor, server.check_pause, lambda: None)
+            cmd = await self.makeRemoteShellCommand(command=argv, collectStdout=True,
+                                                    stdioLogName=f"check {server.name}",
+                                                    timeout=server.check_timeout, maxTime=server.check_timeout)
+            await self.runCommand(cmd)
+            if cmd.results() == results.SUCCESS and not cmd.didFail():
+                return None
+        output = [line.strip() for line in (cmd.stdout or "").splitlines() if line.strip()]
+        last = f": {output[-1][:OUTPUT_SHOWN]}" if output else ""
+        tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+        return f"check {shlex.join(argv)} failed on {server.name} (exit code {cmd.rc}, {tries}){last}"
+
+    async def _after_failed_check(self, registry: Registry, server: Server, revision: str,
+                                  previous: Deployment | None, failure: str) -> dict[str, str]:
+        """Roll the server back if that is safe (audited either way); the rollout stops after this server."""
+        before = previous.revision if previous else None
+        missing = await lost_fixes(self.upstream, registry, before) if before else []
+        decision = policy.rollback_after_failed_check(server.name, revision, before, missing)
+        status, what = ServerStatus.CHECK_FAILED, decision.reason
+        if decision.action is Action.MOVE:
+            assert decision.revision is not None
+            problem = await self._roll_back(server, decision.revision)
+            if problem is None:
+                status, what = ServerStatus.ROLLED_BACK, f"rolled back to {short(decision.revision)}"
+            else:
+                what = f"rolling {server.name} back to {short(decision.revision)} failed ({problem}); " \
+                       f"it may run {short(revision)}, which failed its check"
+        now = self.master.reactor.seconds()
+        await registry.audit(AuditEntry(now, self.who, AuditAction.DEPLOY_CHECK_FAILED, {
+            "server": server.name, "revision": revision, "previous": before,
+            "check": server.check_argv(revision), "failure": failure, "outcome": status, "rollback": what}))
+        return {"status": status, "reason": f"{failure}; {what}"}
+
+    async def _roll_back(self, server: Server, revision: str) -> str | None:
+        """Check ``revision`` out again and run the deploy command for it; None when that worked, else why not."""
+        branch = str(self.getProperty(prop.CHECKOUT_BRANCH) or self.settings.branches.production_stable)
+        log = f"rollback {server.name}"
+        for argv in checkout_commands(self.settings.repository.url, qualified(branch), revision):
+            cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=log, collectStdout=True)
+            await self.runCommand(cmd)
+            if cmd.didFail():
+                return f"checking out {short(revision)} failed"
+        if cmd.stdout.strip() != revision:
+            return f"the checkout is at {cmd.stdout.strip()!r}, not {short(revision)}"
+        rc = await self._run_deploy_command(server, revision, log)
+        return None if rc is None else f"deploy command exit code {rc}"
 
 
 REPORT_LIMIT = 200  # commits listed in a deployment report; the count is always exact

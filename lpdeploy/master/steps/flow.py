@@ -26,6 +26,7 @@ from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.flows import FLOWS
+from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import (
     AUTOMATIC,
     Action,
@@ -112,6 +113,11 @@ class FlowStep(buildstep.BuildStep):
         self.setProperty(prop.OUTCOME, outcome, SOURCE)
         self.setProperty(prop.REASON, reason, SOURCE)
 
+    async def frozen(self, what: str) -> Decision | None:
+        """The refusal of the manual freeze or an open freeze window (``policy.frozen_refusal``), if any."""
+        windows = window_state(self.settings.freeze.windows, self.master.reactor.seconds())
+        return policy.frozen_refusal(await services(self.master).registry.freeze(), what, windows)
+
     async def build_url(self) -> str:
         builderid = await self.build.getBuilderId()
         return getURLForBuild(self.master, builderid, self.build.number)
@@ -132,7 +138,7 @@ class Decide(FlowStep):
 
     async def run(self) -> int:
         if self.flow.stopped_by_freeze:
-            frozen = policy.frozen_refusal(await services(self.master).registry.freeze(), self.kind)
+            frozen = await self.frozen(self.kind)
             if frozen is not None:
                 return await self.refuse(frozen.reason)
         try:

@@ -184,7 +184,7 @@ class PromoteSecurity(JobMixin, MoveBranches):
                 "job": job.token, "outcome": "suite failed", "candidate": candidate}))
             self.descriptionDone = ["suite failed: nothing moved"]
             return results.FAILURE
-        frozen = policy.frozen_refusal(await registry.freeze(), "promote the security fix")
+        frozen = await self.frozen("promote the security fix")
         result = await self.refuse(frozen.reason) if frozen is not None else await super().run()
         outcome = self.getProperty(prop.OUTCOME)
         if outcome in (BuildOutcome.MOVED, BuildOutcome.NOTHING):
