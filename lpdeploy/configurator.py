@@ -35,7 +35,7 @@ from buildbot.www.auth import NoAuth
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput, SettingsError
 from lpdeploy.core.model import MERGE_BACK, SECURITY_BUILD
-from lpdeploy.core.settings import Settings, load_settings, site_file
+from lpdeploy.core.settings import Settings, load_settings, site_file, site_overlay
 from lpdeploy.master import lost_worker
 from lpdeploy.master.changes import FlowPoller
 from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
@@ -86,7 +86,7 @@ eventguard.install()
 def configure(c: dict[str, Any], path: Path | None = None) -> Settings | None:
     """Fill the BuildmasterConfig dict ``c`` from the site file; report problems via config.error."""
     try:
-        settings = load_settings(path or site_file())
+        settings = load_settings(path or site_file(), overlay=site_overlay())
     except SettingsError as e:
         config.error(f"lpdeploy site file: {e}")
         return None
@@ -313,6 +313,21 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
     return scheds
 
 
+def _message_queue(c: dict[str, Any], settings: Settings) -> None:
+    """``[mq]`` set: several masters, one database, Buildbot's events over the WAMP router.
+
+    Without it Buildbot keeps its defaults (the in-process queue, one master).
+    ``multiMaster`` only relaxes Buildbot's single-master config checks and
+    tells the web UI (which then shows each build's master); that schedulers
+    and pollers run on one master at a time Buildbot does in any case.
+    """
+    if settings.mq.router_url is None:
+        return
+    c["mq"] = {"type": "wamp", "router_url": settings.mq.router_url, "realm": settings.mq.realm,
+               "wamp_debug_level": "error"}
+    c["multiMaster"] = True
+
+
 def apply(c: dict[str, Any], settings: Settings) -> None:
     """Build every Buildbot object the flow needs from validated settings."""
     lost_worker.install()  # Buildbot 4.3 wedges a build whose worker is lost while it prepares
@@ -322,6 +337,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     c["buildbotURL"] = settings.www.url
     c["buildbotNetUsageData"] = None
     c["db"] = {"db_url": settings.database_url}
+    _message_queue(c, settings)
     c["protocols"] = {"pb": {"port": f"tcp:{settings.workers.port}:interface={settings.workers.interface}"}}
     # sharded: a worker runs its parent build and one shard at once (parents wait for their shards)
     max_builds = 2 if settings.suite.sharded else 1
