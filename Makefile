@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLUSTER_STAMP := $(VENV)/.cluster-installed
 
-.PHONY: run test lint bench mutants mutmut clean help
+.PHONY: run cluster test lint bench mutants mutmut clean help
 
 help:
 	@echo "make run    start a master and local workers (demo site unless LPDEPLOY_CONFIG is set)"
+	@echo "make cluster  two masters on a private PostgreSQL and Crossbar router, with their workers"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
 	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~15 minutes)"
@@ -24,11 +26,19 @@ $(STAMP): setup.py pyproject.toml
 run: $(STAMP)
 	exec $(BIN)/python -m lpdeploy.tools.localrun
 
+# PostgreSQL's driver and the Crossbar router, for make cluster and the two-master tests
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
+	touch $(CLUSTER_STAMP)
+
+cluster: $(CLUSTER_STAMP)
+	exec $(BIN)/python -m lpdeploy.tools.cluster
+
 lint: $(STAMP)
 	$(BIN)/ruff check lpdeploy tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
