@@ -43,6 +43,7 @@ from lpdeploy.master.security_forms import SecurityForceScheduler
 from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, deploy_needed
+from lpdeploy.master.steps.deploy_lease import ReleaseDeployLease
 from lpdeploy.master.steps.flow import GATE, PROMOTE, SECURITY, Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.master.steps.security import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.master.steps.shards import (
@@ -142,6 +143,7 @@ def _deploy_factory(settings: Settings) -> BuildFactory:
     f.addStep(Checkout(repourl=settings.repository.url, branch=Property("lpdeploy_checkout_branch"),
                        doStepIf=deploy_needed, haltOnFailure=True))
     f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
+    f.addStep(ReleaseDeployLease())  # runs always: the next deploy, on any master, may go
     return f
 
 
@@ -353,7 +355,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
                       description=f"{b.stable} → {' + '.join(b.production)}: no re-test when tested"),
         BuilderConfig(name=DEPLOY_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_deploy_factory(settings),
-                      # one deploy at a time: two rollouts must never race on one server
+                      # one deploy at a time: two rollouts must never race on one server; the lock
+                      # serialises this master's deploys, the deploy lease (steps/deploy_lease) all masters'
                       locks=[MasterLock("lpdeploy-deploy").access("exclusive")],
                       description=f"{b.production_stable} → servers, never over a cowboy"),
         BuilderConfig(name=ADMIN_BUILDER, workernames=workers, collapseRequests=False,

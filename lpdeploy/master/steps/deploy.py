@@ -23,6 +23,7 @@ from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.steps import deploy_lease
 from lpdeploy.master.steps.flow import DEPLOY, SOURCE, FlowStep
 from lpdeploy.stores.registry import DbRegistry, UnknownCowboy
 
@@ -48,6 +49,9 @@ class PlanDeploy(FlowStep):
         super().__init__(settings=settings, kind=DEPLOY, **kwargs)
 
     async def run(self) -> int:
+        busy = await deploy_lease.hold(self)  # one deploy at a time across masters, not only on this one
+        if busy is not None:
+            return await self.refuse(busy)
         registry = DbRegistry(self.master)
         automated = bool(self.getProperty("lpdeploy_auto"))
         frozen = policy.frozen_refusal(await registry.freeze(), "deploy")
@@ -170,6 +174,9 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
                                      outcome="failed")
+        busy = await deploy_lease.hold(self)  # held since the plan; taken again if this step runs alone
+        if busy is not None:
+            return await self.refuse(busy)
         registry = DbRegistry(self.master)
         outcome: dict[str, dict[str, str]] = {}
         for p in self.getProperty("lpdeploy_plan") or []:
@@ -194,6 +201,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
 
     async def _changed_since_plan(self, registry: DbRegistry, plan: dict[str, Any]) -> str | None:
         """A freeze or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
+        if not await deploy_lease.still_held(self):
+            return "the deploy lease expired and was taken by another deploy (database unreachable?)"
         freeze = await registry.freeze()
         if freeze is not None:
             return f"frozen during the rollout by {freeze.by}: {freeze.reason}"
