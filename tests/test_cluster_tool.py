@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 import tomllib
 from pathlib import Path
 
@@ -126,3 +129,21 @@ def test_as_root_a_directory_the_postgres_user_cannot_enter_is_one_clear_error(t
     closed.mkdir(mode=0o700)
     with pytest.raises(RunError, match=r"the postgres user cannot enter .*closed"):
         PrivatePostgres(closed / "pg").create()
+
+
+def test_stopping_reaps_what_the_servers_themselves_started():
+    # a server's own children (PostgreSQL's backends, Crossbar's router) must not outlive make cluster
+    proc = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"])
+    try:
+        wait = time.monotonic() + 10
+        while len(cluster.descendants(proc.pid)) < 2 and time.monotonic() < wait:
+            time.sleep(0.05)
+        below = cluster.descendants(proc.pid)
+        assert len(below) == 2  # the grandchild included
+        assert set(below) <= set(cluster.descendants(os.getpid()))
+        cluster.reap([proc.pid, *below], grace=0.2)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        assert not [p for p in below if cluster._running(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

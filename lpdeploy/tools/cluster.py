@@ -184,6 +184,47 @@ class Cluster:
         return 1
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` now (Linux: read off /proc)."""
+    parent_of = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parent_of[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parent_of.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def reap(pids: list[int], grace: float = 10) -> None:
+    """Wait up to ``grace`` seconds for ``pids`` to end after their parents stopped; kill what remains."""
+    deadline = time.monotonic() + grace
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for p in pids:
+        if _running(p):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5  # SIGKILL is not refused; it takes a moment to land
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run(cfg: Path, run_dir: Path) -> int:
     try:
         settings = load_settings(cfg)
@@ -233,7 +274,9 @@ def run(cfg: Path, run_dir: Path) -> int:
         starting[0] = False
         if cluster.procs:
             _say("stopping")
+            spawned = descendants(os.getpid())  # the servers' own children too (PostgreSQL backends, ...)
             stop(list(reversed(cluster.procs)))
+            reap(spawned)
             _say("stopped")
 
 
