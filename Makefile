@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLUSTER_STAMP := $(VENV)/.cluster-installed
 
-.PHONY: run test lint bench mutants mutmut clean help
+.PHONY: run cluster test lint bench mutants mutmut clean help
 
 help:
 	@echo "make run    start a master and local workers (demo site unless LPDEPLOY_CONFIG is set)"
+	@echo "make cluster  two masters on a private PostgreSQL and Crossbar router, with their workers"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
 	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~4 minutes on a quiet 2-core machine)"
@@ -24,6 +26,14 @@ $(STAMP): setup.py pyproject.toml
 run: $(STAMP)
 	exec $(BIN)/python -m lpdeploy.tools.localrun
 
+# PostgreSQL's driver and the Crossbar router, for make cluster and the two-master tests
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
+	touch $(CLUSTER_STAMP)
+
+cluster: $(CLUSTER_STAMP)
+	exec $(BIN)/python -m lpdeploy.tools.cluster
+
 lint: $(STAMP)
 	$(BIN)/ruff check lpdeploy tests bench
 	$(BIN)/mypy
@@ -31,7 +41,7 @@ lint: $(STAMP)
 # the suite in two parts: most of it in parallel (a module stays on one process: its master is shared),
 # then the tests marked serial alone (they measure latency or load, or share the fresh clone)
 TEST_JOBS ?= 3
-test: lint
+test: lint $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 

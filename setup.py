@@ -38,6 +38,13 @@ setup(
             "setuptools>=68",
             "wheel",
         ],
+        # make cluster and the two-master tests: PostgreSQL's driver and a WAMP router (Crossbar)
+        "cluster": [
+            "psycopg[binary]>=3.2,<4",
+            "crossbar>=26.10,<27",
+            # autobahn's bjdata serializer is built against NumPy 1.x: under 2.x its import fails in the router
+            "numpy>=1.26,<2",
+        ],
     },
     entry_points={
         "console_scripts": ["lpdeploy = lpdeploy.tools.cli:main"],

@@ -36,7 +36,7 @@ from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput, SettingsError
 from lpdeploy.core.model import FlowKind, JobKind, Role
-from lpdeploy.core.settings import Settings, load_settings, site_file
+from lpdeploy.core.settings import Settings, load_settings, site_file, site_overlay
 from lpdeploy.master import lost_worker
 from lpdeploy.master.changes import FlowPoller
 from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
@@ -45,6 +45,7 @@ from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.bisect import Bisect
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, deploy_needed
+from lpdeploy.master.steps.deploy_lease import ReleaseDeployLease
 from lpdeploy.master.steps.flow import Checkout, Decide, MoveBranches, RunSuite, suite_needed
 from lpdeploy.master.steps.security import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.master.steps.shards import (
@@ -89,7 +90,7 @@ hook.install()  # the webhook's bodies: at most 1 MiB kept
 def configure(c: dict[str, Any], path: Path | None = None) -> Settings | None:
     """Fill the BuildmasterConfig dict ``c`` from the site file; report problems via config.error."""
     try:
-        settings = load_settings(path or site_file())
+        settings = load_settings(path or site_file(), overlay=site_overlay())
     except SettingsError as e:
         config.error(f"lpdeploy site file: {e}")
         return None
@@ -147,6 +148,7 @@ def _deploy_factory(settings: Settings) -> BuildFactory:
     f.addStep(Checkout(repourl=settings.repository.url, branch=Property(prop.CHECKOUT_BRANCH),
                        doStepIf=deploy_needed, haltOnFailure=True))
     f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
+    f.addStep(ReleaseDeployLease())  # runs always: the next deploy, on any master, may go
     return f
 
 
@@ -319,6 +321,21 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
     return scheds
 
 
+def _message_queue(c: dict[str, Any], settings: Settings) -> None:
+    """``[mq]`` set: several masters, one database, Buildbot's events over the WAMP router.
+
+    Without it Buildbot keeps its defaults (the in-process queue, one master).
+    ``multiMaster`` only relaxes Buildbot's single-master config checks and
+    tells the web UI (which then shows each build's master); that schedulers
+    and pollers run on one master at a time Buildbot does in any case.
+    """
+    if settings.mq.router_url is None:
+        return
+    c["mq"] = {"type": "wamp", "router_url": settings.mq.router_url, "realm": settings.mq.realm,
+               "wamp_debug_level": "error"}
+    c["multiMaster"] = True
+
+
 def apply(c: dict[str, Any], settings: Settings) -> None:
     """Build every Buildbot object the flow needs from validated settings."""
     lost_worker.install()  # Buildbot 4.3 wedges a build whose worker is lost while it prepares
@@ -328,6 +345,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     c["buildbotURL"] = settings.www.url
     c["buildbotNetUsageData"] = None
     c["db"] = {"db_url": settings.database_url}
+    _message_queue(c, settings)
     c["protocols"] = {"pb": {"port": f"tcp:{settings.workers.port}:interface={settings.workers.interface}"}}
     # sharded: a worker runs its parent build and one shard at once (parents wait for their shards)
     max_builds = 2 if settings.suite.sharded else 1
@@ -343,7 +361,8 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
                       description=f"{b.stable} → {' + '.join(b.production)}: no re-test when tested"),
         BuilderConfig(name=DEPLOY_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_deploy_factory(settings),
-                      # one deploy at a time: two rollouts must never race on one server
+                      # one deploy at a time: two rollouts must never race on one server; the lock
+                      # serialises this master's deploys, the deploy lease (steps/deploy_lease) all masters'
                       locks=[MasterLock("lpdeploy-deploy").access("exclusive")],
                       description=f"{b.production_stable} → servers, never over a cowboy"),
         BuilderConfig(name=ADMIN_BUILDER, workernames=workers, collapseRequests=False,

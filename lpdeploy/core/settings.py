@@ -152,6 +152,23 @@ class FreezeSettings:
 
 
 @dataclass(frozen=True)
+class Mq:
+    """The message bus between masters: Buildbot's in-process queue unless ``[mq]`` names a WAMP router.
+
+    With a router (Crossbar), every master sharing the database also shares
+    Buildbot's events: a build request made on one master is seen by the one
+    holding a free worker. ``realm`` must be the router's realm for Buildbot.
+    """
+
+    router_url: str | None = None  # ws://host:port/ws; None: one master, the simple in-process queue
+    realm: str = "buildbot"
+
+    @property
+    def shared(self) -> bool:
+        return self.router_url is not None
+
+
+@dataclass(frozen=True)
 class Server:
     name: str
     deploy_command: tuple[str, ...]
@@ -200,6 +217,7 @@ class Settings:
     webhook: Webhook | None = None  # None: no [webhook] table, the hook answers 404
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
+    mq: Mq = Mq()
 
     def server(self, name: str) -> Server | None:
         return next((s for s in self.servers if s.name == name), None)
@@ -219,17 +237,38 @@ def site_file() -> Path:
     return Path(named) if named else DEMO_SITE
 
 
-def load_settings(path: str | Path) -> Settings:
-    """Read and validate a site file; raise SettingsError on any problem."""
-    p = Path(path)
+def site_overlay() -> Path | None:
+    """The overlay named by ``LPDEPLOY_SITE_OVERLAY`` (``make cluster`` sets it per master), or None."""
+    named = os.environ.get("LPDEPLOY_SITE_OVERLAY")
+    return Path(named) if named else None
+
+
+def _read_toml(p: Path, what: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SettingsError(str(p), "site file not found") from None
+        raise SettingsError(str(p), f"{what} not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SettingsError(str(p), f"cannot read: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SettingsError(str(p), f"not valid TOML: {e}") from None
+
+
+def load_settings(path: str | Path, overlay: Path | None = None) -> Settings:
+    """Read and validate a site file; raise SettingsError on any problem.
+
+    ``overlay`` (a TOML file of tables) replaces, key by key, the keys it
+    names in the site file's tables: ``make cluster`` runs two masters from
+    one site file this way, each with its own ports, both on one database and
+    router. Relative paths still resolve against the site file.
+    """
+    p = Path(path)
+    raw = _read_toml(p, "site file")
+    if overlay is not None:
+        for name, table in _read_toml(overlay, "site overlay").items():
+            if not isinstance(table, dict) or not isinstance(raw.get(name, {}), dict):
+                raise SettingsError(f"{overlay}: {name}", "an overlay holds tables only")
+            raw[name] = {**raw.get(name, {}), **table}
     return parse_settings(raw, base=p.parent)
 
 
@@ -237,7 +276,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
     r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "freeze", "deploy",
-           "servers", "database", "title", "webhook")
+           "servers", "database", "mq", "title", "webhook")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
     repository = Repository(
@@ -321,6 +360,11 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     dp.only("soak")
     db = r.table("database")
     db.only("url")
+    database_url = db.string("url", Settings.database_url)
+    mq = _mq(r.table("mq"), "mq" in r.raw)
+    if mq.shared and database_url.startswith("sqlite:"):
+        raise SettingsError("database.url", "[mq] is for several masters: they need one shared database "
+                                            "server (postgresql://...), not a SQLite file")
     return Settings(
         repository=repository,
         branches=branches,
@@ -334,9 +378,34 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         deploy=DeployOptions(soak=dp.integer("soak", DeployOptions.soak, low=0, high=86400)),
         servers=_servers(r),
         webhook=_webhook(r, base),
-        database_url=db.string("url", Settings.database_url),
+        database_url=database_url,
         title=r.string("title", Settings.title),
+        mq=mq,
     )
+
+
+_REALM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _mq(t: _Reader, given: bool) -> Mq:
+    """``[mq]``: absent means one master and Buildbot's simple queue; present, it must name the router."""
+    t.only("router_url", "realm")
+    if not given:
+        return Mq()
+    url = t.string("router_url", required=True)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise SettingsError("mq.router_url", f"{url!r} is not a valid URL") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or "@" in parts.netloc or any(
+            c.isspace() for c in url):
+        raise SettingsError("mq.router_url", f"{url!r}: a ws:// or wss:// URL of the router, e.g. "
+                                             "\"ws://127.0.0.1:8080/ws\" (no user or password)")
+    realm = t.string("realm", Mq.realm)
+    if not _REALM.fullmatch(realm):
+        raise SettingsError("mq.realm", f"{realm!r}: letters, digits, '_', '.', '-' (at most 100)")
+    return Mq(router_url=url, realm=realm)
 
 
 def _check_suite(suite: Suite) -> None:

@@ -109,8 +109,12 @@ def _create(argv: list[str], made: list[Path], what: str) -> None:
         raise RunError(what, cause(output) if output.strip() else f"{missing[0]} was not created")
 
 
-def prepare(home: Path, settings: Settings, cfg: Path) -> tuple[Path, list[Path]]:
-    """Create or refresh the master and worker directories of one site; the database is kept."""
+def prepare(home: Path, settings: Settings, cfg: Path,
+            worker_names: tuple[str, ...] | None = None) -> tuple[Path, list[Path]]:
+    """Create or refresh the master and worker directories of one site; the database is kept.
+
+    ``worker_names``: the local workers to make (default: all of ``[workers] local``).
+    """
     master = home / "master"
     home.mkdir(parents=True, exist_ok=True)
     (home / "site-file").write_text(f"{cfg}\n")
@@ -120,7 +124,7 @@ def prepare(home: Path, settings: Settings, cfg: Path) -> tuple[Path, list[Path]
              f"--db={settings.database_url}", str(master)],
             [master / "buildbot.tac", *([db] if db else [])], f"buildbot create-master {master} failed")
     workers = []
-    for name in settings.workers.names:
+    for name in settings.workers.names if worker_names is None else worker_names:
         wdir = home / "workers" / name
         wdir.parent.mkdir(parents=True, exist_ok=True)
         (wdir / "buildbot.tac").unlink(missing_ok=True)
@@ -141,7 +145,7 @@ def create_demo(settings: Settings) -> None:
         _say(f"created demo users; passwords are in {Path(settings.auth.htpasswd).parent / 'demo-passwords.txt'}")
 
 
-def _wait_port(port: int, interface: str, give_up: Callable[[], bool]) -> bool:
+def wait_port(port: int, interface: str, give_up: Callable[[], bool]) -> bool:
     host = local_host(interface)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and not give_up():
@@ -182,7 +186,7 @@ def serve(master: Path, workers: list[Path], settings: Settings, cfg: Path) -> i
     try:
         procs.append(("the master", subprocess.Popen([_bin("buildbot"), "start", "--nodaemon", str(master)],
                                                      env=env, stdin=subprocess.DEVNULL)))
-        if not _wait_port(settings.www.port, settings.www.interface,
+        if not wait_port(settings.www.port, settings.www.interface,
                           lambda: stopping or procs[0][1].poll() is not None):
             if stopping:
                 return 0

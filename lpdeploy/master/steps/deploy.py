@@ -49,6 +49,7 @@ from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Commit, checkout_commands
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.steps import deploy_lease
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
 from lpdeploy.stores.registry import Registry, UnknownCowboy
 
@@ -81,6 +82,9 @@ class PlanDeploy(FlowStep):
         super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
 
     async def run(self) -> int:
+        busy = await deploy_lease.hold(self)  # one deploy at a time across masters, not only on this one
+        if busy is not None:
+            return await self.refuse(busy)
         registry = services(self.master).registry
         automated = bool(self.getProperty(prop.AUTO))
         frozen = await self.frozen("deploy")
@@ -198,6 +202,9 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
                                      outcome=BuildOutcome.FAILED)
+        busy = await deploy_lease.hold(self)  # held since the plan; taken again if this step runs alone
+        if busy is not None:
+            return await self.refuse(busy)
         registry = services(self.master).registry
         outcome: dict[str, dict[str, str]] = {}
         stopped: str | None = None  # why the servers not yet deployed are left alone
@@ -239,6 +246,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
 
     async def _changed_since_plan(self, registry: Registry, plan: dict[str, Any]) -> str | None:
         """A freeze (or window) or a cowboy recorded while this rollout ran (servers go one by one, for minutes)."""
+        if not await deploy_lease.still_held(self):
+            return "the deploy lease expired and was taken by another deploy (database unreachable?)"
         frozen = await self.frozen("go on")
         if frozen is not None:
             return f"frozen during the rollout ({frozen.reason})"

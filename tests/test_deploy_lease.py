@@ -1,0 +1,108 @@
+"""One deploy at a time across masters: the deploy steps hold the ``deploy`` lease in the shared database.
+
+Buildbot's harness (``TestBuildStepMixin``, the test reactor's clock) on a
+real database; another master's deploy is a lease held under another name.
+"""
+
+from __future__ import annotations
+
+from buildbot.process.results import SUCCESS
+from buildbot.util.twisted import async_to_deferred
+from test_deploy_steps import DeployCase
+
+from lpdeploy.master.steps import deploy_lease
+from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys
+from lpdeploy.master.steps.deploy_lease import DEPLOY_LEASE, LEASE_TTL, ReleaseDeployLease, holder
+from lpdeploy.stores.lease import DbLeases
+from lpdeploy.stores.registry import DbRegistry
+
+OTHER = "master 2 (other) build 5"
+
+
+class DeployLease(DeployCase):
+    def setUp(self):
+        d = super().setUp()
+        self.leases = DbLeases(self.master)
+        return d
+
+    async def other_master_deploys(self, expires_in: float = LEASE_TTL) -> None:
+        now = self.reactor.seconds()
+        got = await self.leases.take(DEPLOY_LEASE, OTHER, now - LEASE_TTL + expires_in, LEASE_TTL)
+        self.assertEqual(got.holder, OTHER)
+
+    @async_to_deferred
+    async def test_a_plan_waits_while_another_master_deploys_and_goes_on_once_it_is_released(self):
+        self.history()
+        await self.other_master_deploys()
+        step = self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1")
+        self.expect_outcome(result=SUCCESS)
+        running = self.run_step()
+        self.reactor.advance(30)  # the other deploy runs on: this plan waits, deciding nothing
+        self.assertFalse(running.called)
+        self.assertIsNone(self.prop("lpdeploy_plan"))
+        self.assertTrue(await self.leases.release(DEPLOY_LEASE, OTHER))
+        self.reactor.advance(deploy_lease.WAIT_POLL)
+        await running
+        self.assertEqual(self.plans()["app1"]["action"], "move")
+        self.assertEqual((await self.leases.state(DEPLOY_LEASE)).holder, holder(step))
+        self.assertIn(f"waiting: another deploy holds the deploy lease ({OTHER})", self.log("decision"))
+
+    @async_to_deferred
+    async def test_a_dead_masters_lease_frees_itself_after_its_time_to_live(self):
+        self.history()
+        await self.other_master_deploys(expires_in=10)  # its master died: nobody renews it
+        step = self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1")
+        self.expect_outcome(result=SUCCESS)
+        running = self.run_step()
+        self.reactor.advance(8)
+        self.assertFalse(running.called)
+        for _ in range(2):
+            self.reactor.advance(deploy_lease.WAIT_POLL)
+        await running
+        self.assertEqual((await self.leases.state(DEPLOY_LEASE)).holder, holder(step))
+
+    @async_to_deferred
+    async def test_the_lease_is_renewed_while_the_build_runs_and_the_last_step_releases_it(self):
+        self.history()
+        step = self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1")
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        me = holder(step)
+        first = await self.leases.state(DEPLOY_LEASE)
+        self.reactor.advance(LEASE_TTL * 3)  # a long rollout: renewals keep the lease its own
+        renewed = await self.leases.state(DEPLOY_LEASE)
+        self.assertEqual(renewed.holder, me)
+        self.assertGreater(renewed.expires, first.expires + 2 * LEASE_TTL)
+        self.assertEqual((await self.leases.take(DEPLOY_LEASE, OTHER, self.reactor.seconds(), LEASE_TTL)).holder,
+                         me)
+        self.assertTrue(await deploy_lease.release(step))  # what ReleaseDeployLease.run does
+        self.assertIsNone(await self.leases.state(DEPLOY_LEASE))
+        self.reactor.advance(LEASE_TTL)  # the renewals stopped with it
+        self.assertIsNone(await self.leases.state(DEPLOY_LEASE))
+
+    @async_to_deferred
+    async def test_a_rollout_whose_lease_was_taken_by_another_deploys_nothing_more(self):
+        self.history()
+        step = self.setup_flow_step(RunDeploys(settings=self.settings))
+        plan = {"server": "app1", "retire": [], "overridden": []}
+        registry = DbRegistry(self.master)
+        await self.leases.take(DEPLOY_LEASE, holder(step), self.reactor.seconds(), LEASE_TTL)
+        self.assertIsNone(await step._changed_since_plan(registry, plan))  # held: the next server may go
+        # this build's renewals failed (the database was unreachable), the lease expired, another master took it
+        self.reactor.advance(LEASE_TTL)
+        await self.leases.take(DEPLOY_LEASE, OTHER, self.reactor.seconds(), LEASE_TTL)
+        self.assertFalse(await deploy_lease.still_held(step))
+        reason = await step._changed_since_plan(registry, plan)
+        self.assertIn("deploy lease expired and was taken by another deploy", reason)
+
+
+def test_the_release_step_runs_whatever_happened_before_it():
+    from lpdeploy import configurator
+    from lpdeploy.core.settings import parse_settings
+
+    c: dict = {}
+    configurator.apply(c, parse_settings({"repository": {"url": "file:///srv/lp.git"}}))
+    deploy = next(b for b in c["builders"] if b.name == configurator.DEPLOY_BUILDER)
+    last = deploy.factory.steps[-1]
+    assert last.step_class is ReleaseDeployLease
+    assert last.kwargs.get("alwaysRun", True) is True and ReleaseDeployLease().alwaysRun is True
