@@ -67,3 +67,13 @@ def test_the_lint_rule_bans_the_same() -> None:
     assert "TID251" in config
     for name in PURE_BANNED:
         assert f'"{name}".msg' in config
+
+
+def test_the_readmes_layout_names_every_module() -> None:
+    """README.rst's Layout section is the map a newcomer reads: a module it does not name is a gap in it."""
+    readme = (PACKAGE.parent / "README.rst").read_text()
+    layout = readme[readme.index("\nLayout\n------\n"):]
+    layout = layout[:layout.index("``bench/`` holds")]
+    missing = sorted(str(p.relative_to(PACKAGE)) for p in MODULES
+                     if p.name != "__init__.py" and p.name not in layout)
+    assert not missing, f"README.rst's Layout section does not name {missing}"
