@@ -13,9 +13,9 @@ from dataclasses import asdict
 from typing import Any, cast
 
 from buildbot.util.service import BuildbotService
+from buildbot.www.resource import Error, Resource
 from twisted.internet import defer
-from twisted.python import log
-from twisted.web import resource, server
+from twisted.web import resource
 
 from lpdeploy import __version__
 from lpdeploy.core.model import AuditAction, Role
@@ -53,36 +53,52 @@ class _Static(resource.Resource):
         return self.body
 
 
-class StatusResource(resource.Resource):
+class JsonResource(Resource):
+    """A JSON answer computed on the reactor, written through Buildbot's own ``asyncRenderHelper``.
+
+    Buildbot's helper finishes the request, turns ``Error(status, message)``
+    into that status and logs anything else as a 500; here every error body
+    is JSON too (``{"error": ...}``), as the CLI and scripts expect.
+    """
+
     isLeaf = True
+    failed = "could not compute the answer; see the master log"  # the 500's text
 
     def __init__(self, app: LpDeployApp) -> None:
-        super().__init__()
+        super().__init__(None)  # Buildbot sets app.master later; it is read at render time
         self.app = app
 
-    def render_GET(self, request: Any) -> Any:
-        d = defer.ensureDeferred(self._render(request))
-
-        def failed(f: Any) -> None:
-            log.err(f, "lpdeploy status")
-            request.setResponseCode(500)
+    def render_GET(self, request: Any) -> int:
+        def write_error(message: bytes, errcode: int = 400) -> None:
+            request.setResponseCode(errcode)
             request.setHeader(b"content-type", b"application/json")
-            request.write(json.dumps({"error": "could not compute the status; see the master log"}).encode())
+            text = self.failed if errcode == 500 else message.decode(errors="replace")
+            request.write(json.dumps({"error": text}).encode())
             request.finish()
 
-        d.addErrback(failed)
-        return server.NOT_DONE_YET
+        return self.asyncRenderHelper(request, lambda r: defer.ensureDeferred(self._render(r)), write_error)
 
-    async def _render(self, request: Any) -> None:
+    async def _render(self, request: Any) -> bytes:
+        body = await self.answer(request)
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(body, indent=1).encode()
+
+    async def answer(self, request: Any) -> Any:
+        raise NotImplementedError
+
+
+class StatusResource(JsonResource):
+    """``status.json``: the flow's state, as ``lpdeploy status --json`` prints it."""
+
+    failed = "could not compute the status; see the master log"
+
+    async def answer(self, request: Any) -> Any:
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         reach = services(master)
-        body = await flow_status(reach.upstream(settings.repository.url), reach.ledger,
-                                 reach.registry, settings, may_see_security=Role.SECURITY in roles(request, master),
+        return await flow_status(reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
+                                 may_see_security=Role.SECURITY in roles(request, master),
                                  now=master.reactor.seconds())
-        request.setHeader(b"content-type", b"application/json")
-        request.write(json.dumps(body, indent=1).encode())
-        request.finish()
 
 
 def roles(request: Any, master: Any) -> set[str]:
@@ -104,64 +120,28 @@ def visible_audit(entries: list[Any], viewer_roles: set[str]) -> list[Any]:
     return [e for e in entries if e.action not in SECURITY_ACTIONS]
 
 
-class AuditResource(resource.Resource):
+class AuditResource(JsonResource):
     """``audit.json``: the audit trail, for users with the security or losa role."""
 
-    isLeaf = True
+    failed = "could not read the audit trail; see the master log"
 
-    def __init__(self, app: LpDeployApp) -> None:
-        super().__init__()
-        self.app = app
-
-    def render_GET(self, request: Any) -> Any:
-        request.setHeader(b"content-type", b"application/json")
+    async def answer(self, request: Any) -> Any:
         viewer = roles(request, self.app.master)
         if not viewer & {Role.SECURITY, Role.LOSA}:
-            request.setResponseCode(403)
-            return b'{"error": "the audit trail needs the security or losa role"}'
-        d = defer.ensureDeferred(services(self.app.master).registry.audit_log(limit=500))
-
-        def done(entries: list[Any]) -> None:
-            shown = visible_audit(entries, viewer)
-            request.write(json.dumps([asdict(e) for e in shown], indent=1).encode())
-            request.finish()
-
-        def failed(f: Any) -> None:
-            log.err(f, "lpdeploy audit")
-            request.setResponseCode(500)
-            request.write(b'{"error": "could not read the audit trail; see the master log"}')
-            request.finish()
-
-        d.addCallbacks(done, failed)
-        return server.NOT_DONE_YET
+            raise Error(403, b"the audit trail needs the security or losa role")
+        entries = await services(self.app.master).registry.audit_log(limit=500)
+        return [asdict(e) for e in visible_audit(entries, viewer)]
 
 
-class CowboysResource(resource.Resource):
+class CowboysResource(JsonResource):
     """``cowboys.json``: active cowboys; ``?all=1`` adds retired and removed ones."""
 
-    isLeaf = True
+    failed = "could not read the cowboys; see the master log"
 
-    def __init__(self, app: LpDeployApp) -> None:
-        super().__init__()
-        self.app = app
-
-    def render_GET(self, request: Any) -> Any:
+    async def answer(self, request: Any) -> Any:
         everything = request.args.get(b"all", [b"0"])[0] in (b"1", b"true", b"yes")
-        d = defer.ensureDeferred(services(self.app.master).registry.cowboys(include_ended=everything))
-
-        def done(cowboys: list[Any]) -> None:
-            request.setHeader(b"content-type", b"application/json")
-            request.write(json.dumps([c.as_json() for c in cowboys], indent=1).encode())
-            request.finish()
-
-        def failed(f: Any) -> None:
-            log.err(f, "lpdeploy cowboys")
-            request.setResponseCode(500)
-            request.write(b'{"error": "could not read the cowboys; see the master log"}')
-            request.finish()
-
-        d.addCallbacks(done, failed)
-        return server.NOT_DONE_YET
+        cowboys = await services(self.app.master).registry.cowboys(include_ended=everything)
+        return [c.as_json() for c in cowboys]
 
 
 class LpDeployApp:
