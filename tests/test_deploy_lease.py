@@ -6,7 +6,7 @@ real database; another master's deploy is a lease held under another name.
 
 from __future__ import annotations
 
-from buildbot.process.results import SUCCESS
+from buildbot.process.results import EXCEPTION, SUCCESS
 from buildbot.util.twisted import async_to_deferred
 from test_deploy_steps import DeployCase
 
@@ -94,6 +94,41 @@ class DeployLease(DeployCase):
         self.assertFalse(await deploy_lease.still_held(step))
         reason = await step._changed_since_plan(registry, plan)
         self.assertIn("deploy lease expired and was taken by another deploy", reason)
+
+
+    @async_to_deferred
+    async def test_a_later_step_never_takes_back_a_lease_it_lost(self):
+        # the plan took the lease; the database was unreachable past the lease's time to live; another master
+        # took it, deployed and released it: this build's plan is out of date and must not go on
+        self.history()
+        step = self.setup_flow_step(RunDeploys(settings=self.settings))
+        self.assertIsNone(await deploy_lease.hold(step))
+        self.addCleanup(lambda: deploy_lease.release(step))
+        self.assertIsNone(await deploy_lease.keep(step))  # still its own: go on
+        getattr(step.build, deploy_lease._LOOP).stop()  # its renewals fail from now on (no database)
+        self.reactor.advance(LEASE_TTL + 1)
+        self.assertEqual((await self.leases.take(DEPLOY_LEASE, OTHER, self.reactor.seconds(), LEASE_TTL)).holder,
+                         OTHER)
+        self.assertTrue(await self.leases.release(DEPLOY_LEASE, OTHER))
+        reason = await deploy_lease.keep(step)
+        self.assertIn("the deploy lease was lost since the plan", reason or "")
+        self.assertIsNone(await self.leases.state(DEPLOY_LEASE))  # free: not taken back
+
+    @async_to_deferred
+    async def test_a_stopped_build_stops_waiting_for_the_lease(self):
+        self.history()
+        await self.other_master_deploys()
+        step = self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1")
+        self.expect_outcome(result=EXCEPTION)  # how Buildbot ends an interrupted step
+        running = self.run_step()
+        self.reactor.advance(deploy_lease.WAIT_POLL)
+        self.assertFalse(running.called)
+        step.interrupt("stopped in the UI")  # the UI's cancel, the CLI's Ctrl-C
+        self.reactor.advance(deploy_lease.WAIT_POLL)
+        await running
+        self.assertIn("stopped while it waited for the deploy lease", self.prop("lpdeploy_reason"))
+        self.assertIsNone(self.prop("lpdeploy_plan"))
+        self.assertEqual((await self.leases.state(DEPLOY_LEASE)).holder, OTHER)
 
 
 def test_the_release_step_runs_whatever_happened_before_it():

@@ -581,6 +581,29 @@ class CheckedDeploys(CheckedCase):
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
 
     @async_to_deferred
+    async def test_a_cowboy_recorded_while_the_check_fails_is_never_rolled_back_over(self):
+        # a losa hand-patches the broken server between two check attempts and records it: the rollback
+        # would deploy the old revision over that patch, so it is refused and says why (invariant 5)
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.deploy("app1", self.p2),
+                             *[self.check("app1", self.p2, 1, "GET /+health: 500\n") for _ in range(3)])
+        self.expect_outcome(result=FAILURE)
+        d = self.run_step()
+        self.reactor.advance(0)  # the first attempt failed; the step pauses before the next
+        c = await self.registry.add_cowboy("app1", "hand fix of the health page", None, "carol", T0)
+        for _ in range(2):
+            self.reactor.advance(CHECK_PAUSE)
+            self.reactor.advance(0)
+        await d
+        server = self.prop("lpdeploy_servers")["app1"]
+        self.assertEqual(server["status"], "check-failed")
+        self.assertIn(f"not rolled back: cowboy #{c.id} (hand fix of the health page) was recorded on app1",
+                      server["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)  # nothing recorded
+
+    @async_to_deferred
     async def test_a_failing_check_rolls_back_stops_the_rollout_and_fails_naming_server_and_check(self):
         self.history()
         await self.deployed("app1", self.p1)

@@ -85,6 +85,8 @@ class PlanDeploy(FlowStep):
         busy = await deploy_lease.hold(self)  # one deploy at a time across masters, not only on this one
         if busy is not None:
             return await self.refuse(busy)
+        if self.stopped:
+            return await self.refuse("the build was stopped before it planned anything")
         registry = services(self.master).registry
         automated = bool(self.getProperty(prop.AUTO))
         frozen = await self.frozen("deploy")
@@ -202,7 +204,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if got != revision:
             return await self.refuse(f"checkout is at {got!r}, not {revision!r}; deploying nothing",
                                      outcome=BuildOutcome.FAILED)
-        busy = await deploy_lease.hold(self)  # held since the plan; taken again if this step runs alone
+        busy = await deploy_lease.keep(self)  # still the lease the plan took, never a new one
         if busy is not None:
             return await self.refuse(busy)
         registry = services(self.master).registry
@@ -228,7 +230,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
                 stopped = f"the check failed on {name}, so the rollout stopped"
             elif outcome[name]["status"] == ServerStatus.DEPLOYED and not soaked and name != moves[-1]:
                 soaked = True
-                stopped = await self._soak(registry, name, revision, previous, outcome)
+                stopped = await self._soak(registry, name, revision, previous, outcome,
+                                           frozenset(p["retire"]) | frozenset(p["overridden"]))
         lines = [f"{name}: {o['status']}: {o['reason']}" for name, o in outcome.items()]
         await self.addCompleteLog("summary", "\n".join(lines) + "\n")
         self.setProperty(prop.SERVERS, outcome, SOURCE)
@@ -280,7 +283,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             return {"status": ServerStatus.FAILED, "reason": why}
         failure = await self._check(server, revision)
         if failure is not None:  # the deploy ran but the server does not work: not recorded as deployed
-            return await self._after_failed_check(registry, server, revision, previous, failure)
+            return await self._after_failed_check(registry, server, revision, previous, failure,
+                                                  frozenset(plan["retire"]) | frozenset(plan["overridden"]))
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
@@ -307,7 +311,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"] + checked, "revision": revision}
 
     async def _soak(self, registry: Registry, canary: str, revision: str, previous: Deployment | None,
-                    outcome: dict[str, dict[str, str]]) -> str | None:
+                    outcome: dict[str, dict[str, str]], planned_cowboys: frozenset[int]) -> str | None:
         """Watch the canary for ``[deploy] soak`` seconds, then check it again; why to stop, or None to go on.
 
         A failure is handled as a failed check (rollback, audit), and the
@@ -319,6 +323,9 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         assert server is not None
         if not soak or not server.check_command:
             return None  # nothing to watch with: no soak configured, or the canary has no check
+        if self.stopped:  # a stop that came between two commands, before the soak began
+            self._cancelled = True
+            return f"the build was stopped before the soak of {canary}"
         self._soaking = task.deferLater(self.master.reactor, soak, lambda: None)
         try:
             await self._soaking
@@ -332,7 +339,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             outcome[canary]["reason"] += f"; checked again after a {span(soak)} soak"
             return None
         outcome[canary] = await self._after_failed_check(registry, server, revision, previous,
-                                                         f"after a {span(soak)} soak: {failure}")
+                                                         f"after a {span(soak)} soak: {failure}", planned_cowboys)
         if outcome[canary]["status"] == ServerStatus.ROLLED_BACK and previous is not None:
             await registry.record_deployment(previous)  # the canary runs what it ran before again
         return f"the check failed on {canary} after the soak, so the rollout stopped"
@@ -393,11 +400,16 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         return f"check {shlex.join(argv)} failed on {server.name} (exit code {cmd.rc}, {tries}){last}"
 
     async def _after_failed_check(self, registry: Registry, server: Server, revision: str,
-                                  previous: Deployment | None, failure: str) -> dict[str, str]:
+                                  previous: Deployment | None, failure: str,
+                                  planned_cowboys: frozenset[int] = frozenset()) -> dict[str, str]:
         """Roll the server back if that is safe (audited either way); the rollout stops after this server."""
         before = previous.revision if previous else None
         missing = await lost_fixes(self.upstream, registry, before) if before else []
         decision = policy.rollback_after_failed_check(server.name, revision, before, missing)
+        patched = [c for c in await registry.cowboys() if c.server == server.name and c.id not in planned_cowboys]
+        if decision.action is Action.MOVE and patched:  # a losa patched it by hand meanwhile: never deploy over that
+            decision = Decision(Action.REFUSE, "not rolled back: " + ", ".join(
+                f"cowboy #{c.id} ({c.reason}) was recorded on {server.name} during the rollout" for c in patched))
         status, what = ServerStatus.CHECK_FAILED, decision.reason
         if decision.action is Action.MOVE:
             assert decision.revision is not None

@@ -46,6 +46,8 @@ async def hold(step: Any) -> str | None:
     deadline = reactor.seconds() + WAIT_MAX
     told = None
     while True:
+        if getattr(step, "stopped", False):  # a stop (UI cancel, CLI Ctrl-C) ends the wait, not only the build
+            return "the build was stopped while it waited for the deploy lease"
         got = await leases.take(DEPLOY_LEASE, me, reactor.seconds(), LEASE_TTL)
         if got.holder == me:
             break
@@ -62,6 +64,20 @@ async def hold(step: Any) -> str | None:
         loop.clock = reactor
         setattr(step.build, _LOOP, loop)
         loop.start(RENEW_EVERY, now=False).addErrback(lambda f: None)
+    return None
+
+
+async def keep(step: Any) -> str | None:
+    """For a later step of a build: None while the lease it took is still its own, else why to stop.
+
+    Taking the lease again would be wrong: if it expired (the database was
+    unreachable) and another master deployed meanwhile, this build's plan is
+    out of date. A step that runs in a build that never took it takes it now.
+    """
+    if getattr(step.build, _LOOP, None) is None:
+        return await hold(step)
+    if not await still_held(step):
+        return "the deploy lease was lost since the plan (another deploy took it); nothing deployed, plan again"
     return None
 
 
