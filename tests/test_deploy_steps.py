@@ -700,6 +700,18 @@ class SoakedDeploys(CheckedCase):
                              **self.decided(self.p2, self.plan("app1"), self.plan("app2")))
 
     @async_to_deferred
+    async def test_a_stop_that_came_before_the_soak_began_ends_it_at_once(self):
+        # Buildbot's stop can land between two commands (the canary's bookkeeping), when no soak is running yet
+        self.start()
+        step = self.get_nth_step(0)
+        step.stopped = True
+        outcome = {"app1": {"status": "deployed", "reason": "planned"}}
+        why = await step._soak(self.registry, "app1", self.p2, None, outcome, frozenset())
+        self.assertEqual(why, "the build was stopped before the soak of app1")
+        self.assertTrue(step._cancelled)
+        self.assertEqual(outcome["app1"]["status"], "deployed")  # the canary keeps its record: it passed its check
+
+    @async_to_deferred
     async def test_the_others_wait_for_the_canarys_soak_and_second_check(self):
         self.start()
         await self.deployed("app1", self.p1)
