@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.month
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.webhook_latency --runs 3
+	$(BIN)/python -m bench.checkout
 
 # every curated mutant (tests/mutants/curated.toml) applied to a scratch copy must fail its tests
 mutants: $(STAMP)
