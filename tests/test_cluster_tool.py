@@ -19,7 +19,7 @@ import pytest
 
 from lpdeploy.core.settings import load_settings
 from lpdeploy.tools import cluster
-from lpdeploy.tools.localrun import RunError, stop
+from lpdeploy.tools.localrun import stop
 from lpdeploy.tools.services import Crossbar, PrivatePostgres, pg_bin
 
 SITE = """\
@@ -124,11 +124,25 @@ def test_the_private_postgresql_is_made_once_serves_a_database_per_site_and_stop
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to the postgres user")
-def test_as_root_a_directory_the_postgres_user_cannot_enter_is_one_clear_error(tmp_path):
+@pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL's binaries are not installed (Debian package postgresql)")
+def test_as_root_in_a_directory_the_postgres_user_cannot_enter_the_cluster_lives_beside_it(tmp_path):
+    # a new user's clone in a mode-700 directory (a private home, mktemp -d), make cluster run as root
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
-    with pytest.raises(RunError, match=r"the postgres user cannot enter .*closed"):
-        PrivatePostgres(closed / "pg").create()
+    pg = PrivatePostgres(closed / "pg")
+    try:
+        assert pg.create() is True
+        assert not str(pg.data).startswith(str(closed))  # the server's files where its user may go
+        assert (closed / "pg" / "data").resolve() == pg.data.resolve()  # found through .run all the same
+        assert (pg.data / "PG_VERSION").exists()
+        again = PrivatePostgres(closed / "pg")
+        assert again.create() is False and again.data == pg.data  # made once, found again
+        pg.start()
+        assert pg.proc is not None
+        stop([("PostgreSQL", pg.proc)])
+        assert pg.proc.returncode == 0
+    finally:
+        shutil.rmtree(pg.data.parent, ignore_errors=True)
 
 
 def test_stopping_reaps_what_the_servers_themselves_started():

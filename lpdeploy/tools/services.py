@@ -16,6 +16,7 @@ Both are child processes: ``localrun.stop`` stops them like the masters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -24,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,14 +114,28 @@ class PrivatePostgres:
             user = pwd.getpwnam("postgres")
             os.chown(path, user.pw_uid, user.pw_gid)
 
-    def _check_reachable(self) -> None:
-        """As root: the postgres user must be able to enter every directory above the cluster."""
-        if not self._as_postgres:
+    def _reachable(self, path: Path) -> bool:
+        """Whether the server's user can enter ``path`` and every directory above it (always, unless root)."""
+        return not self._as_postgres or all(d.stat().st_mode & 0o001 for d in [path, *path.parents])
+
+    def _place_data(self) -> None:
+        """As root in a checkout the postgres user cannot enter (a private home, a mode-700 temp dir), the
+        server's files go to a directory of their own in the system's temp dir, named after ``home``;
+        ``home/data`` then links to it, so the cluster is still found (and removed) through ``.run``."""
+        if self._reachable(self.home):
             return
-        for d in [self.home, *self.home.parents]:
-            if not d.stat().st_mode & 0o001:
-                raise RunError("PostgreSQL", f"the postgres user cannot enter {d} (mode {oct(d.stat().st_mode & 0o777)}"
-                                             f"); give others execute permission on it, or run as a normal user")
+        key = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
+        outside = Path(tempfile.gettempdir()) / f"lpdeploy-pg-{key}"
+        if not self._reachable(outside.parent):
+            raise RunError("PostgreSQL", f"the postgres user cannot enter {self.home} nor {outside.parent}; "
+                                         "give others execute permission on one of them, or run as a normal user")
+        outside.mkdir(mode=0o700, exist_ok=True)
+        self._own(outside)
+        link = self.home / "data"
+        if link.is_symlink() or not link.exists():
+            link.unlink(missing_ok=True)
+            link.symlink_to(outside / "data")
+        self.data = outside / "data"
 
     @property
     def password(self) -> str:
@@ -127,17 +143,17 @@ class PrivatePostgres:
 
     def create(self) -> bool:
         """Make the cluster unless ``home/data`` already holds one; True when it was made now."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._place_data()
         if (self.data / "PG_VERSION").exists():
             return False
-        self.home.mkdir(parents=True, exist_ok=True)
-        self._check_reachable()
         if not self.password_file.exists():
             self.password_file.touch(mode=0o600)
             self.password_file.write_text(secrets.token_hex(16) + "\n")
         shutil.rmtree(self.data, ignore_errors=True)  # a half-made cluster from an interrupted run
         self.data.mkdir(mode=0o700)
         self._own(self.data)
-        pwfile = self.home / "initdb-password"  # readable by the server's user while initdb runs
+        pwfile = self.data.parent / "initdb-password"  # readable by the server's user while initdb runs
         pwfile.unlink(missing_ok=True)
         pwfile.touch(mode=0o600)
         self._own(pwfile)
