@@ -39,6 +39,7 @@ from lpdeploy.core.model import FlowKind, JobKind, Role
 from lpdeploy.core.settings import Settings, load_settings, site_file, site_overlay
 from lpdeploy.master import lost_worker
 from lpdeploy.master.changes import FlowPoller
+from lpdeploy.master.failover import FailoverService
 from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
 from lpdeploy.master.security_forms import SecurityForceScheduler
 from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
@@ -334,6 +335,8 @@ def _message_queue(c: dict[str, Any], settings: Settings) -> None:
     c["mq"] = {"type": "wamp", "router_url": settings.mq.router_url, "realm": settings.mq.realm,
                "wamp_debug_level": "error"}
     c["multiMaster"] = True
+    # heartbeats and take-over in seconds ([cluster]); Buildbot alone moves a dead master's work after 10-15 min
+    c.setdefault("services", []).append(FailoverService(name="lpdeploy-failover", cluster=settings.cluster))
 
 
 def apply(c: dict[str, Any], settings: Settings) -> None:
@@ -351,7 +354,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     max_builds = 2 if settings.suite.sharded else 1
     c["workers"] = [Worker(name, settings.workers.password, max_builds=max_builds) for name in workers]
     c["change_source"] = [FlowPoller(name="lpdeploy-poller", settings=settings)]
-    c["services"] = [SiteService(name="lpdeploy", settings=settings)]
+    c.setdefault("services", []).append(SiteService(name="lpdeploy", settings=settings))
     c["builders"] = [
         BuilderConfig(name=GATE_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_flow_factory(settings, FlowKind.GATE, b.devel),

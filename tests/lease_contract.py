@@ -77,6 +77,26 @@ async def leases_are_kept_apart_by_name(leases: Any) -> None:
     assert (await leases.state(NAME)).holder == A
 
 
+async def only_an_expired_lease_of_its_holder_is_broken(leases: Any) -> None:
+    # how a survivor declares a silent master dead: its heartbeat lease, once expired, is deleted
+    await leases.take(NAME, A, T0, TTL)
+    assert await leases.break_expired(NAME, A, T0 + TTL - 1) is False  # still alive
+    assert await leases.break_expired(NAME, B, T0 + TTL) is False  # not B's lease
+    assert await leases.state(NAME) == LeaseState(A, T0 + TTL)
+    assert await leases.break_expired(NAME, A, T0 + TTL) is True
+    assert await leases.state(NAME) is None
+    assert await leases.break_expired(NAME, A, T0 + TTL) is False  # twice: the second survivor loses
+    # the silent master, back, cannot renew: it learns it was taken over
+    assert await leases.renew(NAME, A, T0 + TTL + 1, TTL) is False
+
+
+async def a_renewed_lease_is_not_broken(leases: Any) -> None:
+    await leases.take(NAME, A, T0, TTL)
+    await leases.renew(NAME, A, T0 + TTL - 1, TTL)  # the holder renewed in time
+    assert await leases.break_expired(NAME, A, T0 + TTL) is False
+    assert await leases.state(NAME) == LeaseState(A, T0 + 2 * TTL - 1)
+
+
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
@@ -88,4 +108,6 @@ SCENARIOS: list[Scenario] = [
     only_the_holder_releases,
     a_released_lease_is_taken_at_once,
     leases_are_kept_apart_by_name,
+    only_an_expired_lease_of_its_holder_is_broken,
+    a_renewed_lease_is_not_broken,
 ]

@@ -170,6 +170,7 @@ class JobKind(enum.StrEnum):
 
     SECURITY_BUILD = "security-build"
     MERGE_BACK = "merge-back"
+    FAILOVER = "failover"  # a master took over the work of a silent one (lpdeploy.core.failover)
 
 
 class Role(enum.StrEnum):

@@ -169,6 +169,20 @@ class Mq:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """Failover between masters (``[cluster]``; used only with ``[mq]``, i.e. several masters).
+
+    Every master renews a heartbeat in the shared database every ``heartbeat``
+    seconds; one silent for ``dead_after`` seconds is taken over by another
+    (``lpdeploy.core.failover``): its gate, poller and build requests move
+    within about ``dead_after + heartbeat`` seconds of its death.
+    """
+
+    heartbeat: int = 10
+    dead_after: int = 30
+
+
+@dataclass(frozen=True)
 class Server:
     name: str
     deploy_command: tuple[str, ...]
@@ -218,6 +232,7 @@ class Settings:
     database_url: str = field(default="sqlite:///state.sqlite", repr=False)  # may hold a password
     title: str = "lpdeploy"
     mq: Mq = Mq()
+    cluster: Cluster = Cluster()
 
     def server(self, name: str) -> Server | None:
         return next((s for s in self.servers if s.name == name), None)
@@ -276,7 +291,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
     r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "freeze", "deploy",
-           "servers", "database", "mq", "title", "webhook")
+           "servers", "database", "mq", "cluster", "title", "webhook")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval")
     repository = Repository(
@@ -381,7 +396,20 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         database_url=database_url,
         title=r.string("title", Settings.title),
         mq=mq,
+        cluster=_cluster(r.table("cluster")),
     )
+
+
+def _cluster(t: _Reader) -> Cluster:
+    """``[cluster]``: the heartbeat period and the silence after which another master takes over."""
+    t.only("heartbeat", "dead_after")
+    heartbeat = t.integer("heartbeat", Cluster.heartbeat, low=1, high=600)
+    dead_after = t.integer("dead_after", Cluster.dead_after, low=2, high=3600)
+    if dead_after < 2 * heartbeat:
+        # one late renewal (a slow database, a busy reactor) must not get a live master taken over
+        raise SettingsError("cluster.dead_after", f"{dead_after} must be at least twice cluster.heartbeat "
+                                                  f"({heartbeat}): one late heartbeat is not a death")
+    return Cluster(heartbeat=heartbeat, dead_after=dead_after)
 
 
 _REALM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")

@@ -52,12 +52,24 @@ class Leases(Protocol):
     async def release(self, name: str, holder: str) -> bool:
         """Free ``name`` if ``holder`` holds it (expired or not); False when someone else does."""
 
+    async def break_expired(self, name: str, holder: str, now: float) -> bool:
+        """Free ``name`` if ``holder`` holds it and it expired by ``now``; False when renewed, taken or free.
+
+        How another master declares a silent holder dead: of two masters
+        breaking the same lease, and of a break racing the holder's renewal,
+        exactly one wins, and a renewal that landed first keeps the lease.
+        """
+
     async def state(self, name: str) -> LeaseState | None:
         """The lease as stored (possibly expired), None when free."""
 
 
 def _may_take(current: LeaseState | None, holder: str, now: float) -> bool:
     return current is None or current.holder == holder or current.free_at(now)
+
+
+def _may_break(current: LeaseState | None, holder: str, now: float) -> bool:
+    return current is not None and current.holder == holder and current.free_at(now)
 
 
 class InMemoryLeases:
@@ -81,6 +93,12 @@ class InMemoryLeases:
     async def release(self, name: str, holder: str) -> bool:
         current = self._leases.get(name)
         if current is None or current.holder != holder:
+            return False
+        del self._leases[name]
+        return True
+
+    async def break_expired(self, name: str, holder: str, now: float) -> bool:
+        if not _may_break(self._leases.get(name), holder, now):
             return False
         del self._leases[name]
         return True
@@ -182,6 +200,17 @@ class DbLeases:
 
         after = await self._swap(name, decide)
         return released and after is None
+
+    async def break_expired(self, name: str, holder: str, now: float) -> bool:
+        broken = False
+
+        def decide(current: LeaseState | None) -> LeaseState | None:
+            nonlocal broken
+            broken = _may_break(current, holder, now)
+            return None if broken else current
+
+        after = await self._swap(name, decide)
+        return broken and after is None
 
     async def state(self, name: str) -> LeaseState | None:
         return await self._swap(name, lambda current: current)
