@@ -81,7 +81,7 @@ async def step_down(svc: ClusteredBuildbotService) -> None:
     svc.active = False
     try:
         await svc.deactivate()
-    except Exception as e:  # a half-deactivated service must still poll for its claim again
+    except Exception as e:  # noqa: BLE001 - a half-deactivated service must still poll for its claim again
         log.err(e, f"lpdeploy failover: while stepping {svc.name} down")
     if svc.running and svc._activityPollCall is None:
         svc._startActivityPolling()
@@ -118,7 +118,7 @@ class FailoverService(BuildbotService):
         """One heartbeat; a failure (the database away) is logged and the next tick tries again."""
         try:
             await self._tick()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the loop must outlive any one failed beat
             log.err(e, "lpdeploy failover: heartbeat failed (retried at the next one)")
 
     async def _tick(self) -> None:
