@@ -170,7 +170,6 @@ class JobKind(enum.StrEnum):
 
     SECURITY_BUILD = "security-build"
     MERGE_BACK = "merge-back"
-    FAILOVER = "failover"  # a master took over the work of a silent one (lpdeploy.core.failover)
 
 
 class Role(enum.StrEnum):
@@ -232,6 +231,7 @@ class AuditAction(enum.StrEnum):
     SECURITY_BUILD = "security-build"  # security work: shown to the security role only
     SECURITY_PROMOTE = "security-promote"
     MERGE_BACK = "merge-back"
+    FAILOVER = "failover"  # a master took over the work of a silent one (lpdeploy.core.failover)
 
 
 class EventKind(enum.StrEnum):
