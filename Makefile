@@ -12,7 +12,7 @@ help:
 	@echo "make cluster  two masters on a private PostgreSQL and Crossbar router, with their workers"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
-	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~8 minutes on a quiet 2-core machine)"
+	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~14 minutes on a quiet 2-core machine)"
 	@echo "make mutants  the curated semantic mutants: each must be killed by its tests (~5 minutes)"
 	@echo "make mutmut   a broad mutmut sweep of the pure decision code; prints a score, never fails on it"
 	@echo "make clean  remove .venv and the local run directory .run/"
@@ -45,7 +45,7 @@ test: lint $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 
-bench: $(STAMP)
+bench: $(CLUSTER_STAMP)
 	rm -f bench-results.json
 	$(BIN)/python -m bench.partition_quality
 	$(BIN)/python -m bench.decision_cost
@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.webhook_latency --runs 3
 	$(BIN)/python -m bench.checkout
+	$(BIN)/python -m bench.failover --runs 5
 
 # every curated mutant (tests/mutants/curated.toml) applied to a scratch copy must fail its tests
 mutants: $(STAMP)
