@@ -22,7 +22,7 @@ import sys
 import time
 
 from bench.common import save, table
-from tests.cluster_harness import Pair, kill9, wait_holder
+from tests.cluster_harness import Pair, kill9, restart_master, wait_holder
 from tests.flow_harness import wait_until
 
 
@@ -36,7 +36,7 @@ def one_run(flows: list, k: int) -> tuple[float, str]:
             raise SystemExit(f"run {k}: stable did not move within 600 s of the kill")
         time.sleep(0.05)
     took = time.monotonic() - killed_at
-    dead.start()  # back as a standby: the next run kills the new holder
+    restart_master(dead)  # back as a standby: the next run kills the new holder
     wait_until(lambda: all(m["active"] for m in survivor.api("masters")["masters"]), 120,
                "the restarted master to be active")
     survivor.settle()

@@ -37,7 +37,7 @@ from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput, SettingsError
 from lpdeploy.core.model import FlowKind, JobKind, Role
 from lpdeploy.core.settings import Settings, load_settings, site_file, site_overlay
-from lpdeploy.master import lost_worker
+from lpdeploy.master import db_outage, lost_worker
 from lpdeploy.master.changes import FlowPoller
 from lpdeploy.master.failover import FailoverService
 from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
@@ -342,6 +342,7 @@ def _message_queue(c: dict[str, Any], settings: Settings) -> None:
 def apply(c: dict[str, Any], settings: Settings) -> None:
     """Build every Buildbot object the flow needs from validated settings."""
     lost_worker.install()  # Buildbot 4.3 wedges a build whose worker is lost while it prepares
+    db_outage.install()  # ... and every build that writes while PostgreSQL restarts
     b = settings.branches
     workers = list(settings.workers.names)
     c["title"] = settings.title

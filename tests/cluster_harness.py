@@ -99,7 +99,8 @@ class Pair:
                     pass
             m.stop()
         stop(list(reversed(self.procs)))
-        shutil.rmtree(self.base, ignore_errors=True)
+        if not os.environ.get("LPDEPLOY_KEEP_FAILOVER_RUN"):  # set it to read the masters' logs after a failure
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def master_name(flow: Flow) -> str:
@@ -146,3 +147,13 @@ def signal_master(flow: Flow, sig: int) -> None:
     pid = _pid(flow.master_dir)
     assert pid is not None
     os.kill(pid, sig)
+
+
+def restart_master(flow: Flow) -> None:
+    """Start a killed master again (its worker kept running and reconnects by itself)."""
+    proc = subprocess.run([str(BIN / "buildbot"), "start", str(flow.master_dir)], env=flow.env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in flow.workers:
+        wait_until(lambda name=name: flow.api(f"workers/{name}")["workers"][0]["connected_to"], 120,
+                   f"{name} to reconnect")
