@@ -153,3 +153,18 @@ class TwoMastersFailover(TestReactorMixin, unittest.TestCase):
         assert lease is not None and lease.holder == "host-a:/srv/master"  # beating again, as a standby
         await self.beat_a.tick()
         assert not self.gate_a.active and self.gate_a.deactivations == 1
+
+    @async_to_deferred
+    async def test_the_heartbeat_runs_on_its_period_and_a_new_period_applies_at_once(self) -> None:
+        beats = []
+        self.beat_b.tick = lambda: beats.append(self.reactor.seconds()) or defer.succeed(None)  # type: ignore
+        start = self.reactor.seconds()
+        await self.beat_b.startService()
+        self.reactor.pump([10, 10])
+        assert beats == [start, start + 10, start + 20]
+        await self.beat_b.reconfigService(Cluster(heartbeat=3, dead_after=9))
+        self.reactor.pump([3, 3])
+        assert beats[3:] == [start + 20, start + 23, start + 26]
+        await self.beat_b.stopService()
+        self.reactor.pump([10, 10, 10])
+        assert len(beats) == 6

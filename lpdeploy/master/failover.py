@@ -96,7 +96,11 @@ class FailoverService(BuildbotService):
         pass
 
     def reconfigService(self, cluster: Cluster) -> defer.Deferred[None]:  # type: ignore[override]
+        """Called by Buildbot at start and when ``[cluster]`` changed: a new period applies at once."""
         self.cluster = cluster
+        if self._loop is not None and self._loop.running and self._loop.interval != cluster.heartbeat:
+            self._loop.stop()
+            self._start_loop()
         return defer.succeed(None)
 
     _loop: task.LoopingCall | None = None
@@ -104,10 +108,13 @@ class FailoverService(BuildbotService):
 
     def startService(self) -> Any:
         d = super().startService()
+        self._start_loop()
+        return d
+
+    def _start_loop(self) -> None:
         self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self.tick()))
         self._loop.clock = self.master.reactor
         self._loop.start(self.cluster.heartbeat, now=True)
-        return d
 
     def stopService(self) -> Any:
         if self._loop is not None and self._loop.running:
