@@ -11,6 +11,12 @@ the gate scheduler and the poller, and takes it away:
 * paused (SIGSTOP), then resumed: the other master takes over the same way;
   the resumed master finds its heartbeat lost and steps down from its claims
   (its log says so), and the next push is gated exactly once.
+* paused in the middle of a gate build: the take-over runs the gate on the
+  same commit again; both builds pass, stable moves once (the upstream's
+  reflog), the ledger holds the pass.
+* the database stopped (fast shutdown) during a gate build, started again
+  8 s later: nothing moves meanwhile, then the build goes on and stable
+  moves to the tested commit (``lpdeploy.master.db_outage``).
 
 Skipped loudly where PostgreSQL or crossbar are missing, failing instead
 when ``LPDEPLOY_REQUIRE_CLUSTER=1`` (``.ci/run``).
@@ -28,7 +34,7 @@ import pytest
 
 from lpdeploy.tools.services import missing_parts
 from tests.cluster_harness import GATE_SCHEDULER, POLLER, Pair, holder, kill9, master_name, signal_master, wait_holder
-from tests.flow_harness import Flow, wait_until
+from tests.flow_harness import Flow, git, wait_until
 
 MISSING = "; ".join(missing_parts())
 REQUIRED = os.environ.get("LPDEPLOY_REQUIRE_CLUSTER") == "1"
@@ -157,3 +163,44 @@ def test_database_down_during_a_gate_build_records_nothing_half_and_the_flow_res
     passed = [b for b in one.builds_for(GATE, sha) if b["complete"] and b["results"] == 0]
     assert len(passed) == 1, one.builds_for(GATE, sha)
     assert up_after < 30
+
+
+def _flow_of(flows: list[Flow], masterid: int) -> Flow:
+    names = {m["masterid"]: m["name"] for m in flows[0].api("masters")["masters"]}
+    return next(f for f in flows if names[masterid].endswith(":" + master_name(f)))
+
+
+def test_a_gate_build_doubled_by_a_take_over_moves_stable_once(pair: tuple[Pair, Flow, Flow]) -> None:
+    """The master running a gate build is paused mid-suite: the other takes over and gates the same commit
+    again; both builds then pass. The first pass wins the ledger, the compare-and-swap moves stable once."""
+    p, one, two = pair
+    flows = [one, two]
+    one.settle()
+    git("config", "core.logAllRefUpdates", "always", cwd=one.upstream)  # a bare upstream keeps no reflog else
+    go = p.base / "go"
+    sha = one.commit_file("run-tests.sh", WAITING_SUITE.format(go=go), "Suite waits for the test", "devel")
+    wait_until(lambda: sha in one.suite_runs(), 120, "the gate to run the suite on the pushed commit")
+    [first] = [b for b in one.builds(GATE) if not b["complete"]]
+    paused = _flow_of(flows, first["masterid"])
+    survivor = _other(flows, paused)
+    signal_master(paused, signal.SIGSTOP)
+    try:
+        # the survivor marks the paused master stopped: its build ends as RETRY, its request runs again here
+        wait_until(lambda: one.suite_runs().count(sha) == 2, BOUND, "the other master to gate the commit again")
+        go.touch()  # both suites now pass: the survivor's build decides and moves first
+        wait_until(lambda: survivor.tip("stable") == sha, 120, "the survivor to move stable")
+    finally:
+        signal_master(paused, signal.SIGCONT)
+    log = paused.master_dir / "twistd.log"
+    wait_until(lambda: "lost its heartbeat" in log.read_text(errors="replace"), 60, "the resumed master to notice")
+    time.sleep(10)  # the resumed master's own build goes on to its verdict and its move
+    for flow in flows:
+        flow.settle()
+    moves = git("reflog", "show", "--format=%H", "refs/heads/stable", cwd=one.upstream).split()
+    assert moves.count(sha) == 1, moves  # moved once, whichever master pushed
+    assert one.tip("stable") == sha
+    stable = next(b for b in survivor.status()["branches"] if b["role"] == "stable")
+    assert stable["tested"] is True and stable["result"] == "passed"
+    assert one.suite_runs().count(sha) == 2  # the doubled build ran the suite twice: the price of the take-over
+    passed = [b for b in survivor.builds_for(GATE, sha) if b["complete"] and b["results"] == 0]
+    assert any(b["masterid"] == _masterid(survivor, survivor) for b in passed), passed  # the survivor's re-run
