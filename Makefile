@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.decision_cost
 	$(BIN)/python -m bench.gate_e2e
 	$(BIN)/python -m bench.month
+	$(BIN)/python -m bench.gate_month
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.webhook_latency --runs 3
 	$(BIN)/python -m bench.checkout
