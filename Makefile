@@ -45,7 +45,7 @@ test: lint $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 
-bench: $(STAMP)
+bench: $(CLUSTER_STAMP)
 	rm -f bench-results.json
 	$(BIN)/python -m bench.partition_quality
 	$(BIN)/python -m bench.decision_cost
