@@ -389,6 +389,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         goals.append([workers, ratio, share, "yes" if ratio >= 2 and share <= 25 else "no"])
     print(table("Goal (issue 13, on 4 workers): (c) ≥ 2× the commits per day of (a), blocked ≤ 25 % of (a)",
                 ["workers", "commits/day (c)/(a)", "blocked (c)/(a) %", "met"], goals))
+    for workers in args.workers:
+        episodes = data["runs"][f"b/{workers}"]["bisections"]
+        over = [(n, runs) for n, runs in episodes if runs > bisect.serial_bound(n)]
+        longest = max(episodes, default=(0, 0))
+        print(f"(b) on {workers} worker(s): {len(episodes)} failing batches bisected, the longest {longest[0]} "
+              f"commit(s) in {longest[1]} suite run(s); over 1 + ⌈log₂ N⌉: {len(over)}")
     print("commits/day: good pushes on stable within the month; p50/p95: push → on stable, every good push "
           "(the replay drains after the month); runs/landed: suite runs per good push landed; blocked h: "
           "summed over good pushes, first failing run holding it → on stable; held h: the same for good pushes "

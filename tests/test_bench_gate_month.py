@@ -25,7 +25,7 @@ def test_serial_bisection_of_four_with_the_third_broken_moves_stable_to_the_seco
     assert gate.named == {"c3": pytest.approx(3 * SUITE)}  # c4 (the tip), c2, c3: 1 + log2(4) runs
     assert gate.reached["c1"] == gate.reached["c2"] == pytest.approx(3 * SUITE)  # the newest pass, at once
     assert gate.moves[0] == pytest.approx(3 * SUITE)
-    assert gate.episodes[0].runs <= serial_bound(4)
+    assert gate.episodes[0].runs == 3 == serial_bound(4)  # the books count every run of the bisection
     # the author reverts half an hour after being told (18:15 is a working hour); the revert's tip passes
     assert gate.reached["c4"] == pytest.approx(3 * SUITE + 0.5 * HOUR + SUITE)
     assert gate.reverted == {"c3"} and gate.stable == len(gate.devel) - 1
@@ -114,3 +114,11 @@ def test_speculative_probes_leave_a_worker_for_the_tip_just_queued() -> None:
     gate.on_push_changes(SUITE, ["c9"])  # the new tip is queued in this very reconciliation
     assert sorted((r.probe, r.index) for r in gate.running) == [(False, 9), (True, 2), (True, 4), (True, 6)]
     assert gate.probes == []  # 3 idle workers for probes: 4 parts, 3 cut points
+
+
+def test_serial_bisections_of_the_full_month_stay_within_the_bound() -> None:
+    plan = gate_month.plan_month(pushes=200, break_pct=10, flaky=2, seed=1)
+    gate = gate_month.simulate("b", 1, plan)
+    long = [e for e in gate.episodes if e.hi - e.lo >= 4]
+    assert long  # one worker batches: some failing batches hold several commits
+    assert all(e.runs <= serial_bound(e.hi - e.lo) for e in gate.episodes)
