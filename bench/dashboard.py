@@ -328,8 +328,11 @@ def main(sizes: tuple[str, ...] = ("toy", "large"), dbs: tuple[str, ...] = pg.CH
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sizes", nargs="*", choices=["toy", "large"], help="default: both")
+    parser.add_argument("sizes", nargs="*", help="toy, large (default: both)")
     parser.add_argument("--db", nargs="+", choices=pg.CHOICES, default=list(pg.CHOICES),
                         help="the databases to measure, side by side (default: both)")
     args = parser.parse_args()
+    unknown = set(args.sizes) - {"toy", "large"}
+    if unknown:
+        parser.error(f"unknown size(s) {', '.join(sorted(unknown))}: choose from toy, large")
     main(tuple(args.sizes or ("toy", "large")), tuple(args.db))
