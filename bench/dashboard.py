@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -289,6 +290,7 @@ def run(large: bool, server: PrivatePostgres | None = None) -> dict[str, Any]:
             p = _phase("cold renders", p)
             wall, moved = promote(flow, tips)
             p = _phase("promote", p)
+            load = os.getloadavg()[0]  # the minute this master was measured: latencies follow it
         finally:
             flow.stop()
     assert "stage-stable" in first
@@ -296,7 +298,8 @@ def run(large: bool, server: PrivatePostgres | None = None) -> dict[str, Any]:
             "fragment_ms": {n: {"p50": median(v) * 1000, "p95": percentile(v, 95) * 1000} for n, v in latency.items()},
             "git_per_warm_render": warm, "git_per_cold_render": median([float(c) for c in cold_git]),
             "cold_render_ms": median(cold_s) * 1000, "status_json_s": median(status_times),
-            "promote_wall_s": wall, "promote_moved_s": moved, "counts_checked": checked}
+            "promote_wall_s": wall, "promote_moved_s": moved, "counts_checked": checked,
+            "load_average": load}
 
 
 def main(sizes: tuple[str, ...] = ("toy", "large"), dbs: tuple[str, ...] = pg.CHOICES) -> dict[str, Any]:
@@ -316,12 +319,12 @@ def main(sizes: tuple[str, ...] = ("toy", "large"), dbs: tuple[str, ...] = pg.CH
                         + [f"{r['fragment_ms'][n]['p50']:.0f} / {r['fragment_ms'][n]['p95']:.0f}" for n in VIEWERS]
                         + [r["git_per_warm_render"], f"{r['git_per_cold_render']:.0f}", f"{r['cold_render_ms']:.0f}",
                            f"{r['status_json_s']:.2f}", f"{r['promote_wall_s']:.2f} / {r['promote_moved_s']:.2f}",
-                           f"{r['counts_checked']} exact"])
+                           f"{r['counts_checked']} exact", f"{r['load_average']:.1f}"])
     print(table(f"Pipeline fragment, {SUITE_RUNS:,} suite runs, {PRODUCTION_REVISIONS:,} production revisions, "
                 f"{LEDGER:,} ledger entries; large: stages 20,000 commits apart",
                 ["upstream", "database"] + [f"{n} viewer{'s' if n > 1 else ''} p50/p95 ms" for n in VIEWERS]
                 + ["git/warm render", "git/cold render", "cold ms", "status --json s", "promote wall / moved s",
-                   "counts"], rows))
+                   "counts", "load"], rows))
     save("dashboard", out)
     return out
 
