@@ -389,6 +389,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         goals.append([workers, ratio, share, "yes" if ratio >= 2 and share <= 25 else "no"])
     print(table("Goal (issue 13, on 4 workers): (c) ≥ 2× the commits per day of (a), blocked ≤ 25 % of (a)",
                 ["workers", "commits/day (c)/(a)", "blocked (c)/(a) %", "met"], goals))
+    flaky_rows = []
+    for workers in args.workers:
+        for mode, name in MODES.items():
+            outcome = data["runs"][f"{mode}/{workers}"]["flaky_outcome"]
+            flaky_rows.append([workers, name] + [f"{o['blocked_h']:.1f} h, {'blamed' if o['blamed'] else 'not blamed'}"
+                                                 for o in outcome.values()])
+    if flaky_rows and len(flaky_rows[0]) > 2:
+        print(table("Pushes failing once spuriously (no re-run modelled): blocked hours, and whether a bisection "
+                    "named the push", ["workers", "mode"] + [f"flaky push {i + 1}"
+                                                             for i in range(len(flaky_rows[0]) - 2)], flaky_rows))
     for workers in args.workers:
         episodes = data["runs"][f"b/{workers}"]["bisections"]
         over = [(n, runs) for n, runs in episodes if runs > bisect.serial_bound(n)]
