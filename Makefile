@@ -12,7 +12,7 @@ help:
 	@echo "make cluster  two masters on a private PostgreSQL and Crossbar router, with their workers"
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
-	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~14 minutes on a quiet 2-core machine)"
+	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~20 minutes on a quiet 2-core machine)"
 	@echo "make mutants  the curated semantic mutants: each must be killed by its tests (~5 minutes)"
 	@echo "make mutmut   a broad mutmut sweep of the pure decision code; prints a score, never fails on it"
 	@echo "make clean  remove .venv and the local run directory .run/"
@@ -51,6 +51,7 @@ bench: $(CLUSTER_STAMP)
 	$(BIN)/python -m bench.decision_cost
 	$(BIN)/python -m bench.gate_e2e
 	$(BIN)/python -m bench.month
+	$(BIN)/python -m bench.gate_month
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.webhook_latency --runs 3
 	$(BIN)/python -m bench.checkout

@@ -21,11 +21,19 @@ git processes per render with a warm snapshot and right after a finished
 build (cold); ``lpdeploy status --json``; ``lpdeploy promote`` wall time and
 CLI start → production-stable moved. Every count the page and the status
 show is checked against ``git rev-list --count``.
+
+Each size runs on SQLite (the master's ``state.sqlite``) and on PostgreSQL
+(``--db``; a private server as ``make cluster`` runs one, ``bench/pg.py``,
+one database per size, Buildbot's schema made by ``buildbot upgrade-master``),
+one master at a time, printed side by side.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -39,12 +47,14 @@ from typing import Any
 import sqlalchemy as sa
 from buildbot.db.model import Model
 
+from bench import pg
 from bench.common import median, percentile, save, table
 from lpdeploy.core.settings import load_settings
 from lpdeploy.stores.ledger import LEDGER_OBJECT
 from lpdeploy.stores.registry import REGISTRY_OBJECT
+from lpdeploy.tools.services import PrivatePostgres
 from tests.big_history import count, extend, rev_parse
-from tests.flow_harness import Flow
+from tests.flow_harness import BIN, Flow
 
 SUITE_RUNS, PRODUCTION_REVISIONS, LEDGER = 10_000, 1_000, 10_000
 VIEWERS, REQUESTS_PER_VIEWER, POLL = (1, 4, 8), 25, 30
@@ -81,7 +91,7 @@ def _tree(flow: Flow, sha: str) -> str:
     return rev_parse(flow.upstream, f"{sha}^{{tree}}")
 
 
-def fill(flow: Flow, tips: dict[str, str]) -> None:
+def fill(flow: Flow, tips: dict[str, str], db_url: str) -> None:
     """Flow events, ledger entries and deployments, written while the master is stopped."""
     suite = load_settings(flow.site).suite.identity
     bare = flow.upstream
@@ -97,7 +107,7 @@ def fill(flow: Flow, tips: dict[str, str]) -> None:
         events.append((at, "moved", {"kind": "gate", "revision": rev}))
         events.append((at + 600, "moved", {"kind": "promote", "revision": rev}))
         events.append((at + 900, "deployed", {"server": "app2", "revision": rev}))
-    engine = sa.create_engine(f"sqlite:///{flow.master_dir / 'state.sqlite'}")
+    engine = sa.create_engine(db_url)
     with engine.begin() as conn:
         ledger = _objectid(conn, LEDGER_OBJECT)
         entries = [(f"{i:040x}", "passed") for i in range(LEDGER)]
@@ -115,6 +125,7 @@ def fill(flow: Flow, tips: dict[str, str]) -> None:
             "server": server, "revision": rev, "deployed_at": now - 7200, "by": "bench", "build_url": ""})}
             for server, rev in (("app1", tips["deployed"]), ("app2", tips["production-stable"]))]
         conn.execute(Model.object_state.insert(), rows)
+    engine.dispose()
 
 
 class GitLog:
@@ -234,17 +245,28 @@ def _phase(name: str, since: float) -> float:
     return time.perf_counter()
 
 
-def run(large: bool) -> dict[str, Any]:
+def run(large: bool, server: PrivatePostgres | None = None) -> dict[str, Any]:
+    """One master on one upstream size; on ``server``'s PostgreSQL when given, else on SQLite."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        flow = Flow(base, extra_site=SERVERS)
+        db_url = ""
+        if server is not None:
+            name = "bench_dashboard_" + ("large" if large else "toy")
+            server.ensure_database(name)
+            db_url = server.url(name)
+        flow = Flow(base, extra_site=SERVERS + (f'[database]\nurl = "{db_url}"\n' if db_url else ""))
         flow.create()
+        if server is not None:  # create-master made a SQLite file; the site's database gets the schema here
+            subprocess.run([str(BIN / "buildbot"), "upgrade-master", str(flow.master_dir)], check=True,
+                           env=flow.env, capture_output=True, timeout=300)
+        else:
+            db_url = f"sqlite:///{flow.master_dir / 'state.sqlite'}"
         flow.site.write_text(flow.site.read_text().replace("poll_interval = 1\n", f"poll_interval = {POLL}\n"))
         t = time.perf_counter()
         tips = build_history(flow, large)
         history_s = time.perf_counter() - t
         commits = count(flow.upstream, None, tips["devel"])
-        fill(flow, tips)
+        fill(flow, tips, db_url)
         log = GitLog(base)
         flow.env["PATH"] = f"{log.dir}:{flow.env['PATH']}"
         p = _phase("history and database", t)
@@ -268,6 +290,7 @@ def run(large: bool) -> dict[str, Any]:
             p = _phase("cold renders", p)
             wall, moved = promote(flow, tips)
             p = _phase("promote", p)
+            load = os.getloadavg()[0]  # the minute this master was measured: latencies follow it
         finally:
             flow.stop()
     assert "stage-stable" in first
@@ -275,26 +298,44 @@ def run(large: bool) -> dict[str, Any]:
             "fragment_ms": {n: {"p50": median(v) * 1000, "p95": percentile(v, 95) * 1000} for n, v in latency.items()},
             "git_per_warm_render": warm, "git_per_cold_render": median([float(c) for c in cold_git]),
             "cold_render_ms": median(cold_s) * 1000, "status_json_s": median(status_times),
-            "promote_wall_s": wall, "promote_moved_s": moved, "counts_checked": checked}
+            "promote_wall_s": wall, "promote_moved_s": moved, "counts_checked": checked,
+            "load_average": load}
 
 
-def main(sizes: tuple[str, ...] = ("toy", "large")) -> dict[str, Any]:
-    out = {name: run(large=name == "large") for name in sizes}
+def main(sizes: tuple[str, ...] = ("toy", "large"), dbs: tuple[str, ...] = pg.CHOICES) -> dict[str, Any]:
+    dbs = tuple(pg.databases(list(dbs)))
+    out: dict[str, dict[str, Any]] = {}
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(pg.private_postgres()) if pg.POSTGRES in dbs else None
+        for name in sizes:
+            for db in dbs:
+                print(f"dashboard: {name} on {db}", file=sys.stderr, flush=True)
+                out.setdefault(name, {})[db] = run(large=name == "large", server=server if db == pg.POSTGRES else None)
+    label = {pg.SQLITE: "SQLite", pg.POSTGRES: "PostgreSQL"}
     rows = []
-    for name, r in out.items():
-        rows.append([f"{name} ({r['commits']:,} commits)"]
-                    + [f"{r['fragment_ms'][n]['p50']:.0f} / {r['fragment_ms'][n]['p95']:.0f}" for n in VIEWERS]
-                    + [r["git_per_warm_render"], f"{r['git_per_cold_render']:.0f}", f"{r['cold_render_ms']:.0f}",
-                       f"{r['status_json_s']:.2f}", f"{r['promote_wall_s']:.2f} / {r['promote_moved_s']:.2f}",
-                       f"{r['counts_checked']} exact"])
+    for name, by_db in out.items():
+        for db, r in by_db.items():
+            rows.append([f"{name} ({r['commits']:,} commits)", label[db]]
+                        + [f"{r['fragment_ms'][n]['p50']:.0f} / {r['fragment_ms'][n]['p95']:.0f}" for n in VIEWERS]
+                        + [r["git_per_warm_render"], f"{r['git_per_cold_render']:.0f}", f"{r['cold_render_ms']:.0f}",
+                           f"{r['status_json_s']:.2f}", f"{r['promote_wall_s']:.2f} / {r['promote_moved_s']:.2f}",
+                           f"{r['counts_checked']} exact", f"{r['load_average']:.1f}"])
     print(table(f"Pipeline fragment, {SUITE_RUNS:,} suite runs, {PRODUCTION_REVISIONS:,} production revisions, "
                 f"{LEDGER:,} ledger entries; large: stages 20,000 commits apart",
-                ["upstream"] + [f"{n} viewer{'s' if n > 1 else ''} p50/p95 ms" for n in VIEWERS]
+                ["upstream", "database"] + [f"{n} viewer{'s' if n > 1 else ''} p50/p95 ms" for n in VIEWERS]
                 + ["git/warm render", "git/cold render", "cold ms", "status --json s", "promote wall / moved s",
-                   "counts"], rows))
+                   "counts", "load"], rows))
     save("dashboard", out)
     return out
 
 
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or ("toy", "large"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sizes", nargs="*", help="toy, large (default: both)")
+    parser.add_argument("--db", nargs="+", choices=pg.CHOICES, default=list(pg.CHOICES),
+                        help="the databases to measure, side by side (default: both)")
+    args = parser.parse_args()
+    unknown = set(args.sizes) - {"toy", "large"}
+    if unknown:
+        parser.error(f"unknown size(s) {', '.join(sorted(unknown))}: choose from toy, large")
+    main(tuple(args.sizes or ("toy", "large")), tuple(args.db))

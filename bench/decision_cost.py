@@ -22,8 +22,10 @@ Against:
   production-stable are moved between decisions (ref files written directly:
   no git process outside the decisions). The master's mirror is what
   lpdeploy's own first fetch made of it (no commit-graph);
-* a real Buildbot SQLite database (Buildbot's schema, upgraded by Buildbot)
-  whose ``object_state`` holds ``--entries`` (10^6) ledger entries read and
+* a real Buildbot database (Buildbot's schema, upgraded by Buildbot), SQLite
+  and PostgreSQL (``--db``; a private server as ``make cluster`` runs one:
+  ``bench/pg.py``), measured one after the other in one run, whose
+  ``object_state`` holds ``--entries`` (10^6) ledger entries read and
   written through ``DbLedger``: a pass for every other upstream tree, a
   failure for every tenth, the rest of the million under older suite
   identities; plus 12 security releases in the registry.
@@ -41,6 +43,7 @@ microseconds on a real master) is not included.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -56,6 +59,7 @@ import unittest
 from pathlib import Path
 from typing import Any
 
+from bench import pg
 from bench.common import percentile, save, table
 
 COMMITS = 100_000
@@ -77,6 +81,19 @@ def _load(base: Path) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     return [tuple(p) for p in meta.pop("history")], meta  # type: ignore[misc]
 
 
+def _quiet_imports() -> None:
+    """Import the worker's stack before ``buildbot.test`` makes every warning an error.
+
+    With the ``cluster`` extra installed (PostgreSQL's driver, Crossbar),
+    autobahn finds passlib, which imports Python's deprecated ``crypt``: a
+    DeprecationWarning that Buildbot's test package would turn into an error.
+    """
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import buildbot_worker.bot  # noqa: F401
+
+
 def _run_case(case: unittest.TestCase) -> None:
     import warnings
     warnings.simplefilter("ignore", DeprecationWarning)  # as pytest's filterwarnings (pyproject.toml)
@@ -92,7 +109,7 @@ def _run_case(case: unittest.TestCase) -> None:
 # --- the fill (its own process) ---------------------------------------------------------
 
 
-def prepare(base: Path, commits: int, entries: int) -> None:
+def prepare(base: Path, commits: int, entries: int, db_url: str) -> None:
     from bench.history import build_upstream
     from lpdeploy.git.gitops import Mirror
 
@@ -103,18 +120,19 @@ def prepare(base: Path, commits: int, entries: int) -> None:
     Mirror(base / "mirror.git", upstream.as_uri()).fetch()  # what the master's first fetch makes
     mirrored = time.perf_counter() - t0 - built
     (base / "meta.json").write_text(json.dumps({"history": history, "build_s": built, "mirror_s": mirrored}))
-    _run_case(_Fill("test_fill", base, entries))
+    _run_case(_Fill("test_fill", base, entries, db_url))
 
 
 def _fill_case() -> type:
+    _quiet_imports()
     from buildbot.test.fake import fakemaster
     from buildbot.test.reactor import TestReactorMixin
     from twisted.trial import unittest as trial
 
     class Fill(TestReactorMixin, trial.TestCase):
-        def __init__(self, name: str, base: Path, entries: int) -> None:
+        def __init__(self, name: str, base: Path, entries: int, db_url: str) -> None:
             super().__init__(name)
-            self.base, self.entries = base, entries
+            self.base, self.entries, self.db_url = base, entries, db_url
 
         async def _fill(self) -> None:
             import sqlalchemy as sa
@@ -128,14 +146,14 @@ def _fill_case() -> type:
             suite = settings_for((self.base / "upstream.git").as_uri()).suite.identity
             self.setup_test_reactor()
             master = await fakemaster.make_master(self, wantDb=True, basedir=str(self.base / "fill-master"),
-                                                  db_url=f"sqlite:///{self.base / DB}")  # Buildbot's upgrade
+                                                  db_url=self.db_url)  # Buildbot's upgrade
             oid = await master.db.state.getObjectId(*LEDGER_OBJECT)
             n = len(history)
             for k in range(RELEASES):  # a fix a month over the last year, on the mainline
                 sha = history[max(0, n - 1 - WINDOW - 300 - 200 * k)][0]
                 await DbRegistry(master).record_release(Release(f"security/fix-{k}", sha, sha, 1.6e9 + k))
             t0 = time.perf_counter()
-            engine = sa.create_engine(f"sqlite:///{self.base / DB}")
+            engine = sa.create_engine(self.db_url)
             rows: list[dict[str, Any]] = []
             filled = 0
 
@@ -178,19 +196,20 @@ def _fill_case() -> type:
     return Fill
 
 
-def _Fill(name: str, base: Path, entries: int) -> unittest.TestCase:  # noqa: N802 - a class factory
-    return _fill_case()(name, base, entries)
+def _Fill(name: str, base: Path, entries: int, db_url: str) -> unittest.TestCase:  # noqa: N802 - a class factory
+    return _fill_case()(name, base, entries, db_url)
 
 
 # --- the decisions (a fresh process) ----------------------------------------------------
 
 
-def measure(base: Path, decisions: int, seed: int) -> None:
-    case = _measure_case()("test_measure", base, decisions, seed)
+def measure(base: Path, decisions: int, seed: int, db_url: str) -> None:
+    case = _measure_case()("test_measure", base, decisions, seed, db_url)
     _run_case(case)
 
 
 def _measure_case() -> type:
+    _quiet_imports()
     from buildbot.process.results import SUCCESS
     from buildbot.test.fake import fakemaster
     from buildbot.test.fake.connection import FakeConnection
@@ -208,9 +227,9 @@ def _measure_case() -> type:
     GATE, PROMOTE = FlowKind.GATE, FlowKind.PROMOTE
 
     class Measure(TestBuildStepMixin, TestReactorMixin, trial.TestCase):
-        def __init__(self, name: str, base: Path, decisions: int, seed: int) -> None:
+        def __init__(self, name: str, base: Path, decisions: int, seed: int, db_url: str) -> None:
             super().__init__(name)
-            self.base, self.decisions, self.rng = base, decisions, random.Random(seed)
+            self.base, self.decisions, self.rng, self.db_url = base, decisions, random.Random(seed), db_url
             self.git_calls = 0
 
         def _count_git(self) -> None:
@@ -241,7 +260,7 @@ def _measure_case() -> type:
             self.setup_test_reactor()
             url = (self.base / "upstream.git").as_uri()
             self.patch(fakemaster, "make_master", functools.partial(
-                fakemaster.make_master, basedir=str(self.base / "master"), db_url=f"sqlite:///{self.base / DB}",
+                fakemaster.make_master, basedir=str(self.base / "master"), db_url=self.db_url,
                 auto_upgrade=False, auto_clean=False))
             await self.setup_test_build_step()
             os.rename(self.base / "mirror.git", self.base / "master" / "lpdeploy-mirror.git")
@@ -315,49 +334,83 @@ def _measure_case() -> type:
 # --- the report -------------------------------------------------------------------------
 
 
+def run_one(args: argparse.Namespace, db: str) -> dict[str, Any]:
+    """Fill and measure on one database (SQLite file or a private PostgreSQL), each in its own process."""
+    me = [sys.executable, "-m", "bench.decision_cost"]
+    with tempfile.TemporaryDirectory(prefix="lpdeploy-bench-") as tmp, contextlib.ExitStack() as stack:
+        if db == pg.POSTGRES:
+            server = stack.enter_context(pg.private_postgres())
+            server.ensure_database("bench_decisions")
+            url = server.url("bench_decisions")
+        else:
+            url = f"sqlite:///{Path(tmp) / DB}"
+        t0 = time.perf_counter()
+        subprocess.run([*me, "--prepare", tmp, f"--commits={args.commits}", f"--entries={args.entries}",
+                        f"--db-url={url}"], check=True)
+        prepared = time.perf_counter() - t0
+        subprocess.run([*me, "--measure", tmp, f"--decisions={args.decisions}", f"--seed={args.seed}",
+                        f"--db-url={url}"], check=True)
+        found = json.loads((Path(tmp) / RESULT).read_text())
+        found["db_mib"] = pg.size_mib(url) if db == pg.POSTGRES else (Path(tmp) / DB).stat().st_size / 2**20
+    found["prepare_s"] = prepared
+    found["load"] = os.getloadavg()[0]  # the minute the decisions ended: the tails follow it
+    return found
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=COMMITS)
     parser.add_argument("--entries", type=int, default=ENTRIES)
     parser.add_argument("--decisions", type=int, default=DECISIONS, help="builds of each kind")
+    parser.add_argument("--db", nargs="+", choices=pg.CHOICES, default=list(pg.CHOICES),
+                        help="the databases to measure, side by side (default: both)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare:
-        prepare(args.prepare, args.commits, args.entries)
+        prepare(args.prepare, args.commits, args.entries, args.db_url)
         return {}
     if args.measure:
-        measure(args.measure, args.decisions, args.seed)
+        measure(args.measure, args.decisions, args.seed, args.db_url)
         return {}
-    me = [sys.executable, "-m", "bench.decision_cost"]
-    with tempfile.TemporaryDirectory(prefix="lpdeploy-bench-") as tmp:
-        t0 = time.perf_counter()
-        subprocess.run([*me, "--prepare", tmp, f"--commits={args.commits}", f"--entries={args.entries}"],
-                       check=True)
-        prepared = time.perf_counter() - t0
-        subprocess.run([*me, "--measure", tmp, f"--decisions={args.decisions}", f"--seed={args.seed}"], check=True)
-        found = json.loads((Path(tmp) / RESULT).read_text())
-        db_mib = (Path(tmp) / DB).stat().st_size / 2**20
-    meta = found["meta"]
-    rows, data = [], {"commits": args.commits, "entries": meta["entries"], "db_mib": db_mib,
-                      "prepare_s": prepared, "rss_before_mib": found["rss_before_mib"],
-                      "rss_peak_mib": found["rss_peak_mib"],
-                      "steps": {}}
-    for name, r in found["rows"].items():
-        p50, p99 = percentile(r["ms"], 50), percentile(r["ms"], 99)
+    dbs = pg.databases(args.db)
+    found = {db: run_one(args, db) for db in dbs}
+    data: dict[str, Any] = {"commits": args.commits, "decisions": args.decisions, "databases": {}}
+    for db, f in found.items():
+        meta = f["meta"]
+        data["entries"] = meta["entries"]
+        d = data["databases"][db] = {"db_mib": f["db_mib"], "prepare_s": f["prepare_s"],
+                                     "rss_before_mib": f["rss_before_mib"], "rss_peak_mib": f["rss_peak_mib"],
+                                     "load_average": f["load"], "steps": {}}
+        for name, r in f["rows"].items():
+            d["steps"][name] = {"runs": len(r["ms"]), "p50_ms": percentile(r["ms"], 50),
+                                "p99_ms": percentile(r["ms"], 99), "max_ms": max(r["ms"]),
+                                "git_calls_median": statistics.median(r["git"]), "outcomes": r["outcomes"]}
+    first = found[dbs[0]]["rows"]
+    rows = []
+    for name, r in first.items():
         outcomes = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items()) if k)
-        rows.append([name, len(r["ms"]), p50, p99, max(r["ms"]), round(statistics.median(r["git"])), outcomes])
-        data["steps"][name] = {"runs": len(r["ms"]), "p50_ms": p50, "p99_ms": p99, "max_ms": max(r["ms"]),
-                               "git_calls_median": statistics.median(r["git"]), "outcomes": r["outcomes"]}
-    print(table(f"Decision cost: {args.commits} commits upstream, {meta['entries']} ledger entries "
-                f"({db_mib:.0f} MiB SQLite, Buildbot's schema), {RELEASES} security releases",
-                ["step (as a build runs it)", "runs", "p50 ms", "p99 ms", "max ms", "git calls", "outcomes"], rows))
-    print(f"peak RSS of the deciding process: {found['rss_before_mib']:.0f} MiB before the first decision, "
-          f"{found['rss_peak_mib']:.0f} MiB after all (load average {os.getloadavg()[0]:.1f}, "
-          f"{os.cpu_count()} cores).")
-    print(f"Set-up (fast-import {meta['build_s']:.1f} s, mirror {meta['mirror_s']:.1f} s, "
-          f"ledger fill {meta['fill_s']:.1f} s) {prepared:.0f} s, not timed.")
+        cells: list[Any] = [name, len(r["ms"])]
+        for db in dbs:
+            st = data["databases"][db]["steps"][name]
+            cells += [st["p50_ms"], st["p99_ms"], st["max_ms"]]
+        rows.append([*cells, round(statistics.median(r["git"])), outcomes])
+    label = {pg.SQLITE: "SQLite", pg.POSTGRES: "PostgreSQL"}
+    header = ["step (as a build runs it)", "runs"]
+    for db in dbs:
+        header += [f"{label[db]} p50 ms", "p99 ms", "max ms"]
+    sizes = ", ".join(f"{data['databases'][db]['db_mib']:.0f} MiB {label[db]}" for db in dbs)
+    print(table(f"Decision cost: {args.commits} commits upstream, {data.get('entries', 0)} ledger entries "
+                f"({sizes}, Buildbot's schema), {RELEASES} security releases",
+                [*header, "git calls", "outcomes"], rows))
+    for db in dbs:
+        f, meta = found[db], found[db]["meta"]
+        print(f"{label[db]}: peak RSS of the deciding process {f['rss_before_mib']:.0f} MiB before the first "
+              f"decision, {f['rss_peak_mib']:.0f} MiB after all; set-up (fast-import {meta['build_s']:.1f} s, "
+              f"mirror {meta['mirror_s']:.1f} s, ledger fill {meta['fill_s']:.1f} s) {f['prepare_s']:.0f} s, "
+              f"not timed; load average {f['load']:.1f} as it ended ({os.cpu_count()} cores).")
     save("decision_cost", data)
     return data
 
