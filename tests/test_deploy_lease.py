@@ -6,7 +6,8 @@ real database; another master's deploy is a lease held under another name.
 
 from __future__ import annotations
 
-from buildbot.process.results import EXCEPTION, SUCCESS
+from buildbot.process.results import EXCEPTION, RETRY, SUCCESS
+from buildbot.test import fakedb
 from buildbot.util.twisted import async_to_deferred
 from test_deploy_steps import DeployCase
 
@@ -60,6 +61,49 @@ class DeployLease(DeployCase):
             self.reactor.advance(deploy_lease.WAIT_POLL)
         await running
         self.assertEqual((await self.leases.state(DEPLOY_LEASE)).holder, holder(step))
+
+    async def other_build(self, buildid: int, complete: bool) -> str:
+        """A deploy build of another master, in the shared database (finished as RETRY when ``complete``)."""
+        await self.master.db.insert_test_data([
+            fakedb.Master(id=buildid, name=f"other-{buildid}"),
+            fakedb.Worker(id=buildid, name=f"worker-{buildid}"),
+            fakedb.Builder(id=buildid, name=f"deploy-{buildid}"),
+            fakedb.Buildset(id=buildid),
+            fakedb.BuildRequest(id=buildid, buildsetid=buildid, builderid=buildid),
+            fakedb.Build(id=buildid, number=1, buildrequestid=buildid, builderid=buildid, workerid=buildid,
+                         masterid=buildid, results=RETRY if complete else None,
+                         complete_at=12345999 if complete else None),
+        ])
+        return f"master {buildid} (other-{buildid}) build {buildid}"
+
+    @async_to_deferred
+    async def test_a_lease_left_by_a_build_that_is_over_is_taken_over_at_once(self):
+        # a master killed during a deploy: on restart Buildbot finished its build (RETRY) and queued the
+        # request again; the re-run must not wait LEASE_TTL for a lease nobody renews
+        self.history()
+        dead = await self.other_build(901, complete=True)
+        await self.leases.take(DEPLOY_LEASE, dead, self.reactor.seconds(), LEASE_TTL)
+        step = self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1")
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()  # no clock advance: no wait at all
+        self.assertEqual((await self.leases.state(DEPLOY_LEASE)).holder, holder(step))
+        self.assertIn(f"the deploy lease was left by a build that is over ({dead}); taking it over",
+                      self.log("decision"))
+
+    @async_to_deferred
+    async def test_a_lease_held_by_a_running_build_of_another_master_is_waited_for(self):
+        self.history()
+        alive = await self.other_build(902, complete=False)
+        await self.leases.take(DEPLOY_LEASE, alive, self.reactor.seconds(), LEASE_TTL)
+        self.setup_flow_step(PlanDeploy(settings=self.settings), servers="app1")
+        self.expect_outcome(result=SUCCESS)
+        running = self.run_step()
+        self.reactor.advance(LEASE_TTL / 2)
+        self.assertFalse(running.called)
+        self.assertEqual((await self.leases.state(DEPLOY_LEASE)).holder, alive)
+        self.assertTrue(await self.leases.release(DEPLOY_LEASE, alive))
+        self.reactor.advance(deploy_lease.WAIT_POLL)
+        await running
 
     @async_to_deferred
     async def test_the_lease_is_renewed_while_the_build_runs_and_the_last_step_releases_it(self):

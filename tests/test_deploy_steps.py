@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from buildbot.process.results import CANCELLED, FAILURE, SUCCESS
+from buildbot.process.results import CANCELLED, FAILURE, RETRY, SUCCESS
 from buildbot.steps.master import SetProperty
+from buildbot.test import fakedb
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, TestBuildStepMixin
 from buildbot.util.twisted import async_to_deferred
@@ -563,6 +564,32 @@ class CheckedDeploys(CheckedCase):
         await self.run_step()
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
         self.assertIn("check passed", self.prop("lpdeploy_servers")["app1"]["reason"])
+
+    async def rerun_after_a_crash(self, revision: str) -> None:
+        """This build (Buildbot's fake build, id 92) re-runs the request of build 91, which a master crash
+        ended (RETRY) after it decided ``revision``."""
+        this = await self.master.db.builds.getBuild(92)
+        await self.master.db.insert_test_data([
+            fakedb.Build(id=91, number=12, buildrequestid=this.buildrequestid, builderid=this.builderid,
+                         workerid=this.workerid, masterid=this.masterid, results=RETRY, complete_at=12345999),
+            fakedb.BuildProperty(buildid=91, name="lpdeploy_revision", value=revision, source="lpdeploy"),
+        ])
+
+    @async_to_deferred
+    async def test_after_a_crash_a_server_whose_check_passes_is_recorded_without_deploying_again(self):
+        # the killed build ran app1's deploy command and died before recording it: the re-run checks
+        # app1 first, finds it running the target, and records it (deploying again would be a second rollout)
+        self.history()
+        await self.deployed("app1", self.p1)
+        await self.rerun_after_a_crash(self.p2)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(self.check("app1", self.p2, 0, "ok\n"))  # no deploy command
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "deployed", "lpdeploy")
+        await self.run_step()
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+        self.assertIn(f"app1 already runs {self.p2[:12]} (its check passed) after the crash of build #12; "
+                      "not deployed again", self.prop("lpdeploy_servers")["app1"]["reason"])
 
     @async_to_deferred
     async def test_a_check_that_passes_on_a_retry_after_the_pause_counts(self):

@@ -7,6 +7,7 @@ from lpdeploy.core.policy import (
     BranchFacts,
     gate_needed,
     gate_target,
+    interrupted_move,
     move_decision,
     promotion_target,
     suite_decision,
@@ -263,3 +264,33 @@ def test_reconcile_without_a_devel_branch_does_nothing():
     d = gate_needed("devel", None, None, False, gate_pending=False)
     assert d.action is Action.NOTHING
     assert "does not exist" in d.reason
+
+
+# --- interrupted_move: a re-run after a master crash records the move the killed build made, once -----------
+
+BOTH_AT_TARGET = {"production-devel": TARGET, "production-stable": TARGET}
+
+
+def test_a_rerun_records_the_move_its_interrupted_build_made():
+    d = interrupted_move(TARGET, BOTH_AT_TARGET, interrupted=7, recorded=False)
+    assert d.action is Action.MOVE and d.revision == TARGET
+    assert d.branches == ("production-devel", "production-stable")
+    assert "moved by build #7, which a master crash interrupted before it recorded the move" in d.reason
+
+
+def test_a_move_already_recorded_is_not_recorded_again():
+    d = interrupted_move(TARGET, BOTH_AT_TARGET, interrupted=7, recorded=True)
+    assert d.action is Action.NOTHING
+    assert "already recorded" in d.reason
+
+
+def test_without_an_interrupted_build_nothing_is_claimed():
+    assert interrupted_move(TARGET, BOTH_AT_TARGET, interrupted=None, recorded=False).action is Action.NOTHING
+
+
+def test_a_branch_not_exactly_at_the_target_was_not_moved_by_the_interrupted_build():
+    # production-devel already held a newer commit: the interrupted build cannot have put it at the target
+    d = interrupted_move(TARGET, {"production-devel": NEWER, "production-stable": TARGET}, interrupted=7,
+                         recorded=False)
+    assert d.action is Action.NOTHING
+    assert "did not move them all" in d.reason

@@ -55,6 +55,30 @@ def suite_decision(revision: str, tree: str, record: TestRecord | None) -> Decis
     )
 
 
+def interrupted_move(target: str, tips: dict[str, str | None], interrupted: int | None,
+                     recorded: bool) -> Decision:
+    """A re-run after a master crash: record the move the interrupted build made, once.
+
+    A master killed after its push, before it recorded the move, leaves the
+    branches at the target and no record of who moved them; Buildbot runs the
+    request again after the restart, and that re-run finds nothing to do.
+    When an earlier build of the same request was interrupted (``interrupted``:
+    its number) having decided this ``target``, every branch of ``tips`` is
+    exactly at the target and no move to it is recorded yet (``recorded``),
+    the move was that build's: MOVE says to record it now, NOTHING otherwise.
+    """
+    if interrupted is None:
+        return Decision(Action.NOTHING, "no earlier build of this request was interrupted", revision=target)
+    if not tips or any(tip != target for tip in tips.values()):
+        return Decision(Action.NOTHING, f"not every branch is at {short(target)}: the interrupted build "
+                                        f"#{interrupted} did not move them all", revision=target)
+    if recorded:
+        return Decision(Action.NOTHING, f"the move to {short(target)} is already recorded", revision=target)
+    return Decision(Action.MOVE, f"{', '.join(tips)} already at {short(target)}: moved by build #{interrupted}, "
+                                 "which a master crash interrupted before it recorded the move; recorded now",
+                    revision=target, branches=tuple(tips))
+
+
 def move_decision(target: str, record: TestRecord | None, branches: list[BranchFacts]) -> Decision:
     """May the gated ``branches`` be fast-forwarded to ``target``, and which of them need it?
 

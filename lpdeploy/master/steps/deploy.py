@@ -49,8 +49,9 @@ from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Commit, checkout_commands
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.crashpoints import crash_point
 from lpdeploy.master.steps import deploy_lease
-from lpdeploy.master.steps.flow import SOURCE, FlowStep
+from lpdeploy.master.steps.flow import SOURCE, FlowStep, interrupted_build
 from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 # what a rollout did to one server (``lpdeploy_servers``: {server: {"status": a ServerStatus, "reason": ...}})
@@ -191,6 +192,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         super().__init__(settings=settings, kind=FlowKind.DEPLOY, **kwargs)
         self._soaking: defer.Deferred[None] | None = None  # the canary's soak, while it lasts
         self._cancelled = False  # the build was stopped during the soak
+        self._interrupted: int | None = None  # the crashed build this one re-runs (0: none), once known
 
     def interrupt(self, reason: Any) -> defer.Deferred[None]:
         """Called by Buildbot when the build is stopped (the UI's cancel, the CLI's Ctrl-C): end a soak at once."""
@@ -224,6 +226,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             if stopped is not None:  # a broken revision goes no further than the first server it broke
                 outcome[name] = {"status": ServerStatus.STOPPED, "reason": f"not deployed: {stopped}"}
                 continue
+            if name != moves[0]:
+                crash_point("deploy.between_servers")
             previous = await registry.deployment(name)
             outcome[name] = await self._deploy(registry, p, revision)
             if outcome[name]["status"] in (ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED):
@@ -276,19 +280,25 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
                     "reason": drift.reason}))
             if drift.refused:
                 return {"status": ServerStatus.REFUSED, "reason": drift.reason}
-        rc = await self._run_deploy_command(server, revision, f"deploy {server.name}")
-        if rc is not None:
-            why = f"deploy command failed (exit code {rc}); {server.name} still runs " + (
-                short(previous.revision) if previous else "what it ran before")
-            return {"status": ServerStatus.FAILED, "reason": why}
-        failure = await self._check(server, revision)
-        if failure is not None:  # the deploy ran but the server does not work: not recorded as deployed
-            return await self._after_failed_check(registry, server, revision, previous, failure,
-                                                  frozenset(plan["retire"]) | frozenset(plan["overridden"]))
+        found = await self._running_after_a_crash(server, revision)
+        if found is None:
+            rc = await self._run_deploy_command(server, revision, f"deploy {server.name}")
+            if rc is not None:
+                why = f"deploy command failed (exit code {rc}); {server.name} still runs " + (
+                    short(previous.revision) if previous else "what it ran before")
+                return {"status": ServerStatus.FAILED, "reason": why}
+            crash_point("deploy.after_command")
+            failure = await self._check(server, revision)
+            if failure is not None:  # the deploy ran but the server does not work: not recorded as deployed
+                return await self._after_failed_check(registry, server, revision, previous, failure,
+                                                      frozenset(plan["retire"]) | frozenset(plan["overridden"]))
+        else:
+            self.say(found)
+            plan = {**plan, "reason": f"{plan['reason']}; {found}"}
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
-        why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
-        await retire(registry, plan["retire"], self.who, why, now)
+        # the deploy's own records first: a crash before the retirement below leaves only that to do, and
+        # the re-run's plan does it (the server already runs the target: ``policy.server_plan`` retires)
         if plan["overridden"]:
             await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_OVERRIDE, {
                 "server": server.name, "revision": revision, "cowboys": plan["overridden"],
@@ -298,6 +308,10 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         await registry.audit(AuditEntry(now, self.who, AuditAction.DEPLOY, {
             "server": server.name, "revision": revision,
             "previous": previous.revision if previous else None}))
+        if plan["retire"]:
+            crash_point("deploy.before_retire")
+        why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
+        await retire(registry, plan["retire"], self.who, why, now)
         try:
             embargoed = await embargoed_commits(self.upstream, registry, self.settings, await self.upstream.fetch())
             report, full = await deployment_report(self.upstream, server.name,
@@ -309,6 +323,26 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             await self.addCompleteLog(f"full report {server.name}", full)
         checked = f"; check passed: {shlex.join(server.check_argv(revision))}" if server.check_command else ""
         return {"status": ServerStatus.DEPLOYED, "reason": plan["reason"] + checked, "revision": revision}
+
+    async def _running_after_a_crash(self, server: Server, revision: str) -> str | None:
+        """In the re-run of a deploy a master crash interrupted: does ``server`` already run ``revision``?
+
+        The interrupted build may have run the deploy command and died before
+        it recorded the deployment. A server with a ``check_command`` is
+        checked first: when the check for ``revision`` passes, the server runs
+        it, and the deployment is recorded without deploying again (the
+        returned reason says so). Without a check nothing tells, and the
+        deploy command runs again (deploy commands must be safe to repeat).
+        """
+        if not server.check_command:
+            return None
+        if self._interrupted is None:
+            found = await interrupted_build(self, revision)
+            self._interrupted = found[0] if found else 0
+        if not self._interrupted or await self._check(server, revision) is not None:
+            return None
+        return (f"{server.name} already runs {short(revision)} (its check passed) after the crash of build "
+                f"#{self._interrupted}; not deployed again")
 
     async def _soak(self, registry: Registry, canary: str, revision: str, previous: Deployment | None,
                     outcome: dict[str, dict[str, str]], planned_cowboys: frozenset[int]) -> str | None:

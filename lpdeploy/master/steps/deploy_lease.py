@@ -11,10 +11,18 @@ any master, goes ahead. Before each server the rollout checks that the lease
 is still its own (a renewal that failed for longer than ``LEASE_TTL`` —
 a database outage — means another master may be deploying now): if not, it
 stops and deploys nothing more.
+
+A lease whose holder's build is over is free at once, not after
+``LEASE_TTL``: a master killed during a deploy leaves its lease behind, and
+when it restarts (or another master expires it) Buildbot marks that build
+finished (RETRY) and queues its request again; the re-run must not wait a
+minute for a lease nobody holds. A build that is over deploys nothing more,
+so taking its lease over is safe.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from buildbot.process import buildstep, results
@@ -27,6 +35,7 @@ LEASE_TTL = 60.0  # seconds a lease outlives its holder's last renewal
 RENEW_EVERY = 15.0  # a renewal may fail three times in a row before the lease is at risk
 WAIT_POLL = 2.0  # seconds between two tries of a busy lease
 WAIT_MAX = 6 * 3600.0  # a rollout of many servers takes long; waiting longer than this is an error
+_HOLDER_BUILD = re.compile(r" build (\d+)$")  # the build id at the end of ``holder()``
 _LOOP = "lpdeploy_deploy_lease_renewal"  # the build's attribute holding its renewal loop (this process only)
 
 
@@ -51,6 +60,10 @@ async def hold(step: Any) -> str | None:
         got = await leases.take(DEPLOY_LEASE, me, reactor.seconds(), LEASE_TTL)
         if got.holder == me:
             break
+        if await _holder_is_over(step, got.holder):
+            step.say(f"the deploy lease was left by a build that is over ({got.holder}); taking it over")
+            await leases.release(DEPLOY_LEASE, got.holder)  # only if it still holds it: compare-and-swap
+            continue
         if got.holder != told:
             step.say(f"waiting: another deploy holds the deploy lease ({got.holder})")
             step.description = ["waiting for another master's deploy"]
@@ -65,6 +78,15 @@ async def hold(step: Any) -> str | None:
         setattr(step.build, _LOOP, loop)
         loop.start(RENEW_EVERY, now=False).addErrback(lambda f: None)
     return None
+
+
+async def _holder_is_over(step: Any, holder_name: str) -> bool:
+    """Whether ``holder_name`` (a ``holder()``) is a build that has finished (a killed master's are, on restart)."""
+    found = _HOLDER_BUILD.search(holder_name)
+    if found is None:
+        return False  # not a build's name: wait for it to expire
+    build = await step.master.db.builds.getBuild(int(found.group(1)))
+    return build is not None and build.complete_at is not None  # unknown: wait for it to expire
 
 
 async def keep(step: Any) -> str | None:

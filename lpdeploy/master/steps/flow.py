@@ -44,6 +44,7 @@ from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move, checkout_command
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.crashpoints import crash_point
 
 MAX_CAS_ATTEMPTS = 3
 SOURCE = "lpdeploy"
@@ -66,6 +67,25 @@ async def record_suite_run(master: Any, record: TestRecord, **details: object) -
 def suite_needed(step: buildstep.BuildStep) -> bool:
     """``doStepIf`` of the checkout and suite steps."""
     return bool(step.getProperty(prop.RUN_SUITE))
+
+
+async def interrupted_build(step: buildstep.BuildStep, revision: str) -> tuple[int, float] | None:
+    """An earlier build of ``step``'s request that a master crash ended (RETRY) after deciding ``revision``.
+
+    Its number and when it started, or None. Buildbot finishes a dead master's
+    builds as RETRY when it restarts (or when another master expires it) and
+    queues their requests again: the build running now is such a re-run.
+    """
+    this = await step.master.db.builds.getBuild(step.build.buildid)
+    if this is None:
+        return None
+    for b in await step.master.db.builds.getBuilds(buildrequestid=this.buildrequestid):
+        if b.id == this.id or b.results != results.RETRY:
+            continue
+        props = await step.master.db.builds.getBuildProperties(b.id)
+        if props.get(prop.REVISION, (None,))[0] == revision:
+            return b.number, b.started_at.timestamp()
+    return None
 
 
 class FlowStep(buildstep.BuildStep):
@@ -328,12 +348,34 @@ class MoveBranches(FlowStep):
 
     async def run(self) -> int:
         result = await self._move()
+        if self.getProperty(prop.OUTCOME) == BuildOutcome.NOTHING and not self.getProperty(prop.PROBE):
+            await self._interrupted_move()
         if self.flow.audit_action:  # who, when, which commit and tree, outcome
             await services(self.master).registry.audit(AuditEntry(self.master.reactor.seconds(), self.who,
                                                            self.flow.audit_action, {
                 "revision": self.getProperty(prop.REVISION), "tree": self.getProperty(prop.TREE),
                 "outcome": self.getProperty(prop.OUTCOME), "reason": self.getProperty(prop.REASON)}))
         return result
+
+    async def _interrupted_move(self) -> None:
+        """Record, once, the move an earlier build of this request made before a crash (``policy.interrupted_move``)."""
+        revision = self.getProperty(prop.REVISION)
+        earlier = await interrupted_build(self, revision) if revision else None
+        if earlier is None:
+            return
+        number, started = earlier
+        tips = await self.upstream.fetch()
+        recorded = any(e.action == EventKind.MOVED and e.details.get("revision") == revision
+                       and e.details.get("kind") == self.kind
+                       for e in await services(self.master).registry.events(since=started))
+        decision = policy.interrupted_move(revision, {b: tips.get(b) for b in self.targets}, number, recorded)
+        self.say(decision.reason)
+        if decision.action is Action.MOVE:
+            self.outcome(BuildOutcome.MOVED, decision.reason)
+            await self.event(EventKind.MOVED, revision=revision, branches=list(decision.branches),
+                             interrupted_build=number)
+            self.descriptionDone = [f"{', '.join(decision.branches)} → {short(revision)} (by build #{number})"]
+        await self.flush()
 
     async def _move(self, revision: str | None = None, tree: str | None = None) -> int:
         """Move to ``revision`` of ``tree`` (default: the build's decided revision)."""
@@ -348,6 +390,8 @@ class MoveBranches(FlowStep):
             return results.SKIPPED
         revision = validate_revision(revision or self.getProperty(prop.REVISION))
         tree = tree or self.getProperty(prop.TREE)
+        if self.kind is FlowKind.GATE:
+            crash_point("gate.after_suite")
         record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:
@@ -364,6 +408,7 @@ class MoveBranches(FlowStep):
                     return await self.refuse(decision.reason)
                 moves = [Move(name, tips.get(name), revision) for name in decision.branches]
                 await self.upstream.push(moves)
+                crash_point(f"{self.kind}.after_push")
             except StaleBranch:
                 self.say(f"attempt {attempt}: a branch moved under us; re-reading the tips and deciding again")
                 continue

@@ -60,6 +60,7 @@ from lpdeploy.core.settings import Settings
 from lpdeploy.facts.embargo import contained_in
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move
+from lpdeploy.master.crashpoints import crash_point
 from lpdeploy.master.security_jobs import security_branch
 from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, SOURCE, FlowStep, MoveBranches
 from lpdeploy.stores.registry import Registry
@@ -241,6 +242,7 @@ class MergeBack(SecurityStep):
                     devel_tip, candidate, f"Merge security fix{'es' if len(brought) > 1 else ''} {names} "
                                           f"back into {devel}")
                 await self.upstream.push([Move(devel, devel_tip, merged)])
+                crash_point("merge_back.after_push")
             except StaleBranch:
                 self.say(f"attempt {attempt}: {devel} moved under us; deciding and merging again")
                 continue
