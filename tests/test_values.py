@@ -55,7 +55,7 @@ STORED = {
                 "DEPLOYED": "deployed"},
     TestStatus: {"PASSED": "success", "FAILED": "fail", "SKIPPED": "skip"},
     AuditAction: {"PROMOTE": "promote", "DEPLOY": "deploy", "DEPLOY_CHECK_FAILED": "deploy-check-failed",
-                  "UNRECORDED_CHANGE": "unrecorded-change", "COWBOY_ADD": "cowboy-add",
+                  "UNRECORDED_CHANGE": "unrecorded-change", "FAILOVER": "failover", "COWBOY_ADD": "cowboy-add",
                   "COWBOY_REMOVE": "cowboy-remove", "COWBOY_RETIRE": "cowboy-retire",
                   "COWBOY_OVERRIDE": "cowboy-override", "FREEZE": "freeze", "THAW": "thaw",
                   "SECURITY_BUILD": "security-build", "SECURITY_PROMOTE": "security-promote",
