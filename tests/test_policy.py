@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lpdeploy.core import policy
 from lpdeploy.core.model import Action, Decision, Result, TestRecord
 from lpdeploy.core.policy import (
     BranchFacts,
@@ -263,3 +264,25 @@ def test_reconcile_without_a_devel_branch_does_nothing():
     d = gate_needed("devel", None, None, False, gate_pending=False)
     assert d.action is Action.NOTHING
     assert "does not exist" in d.reason
+
+
+# --- faults (issue 12) ---------------------------------------------------------------
+
+
+def test_a_push_of_unknown_outcome_landed_when_every_pushed_branch_is_at_the_target():
+    d = policy.landed_push(("production-devel", "production-stable"), "b" * 40,
+                           {"production-devel": "b" * 40, "production-stable": "b" * 40})
+    assert d is not None and d.action is Action.MOVE
+    assert d.branches == ("production-devel", "production-stable")
+    assert "reply was lost" in d.reason
+
+
+def test_a_push_of_unknown_outcome_did_not_land_when_one_branch_is_elsewhere():
+    assert policy.landed_push(("production-devel", "production-stable"), "b" * 40,
+                              {"production-devel": "b" * 40, "production-stable": "a" * 40}) is None
+    assert policy.landed_push((), "b" * 40, {"stable": "b" * 40}) is None  # nothing was pushed: nothing to record
+
+
+def test_retry_delays_double_and_stay_bounded():
+    assert [policy.retry_delay(n, 2, 30) for n in range(0, 7)] == [0, 2, 4, 8, 16, 30, 30]
+    assert policy.retry_delay(10_000, 2, 30) == 30

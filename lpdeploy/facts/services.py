@@ -37,10 +37,13 @@ class Services:
     timings: Timings
     upstreams: dict[str, Upstream] = field(default_factory=dict)  # URL → a stand-in; else the master's mirror
 
-    def upstream(self, url: str) -> Upstream:
-        """The upstream at ``url``: the master's one mirror of it, unless a stand-in was installed."""
+    def upstream(self, url: str, timeout: float | None = None) -> Upstream:
+        """The upstream at ``url``: the master's one mirror of it, unless a stand-in was installed.
+
+        ``timeout``: ``[repository] timeout``, the bound of each git call to the upstream.
+        """
         found = self.upstreams.get(url)
-        return found if found is not None else Upstream.of(self.master, url)
+        return found if found is not None else Upstream.of(self.master, url, timeout)
 
 
 def services(master: Any) -> Services:

@@ -42,12 +42,18 @@ class Upstream:
         self._lock = defer.DeferredLock()
 
     @classmethod
-    def of(cls, master: Any, url: str) -> Upstream:
-        """The one Upstream for ``url`` on this master (its mirror lives in the master's basedir)."""
+    def of(cls, master: Any, url: str, timeout: float | None = None) -> Upstream:
+        """The one Upstream for ``url`` on this master (its mirror lives in the master's basedir).
+
+        ``timeout`` (``[repository] timeout``), when given, bounds each git call
+        to the upstream from now on (a reconfig may change it).
+        """
         known = _per_master.setdefault(master, {})
         if url not in known:
             path = os.path.join(os.path.abspath(master.basedir), "lpdeploy-mirror.git")
             known[url] = cls(Mirror(path, url), clock=master.reactor.seconds)
+        if timeout is not None:
+            known[url].mirror.timeout = timeout
         return known[url]
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:

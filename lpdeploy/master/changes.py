@@ -90,7 +90,7 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
         return defer.ensureDeferred(self._poll())
 
     async def _poll(self) -> None:
-        upstream = services(self.master).upstream(self.settings.repository.url)
+        upstream = services(self.master).upstream(self.settings.repository.url, self.settings.repository.timeout)
         try:
             tips = await upstream.fetch()
         except LpDeployError as e:

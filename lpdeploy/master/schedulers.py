@@ -60,7 +60,7 @@ class FlowScheduler(ReconfigurableBaseScheduler):
 
     @property
     def upstream(self) -> Upstream:
-        return services(self.master).upstream(self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url, self.settings.repository.timeout)
 
     def start_timer(self, interval: float, reconcile: Callable[[], Coroutine[Any, Any, None]], failed: str) -> None:
         """Call ``reconcile`` now and every ``interval`` seconds while active (Buildbot's clock).

@@ -68,7 +68,8 @@ def make_app() -> Flask:
             # one snapshot for every viewer; the picture served is the one for this viewer's role
             reach = services(master)
             return defer.ensureDeferred(DashboardSnapshot.of(master).view(
-                reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
+                reach.upstream(settings.repository.url, settings.repository.timeout), reach.ledger,
+                reach.registry, settings,
                 may_see_security=Role.SECURITY in roles, now=master.reactor.seconds()))
 
         view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]

@@ -96,7 +96,8 @@ class StatusResource(JsonResource):
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         reach = services(master)
-        return await flow_status(reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
+        upstream = reach.upstream(settings.repository.url, settings.repository.timeout)
+        return await flow_status(upstream, reach.ledger, reach.registry, settings,
                                  may_see_security=Role.SECURITY in roles(request, master),
                                  now=master.reactor.seconds())
 
