@@ -278,7 +278,7 @@ def test_branch_names_skips_names_that_must_never_reach_git():
 
 def test_push_with_the_expected_tip_moves_the_branch(repo, mirror, history):
     mirror.fetch()
-    mirror.push([Move("stable", expected=history["A"], new=history["R"])])
+    assert mirror.push([Move("stable", expected=history["A"], new=history["R"])]) is False  # heard back
     assert repo.upstream_heads()["stable"] == history["R"]
     assert mirror.heads()["stable"] == history["R"]  # the mirror follows what we wrote
     assert repo.upstream_heads()["devel"] == history["R"]
@@ -363,7 +363,7 @@ def test_a_push_that_landed_but_whose_reply_timed_out_counts_as_landed(repo, mir
     mirror.fetch()
     hook(repo, "post-receive", "sleep 10")
     mirror.timeout = 1
-    mirror.push([Move("stable", expected=history["A"], new=history["R"])])  # returns: it landed
+    assert mirror.push([Move("stable", expected=history["A"], new=history["R"])]) is True  # landed, reply lost
     assert repo.upstream_heads()["stable"] == history["R"]
     assert mirror.heads()["stable"] == history["R"]  # the mirror follows, as after any push
 

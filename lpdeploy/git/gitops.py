@@ -290,7 +290,7 @@ class Mirror:
         if proc.returncode != 0 and "stale info" not in proc.stdout + proc.stderr:
             raise GitError(["git", "push", ref], proc.returncode, proc.stdout + proc.stderr)
 
-    def push(self, moves: list[Move]) -> None:
+    def push(self, moves: list[Move]) -> bool:
         """Move upstream branches atomically, each as a compare-and-swap.
 
         ``--force-with-lease=<ref>:<expected>`` makes the upstream refuse when a
@@ -303,10 +303,11 @@ class Mirror:
         exit 128) may still have landed: the upstream updated its refs and only
         its reply was lost. So the upstream is read (``confirm_landed``) before
         the failure is believed; a move that landed returns as if the reply had
-        come, and the caller records it once.
+        come (True: "landed, though its reply was lost"; False: a normal push),
+        and the caller records it once.
         """
         if not moves:
-            return
+            return False
         args = ["push", "--quiet", "--atomic", "--porcelain"]
         refspecs = []
         for m in moves:
@@ -320,14 +321,15 @@ class Mirror:
             proc = self.remote(*argv, check=False)
         except GitError as e:  # timed out: the reply is lost, the push may have landed
             self.confirm_landed(moves, e)
-            return
+            return True
         if proc.returncode != 0:
             text = proc.stdout + proc.stderr
             if "stale info" in text or "fetch first" in text or "non-fast-forward" in text:
                 raise StaleBranch(["git", *argv], proc.returncode, text)
             self.confirm_landed(moves, GitError(["git", *argv], proc.returncode, text))
-            return
+            return True
         self._moved(moves)
+        return False
 
     def confirm_landed(self, moves: list[Move], failure: GitError) -> None:
         """After a push failed without a refusal: return if every move is upstream, else raise.

@@ -113,9 +113,10 @@ class Upstream:
     async def first_parents(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.first_parents, base, tip, limit)
 
-    async def push(self, moves: list[Move]) -> None:
+    async def push(self, moves: list[Move]) -> bool:
+        """``Mirror.push``: True when the push landed though its reply was lost."""
         try:
-            await self._run(self.mirror.push, moves)
+            return await self._run(self.mirror.push, moves)
         finally:  # moved, or refused because a tip moved under us: either way what we saw is stale
             self.generation += 1
             self._fetched = None

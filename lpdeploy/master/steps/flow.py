@@ -374,7 +374,8 @@ class MoveBranches(FlowStep):
                         return await self.refuse(decision.reason)
                     moves = [Move(name, tips.get(name), revision) for name in decision.branches]
                     pushed = decision.branches
-                    await self.upstream.push(moves)
+                    if await self.upstream.push(moves):
+                        self.say(f"attempt {attempt}: the push's reply was lost; the upstream shows it landed")
             except StaleBranch:
                 pushed = ()
                 self.say(f"attempt {attempt}: a branch moved under us; re-reading the tips and deciding again")

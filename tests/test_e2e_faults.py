@@ -1,0 +1,80 @@
+"""Faults end to end (issue 12): a real master, a real worker, a real bare upstream that misbehaves.
+
+- Lost push reply: the upstream's ``post-receive`` hook holds the connection
+  past ``[repository] timeout`` after stable moved, so the master never hears
+  back from its push; the gate build must still say "moved", once.
+
+Every scene starts with nothing pending and puts the upstream back as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flow_harness import Flow, wait_until
+
+pytestmark = pytest.mark.e2e
+GATE = "lpdeploy-gate"
+SUCCESS = 0
+TIMEOUT = 2  # [repository] timeout of this master, seconds
+
+LOSE_REPLIES = """#!/bin/sh
+# after the refs moved: when asked to, hold the pusher's connection past its timeout (its reply is lost)
+if test -e lose-replies && grep -q ' refs/heads/stable$'; then
+  date +%s >> replies-lost.log
+  sleep 8
+fi
+"""
+
+
+class FaultyFlow(Flow):
+    """A ``Flow`` whose master gives up on a git call to the upstream after ``TIMEOUT`` seconds."""
+
+    def create(self) -> None:
+        super().create()
+        text = self.site.read_text()
+        self.site.write_text(text.replace(f"poll_interval = {self.poll_interval}\n",
+                                          f"poll_interval = {self.poll_interval}\ntimeout = {TIMEOUT}\n", 1))
+        hook = self.upstream / "hooks" / "post-receive"
+        hook.write_text(LOSE_REPLIES)
+        hook.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+    yield from FaultyFlow(tmp_path_factory.mktemp("faults")).running()
+
+
+@pytest.fixture(autouse=True)
+def nothing_pending(flow: Flow) -> Iterator[None]:
+    flow.settle()
+    yield
+    (flow.upstream / "lose-replies").unlink(missing_ok=True)
+
+
+def property_of(flow: Flow, build: dict, name: str) -> object:
+    return flow.api(f"builds/{build['buildid']}/properties")["properties"][0].get(name, [None])[0]
+
+
+def lost_replies(flow: Flow) -> int:
+    log = flow.upstream / "replies-lost.log"
+    return len(log.read_text().split()) if log.exists() else 0
+
+
+def test_a_gate_push_whose_reply_is_lost_moves_stable_and_is_recorded_once(flow: Flow) -> None:
+    flow.given_devel_holds_stable()
+    before = lost_replies(flow)
+    (flow.upstream / "lose-replies").touch()
+    sha = flow.commit("ok", "Search results in pages")
+    wait_until(lambda: flow.tip("stable") == sha, 120, "stable to reach the tested commit")
+    flow.settle()
+    assert lost_replies(flow) == before + 1, "the upstream did not hold the master's push: no fault was injected"
+    build = flow.build_for(GATE, sha)  # exactly one gate build decided on it
+    assert build["results"] == SUCCESS
+    assert property_of(flow, build, "lpdeploy_outcome") == "moved"
+    log = flow.step_log(build, "move", "decision")
+    assert "the push's reply was lost; the upstream shows it landed" in log
+    assert flow.suite_runs().count(sha) == 1
