@@ -10,7 +10,6 @@ Every scene starts with nothing pending and puts the upstream back as it was.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
