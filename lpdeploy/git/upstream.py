@@ -76,6 +76,18 @@ class Upstream:
             return self._fetched[1]
         return await self.fetch()
 
+    async def shown_tips(self, max_age: float) -> Tips:
+        """For pages that only show the flow: ``recent_tips``, else (the upstream does not answer) the
+        tips of the mirror's last fetch, so a status still shows where the flow stood; never for deciding.
+        """
+        try:
+            return await self.recent_tips(max_age)
+        except GitError:
+            try:
+                return Tips(await self._run(self.mirror.heads))
+            except GitError:  # no mirror yet
+                return Tips({})
+
     async def fetch_revision(self, sha: str) -> None:
         await self._run(self.mirror.fetch_revision, sha)
 

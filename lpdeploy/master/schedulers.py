@@ -24,11 +24,11 @@ from twisted.python import log
 
 from lpdeploy.core import bisect, fix_history, policy
 from lpdeploy.core import properties as prop
-from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
+from lpdeploy.core.upstream_health import RECOVERED_KEY
 from lpdeploy.facts.batch import read_batch
 from lpdeploy.facts.embargo import contained_in
 from lpdeploy.facts.services import services
@@ -36,6 +36,7 @@ from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.security_jobs import queue_job
 from lpdeploy.master.sourcestamps import source_stamp
+from lpdeploy.master.upstream_watch import read_tips
 from lpdeploy.stores.registry import Registry
 
 RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
@@ -85,12 +86,11 @@ class FlowScheduler(ReconfigurableBaseScheduler):
         yield super().deactivate()
 
     async def tips(self) -> Tips | None:
-        """The upstream tips, or None (logged) while the upstream cannot be read: a later tick retries."""
-        try:
-            return await self.upstream.fetch()
-        except LpDeployError as e:
-            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
-            return None
+        """The upstream tips, or None (logged) while the upstream cannot be read: a later tick retries.
+
+        ``read_tips`` records the failure ("unreachable since") and backs off.
+        """
+        return await read_tips(self.master, self.settings, self.name)
 
 
 class GateScheduler(FlowScheduler):
@@ -105,6 +105,7 @@ class GateScheduler(FlowScheduler):
     """
 
     _finished: Any = None
+    _recovered: Any = None
     _lock: defer.DeferredLock | None = None
 
     @defer.inlineCallbacks
@@ -116,15 +117,24 @@ class GateScheduler(FlowScheduler):
         yield self.startConsumingChanges()
         # a finished gate build is a hint too: it may have left a failure to bisect or a round to follow up
         self._finished = yield self.master.mq.startConsuming(self._build_finished, ("builds", None, "finished"))
+        # so is the upstream answering again: what was owed while it was down is owed now
+        self._recovered = yield self.master.mq.startConsuming(self._upstream_recovered, RECOVERED_KEY)
         self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
                          "reconciling from the tips failed")
 
     @defer.inlineCallbacks
     def deactivate(self):
-        if self._finished is not None:
-            self._finished.stopConsuming()
-            self._finished = None
+        for consumer in (self._finished, self._recovered):
+            if consumer is not None:
+                consumer.stopConsuming()
+        self._finished = self._recovered = None
         yield super().deactivate()
+
+    def _upstream_recovered(self, key: Any, message: Any) -> defer.Deferred[None]:
+        """Called by Buildbot's message queue when a read of the upstream succeeds after failures."""
+        d = defer.ensureDeferred(self.reconcile("the upstream answers again"))
+        d.addErrback(log.err, f"{self.name}: reconciling after the upstream recovered failed")
+        return d
 
     def _build_finished(self, key: Any, build: dict[str, Any]) -> defer.Deferred[None]:
         """Called by Buildbot's message queue for every finished build (of any builder)."""

@@ -99,7 +99,8 @@ class StatusResource(JsonResource):
         upstream = reach.upstream(settings.repository.url, settings.repository.timeout)
         return await flow_status(upstream, reach.ledger, reach.registry, settings,
                                  may_see_security=Role.SECURITY in roles(request, master),
-                                 now=master.reactor.seconds())
+                                 now=master.reactor.seconds(),
+                                 health=await reach.upstream_health.get(settings.repository.url))
 
 
 def roles(request: Any, master: Any) -> set[str]:
