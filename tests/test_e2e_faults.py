@@ -3,17 +3,23 @@
 - Lost push reply: the upstream's ``post-receive`` hook holds the connection
   past ``[repository] timeout`` after stable moved, so the master never hears
   back from its push; the gate build must still say "moved", once.
+- Upstream down: the bare repository is moved away (every read fails, exit
+  128); a push lands there meanwhile. Nothing advances, ``lpdeploy status``
+  (text and JSON) and the dashboard say "upstream unreachable since <time>";
+  once it is back, the line goes and the gate tests and moves that push.
 
 Every scene starts with nothing pending and puts the upstream back as it was.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.flow_harness import Flow, wait_until
+from tests.flow_harness import Flow, git, wait_until
 
 pytestmark = pytest.mark.e2e
 GATE = "lpdeploy-gate"
@@ -77,3 +83,46 @@ def test_a_gate_push_whose_reply_is_lost_moves_stable_and_is_recorded_once(flow:
     log = flow.step_log(build, "move", "decision")
     assert "the push's reply was lost; the upstream shows it landed" in log
     assert flow.suite_runs().count(sha) == 1
+
+
+def dashboard(flow: Flow) -> str:
+    with flow.session(None).open(f"{flow.url}plugins/wsgi_dashboards/pipeline/fragment", timeout=60) as r:
+        return str(r.read().decode())
+
+
+def test_an_unreachable_upstream_stops_the_flow_says_so_everywhere_and_the_flow_resumes(flow: Flow) -> None:
+    flow.given_devel_holds_stable()
+    stable = flow.tip("stable")
+    gate_builds = len(flow.builds(GATE))
+    away = flow.upstream.with_name("upstream.git.away")
+    os.rename(flow.upstream, away)
+    try:
+        down = wait_until(lambda: flow.status()["upstream"]["line"], 30, "status to say the upstream is unreachable")
+        assert down.startswith("upstream unreachable since ")
+        assert flow.status()["upstream"]["reachable"] is False
+        text = flow.cli("status")
+        assert text.returncode == 0, text.stderr
+        assert "upstream unreachable since " in text.stdout
+        assert "stable" in text.stdout  # the last known tips are still shown
+        assert "upstream unreachable since " in dashboard(flow)
+        # a push lands at the upstream while the master cannot reach it
+        git("fetch", "--quiet", str(away), "refs/heads/devel", cwd=flow.work)
+        git("checkout", "--quiet", "-B", "devel", "FETCH_HEAD", cwd=flow.work)
+        (flow.work / "app.txt").write_text("status: ok\nversion: 1000\n")
+        git("commit", "--quiet", "-am", "Pushed while the master could not see", cwd=flow.work)
+        git("push", "--quiet", str(away), "HEAD:refs/heads/devel", cwd=flow.work)
+        sha = git("rev-parse", "HEAD", cwd=flow.work)
+        time.sleep(6)  # several poll intervals and backoffs: nothing may advance meanwhile
+        assert git(f"--git-dir={away}", "rev-parse", "refs/heads/stable") == stable
+        assert len(flow.builds(GATE)) == gate_builds  # no build decided on tips it could not read
+        since = flow.status()["upstream"]["unreachable_since"]
+        assert flow.status()["upstream"]["failures"] >= 2  # it kept trying, less and less often
+    finally:
+        os.rename(away, flow.upstream)
+    wait_until(lambda: flow.status()["upstream"]["line"] is None, 60, "the recovery to clear the status line")
+    assert "upstream unreachable" not in flow.cli("status").stdout
+    assert "upstream unreachable" not in dashboard(flow)
+    wait_until(lambda: flow.tip("stable") == sha, 120, "the gate to move stable to the push made while down")
+    flow.settle()
+    assert flow.build_for(GATE, sha)["results"] == SUCCESS  # exactly one gate build for it
+    assert since is not None
