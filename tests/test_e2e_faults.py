@@ -7,24 +7,32 @@
   128); a push lands there meanwhile. Nothing advances, ``lpdeploy status``
   (text and JSON) and the dashboard say "upstream unreachable since <time>";
   once it is back, the line goes and the gate tests and moves that push.
+- The same push reported several times: the poller (every second) and the
+  signed push hook (again, as a forge retrying, and after it was gated) all
+  report it; one change record, one gate build.
 
 Every scene starts with nothing pending and puts the upstream back as it was.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import urllib.request
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from lpdeploy.core import webhook
 from tests.flow_harness import Flow, git, wait_until
 
 pytestmark = pytest.mark.e2e
 GATE = "lpdeploy-gate"
 SUCCESS = 0
 TIMEOUT = 2  # [repository] timeout of this master, seconds
+SECRET = "e2e-faults-webhook-secret-0123456789"
 
 LOSE_REPLIES = """#!/bin/sh
 # after the refs moved: when asked to, hold the pusher's connection past its timeout (its reply is lost)
@@ -50,7 +58,11 @@ class FaultyFlow(Flow):
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
-    yield from FaultyFlow(tmp_path_factory.mktemp("faults")).running()
+    base = tmp_path_factory.mktemp("faults")
+    secret = base / "hook-secret"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    yield from FaultyFlow(base, extra_site=f'[webhook]\nsecret_file = "{secret}"\n').running()
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +138,32 @@ def test_an_unreachable_upstream_stops_the_flow_says_so_everywhere_and_the_flow_
     flow.settle()
     assert flow.build_for(GATE, sha)["results"] == SUCCESS  # exactly one gate build for it
     assert since is not None
+
+
+def hook(flow: Flow, sha: str, before: str) -> int:
+    """The signed GitHub push hook for ``sha`` on devel, each time as a new delivery."""
+    body = json.dumps({"ref": "refs/heads/devel", "before": before, "after": sha, "commits": [{"id": sha}],
+                       "head_commit": {"id": sha}}).encode()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()), "Content-Type": "application/json",
+               **webhook.sign(webhook.Provider.GITHUB, SECRET, body)}
+    req = urllib.request.Request(flow.url + "plugins/lpdeploy/hook", data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return int(r.status)
+
+
+def test_a_push_reported_by_the_poller_and_twice_by_the_hook_is_gated_once(flow: Flow) -> None:
+    flow.given_devel_holds_stable()
+    before = flow.tip("devel") or "0" * 40
+    sha = flow.commit("ok", "Reported three times")
+    assert hook(flow, sha, before) == 202
+    # the forge delivers it again (a new delivery id): taken as a replay of the same push (200) or as a
+    # hint (202), never an error; either way the poller reports the push as well
+    assert hook(flow, sha, before) in (200, 202)
+    wait_until(lambda: flow.tip("stable") == sha, 120, "stable to reach the reported push")
+    assert hook(flow, sha, before) in (200, 202)  # and once more, after it was gated
+    time.sleep(3)  # poll intervals: any second report would have queued by now
+    flow.settle()
+    changes = flow.api("changes?branch=devel&order=-changeid&limit=100")["changes"]
+    assert [c["revision"] for c in changes].count(sha) == 1
+    assert flow.build_for(GATE, sha)["results"] == SUCCESS  # exactly one gate build decided on it
+    assert flow.suite_runs().count(sha) == 1

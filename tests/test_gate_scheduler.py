@@ -260,6 +260,102 @@ class GateSchedulerTests(SchedulerCase):
         self.assertIn(f"devel tip {self.d1[:12]} is not gated yet", bs.reason)
 
 
+class DuplicateAndOutOfOrderEvents(SchedulerCase):
+    """Issue 12: the same push reported twice (poller and hook, or again after a restart), or pushes
+    reported in the wrong order: exactly one gate build per tree. Events are hints; the tips decide.
+
+    The set-up and helpers are ``GateSchedulerTests``' (borrowed, not inherited: its tests run once).
+    """
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.base = self.repo.commit("Initial release", None)
+        self.d1 = self.repo.commit("Add search", self.base)
+        self.repo.push("stable", self.base)
+        self.repo.push("devel", self.d1)
+
+    start = GateSchedulerTests.start
+    record = GateSchedulerTests.record
+    buildsets = GateSchedulerTests.buildsets
+    deliver_change = GateSchedulerTests.deliver_change
+    earlier_request = GateSchedulerTests.earlier_request
+    running_build = GateSchedulerTests.running_build
+    gate_buildsets = GateSchedulerTests.gate_buildsets
+
+    async def gated(self, sha):
+        await self.record(sha)
+        self.repo.push("stable", sha)
+
+    async def gate_revisions(self):
+        return [stamps[0][1] for _, stamps in await self.buildsets()]
+
+    @async_to_deferred
+    async def test_the_same_push_reported_twice_queues_one_gate_build(self):
+        await self.gated(self.d1)
+        await self.start()
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.assertEqual(await self.gate_revisions(), [d2])
+
+    @async_to_deferred
+    async def test_pushes_reported_newest_first_queue_one_gate_build_for_the_devel_tip(self):
+        await self.gated(self.d1)
+        await self.start()
+        d2 = self.repo.commit("Faster search", self.d1)
+        d3 = self.repo.commit("Search by author", d2)
+        self.repo.push("devel", d3)
+        await self.deliver_change("devel", d3)
+        await self.deliver_change("devel", d2)  # the older push's report arrives last
+        self.assertEqual(await self.gate_revisions(), [d3])
+
+    @async_to_deferred
+    async def test_a_late_report_of_a_push_already_gated_and_moved_queues_nothing(self):
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.gated(d2)
+        await self.start()
+        await self.deliver_change("devel", d2)  # again, after a restart
+        await self.deliver_change("devel", self.d1)  # and an older one, out of order
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_a_report_of_a_push_whose_tree_failed_queues_nothing(self):
+        d2 = self.repo.commit("Broken search", self.d1)
+        self.repo.push("devel", d2)
+        await self.gated(self.d1)
+        await self.record(d2, Result.FAILED)
+        await self.start()
+        await self.deliver_change("devel", d2)
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_a_new_commit_with_a_tested_tree_is_not_tested_again_only_moved(self):
+        # a revert back to a tested tree (another commit, the same tree): one run of the suite per tree;
+        # the build queued for it finds the pass in the ledger (Decide) and only moves stable
+        d2 = self.repo.commit("Faster search", self.d1)
+        revert = self.repo.commit("Revert faster search", d2, content=self.repo.content(self.d1))
+        self.assertEqual(self.repo.tree(revert), self.repo.tree(self.d1))
+        self.repo.push("devel", revert)
+        await self.gated(self.d1)
+        await self.start()
+        await self.deliver_change("devel", revert)
+        await self.deliver_change("devel", revert)
+        self.assertEqual(await self.gate_revisions(), [revert])
+
+    @async_to_deferred
+    async def test_a_report_while_the_gate_build_of_that_push_runs_queues_nothing(self):
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.start(lambda builderid: self.running_build(builderid, d2))
+        await self.deliver_change("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.reactor.advance(RECONCILE_INTERVAL)
+        self.assertEqual(await self.gate_buildsets(), [900])
+
+
 class CronPromotionTests(SchedulerCase):
     async def make(self, cron="0 6 * * *"):
         sched = CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron=cron)
