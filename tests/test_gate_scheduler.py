@@ -24,7 +24,8 @@ from support import RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.core.model import Result, TestRecord
+from lpdeploy.core.model import Action, Result, TestRecord
+from lpdeploy.core.promotion_schedule import latest_slot, next_slot, slot_decision
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.master.schedulers import RECONCILE_INTERVAL, CronPromotion, GateScheduler
 from lpdeploy.stores.ledger import DbLedger
@@ -410,3 +411,105 @@ class CronPromotionTests(SchedulerCase):
 
         with self.assertRaises(ConfigErrors):
             CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron="every morning")
+
+
+class CronSlotsAcrossRestartsAndClocks(SchedulerCase):
+    """Issue 12 (clock): a slot missed while the masters were down fires once at start, never twice; a clock
+    jump backwards does not fire a slot again; a slot another master fired is not fired again.
+
+    Buildbot's fake clock (``TestReactorMixin``) stands for the master's clock; a "restart" is the scheduler
+    deactivated and activated again (``Timed`` and lpdeploy read their state from the database only then).
+    """
+
+    local = staticmethod(CronPromotionTests.local)
+
+    async def make(self, cron="0 6 * * *"):
+        sched = CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron=cron)
+        await self.attachScheduler(sched, OBJECTID, SCHEDULERID, createBuilderDB=True)
+        await sched.configureService()
+        return sched
+
+    async def promotions(self):
+        return len(await self.master.db.buildsets.getBuildsets())
+
+    def clock_to(self, when):
+        self.reactor.advance(when - self.reactor.seconds())  # backwards too: Clock.advance takes negatives
+
+    async def restart(self, sched):
+        await sched.deactivate()
+        await sched.activate()
+
+    @async_to_deferred
+    async def test_a_slot_missed_while_the_masters_were_down_fires_once_at_start(self):
+        sched = await self.make()
+        yesterday = self.local(2025, 3, 11, 6, 0)
+        await sched.setState("last_build", yesterday)  # the last firing before every master went down
+        await sched.setState("last_slot", yesterday)
+        self.clock_to(self.local(2025, 3, 12, 8, 0))  # today's 06:00 passed while nothing ran
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.reactor.advance(0)  # Timed fires a slot that is due at once on the reactor's next turn
+        self.assertEqual(await self.promotions(), 1, "the missed slot did not fire at start")
+        self.clock_to(self.local(2025, 3, 12, 9, 0))
+        await self.restart(sched)  # started again after it fired
+        self.clock_to(self.local(2025, 3, 13, 5, 59))
+        self.assertEqual(await self.promotions(), 1, "the missed slot fired twice")
+        self.clock_to(self.local(2025, 3, 13, 6, 0))
+        self.assertEqual(await self.promotions(), 2)  # and the next slot still fires, once
+
+    @async_to_deferred
+    async def test_several_missed_slots_fire_once_not_once_each(self):
+        sched = await self.make("0 * * * *")  # hourly
+        await sched.setState("last_build", self.local(2025, 3, 12, 5, 0))
+        await sched.setState("last_slot", self.local(2025, 3, 12, 5, 0))
+        self.clock_to(self.local(2025, 3, 12, 8, 30))  # 06:00, 07:00 and 08:00 passed
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.clock_to(self.local(2025, 3, 12, 8, 59))
+        self.assertEqual(await self.promotions(), 1)
+        self.assertEqual(await sched.getState("last_slot"), self.local(2025, 3, 12, 8, 0))
+
+    @async_to_deferred
+    async def test_a_clock_jump_backwards_does_not_fire_a_slot_again(self):
+        sched = await self.make()
+        self.clock_to(self.local(2025, 3, 12, 5, 0))
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.clock_to(self.local(2025, 3, 12, 6, 0))
+        self.assertEqual(await self.promotions(), 1)
+        self.clock_to(self.local(2025, 3, 12, 5, 30))  # the clock is set back half an hour ...
+        self.clock_to(self.local(2025, 3, 12, 6, 1))  # ... and passes 06:00 again
+        self.assertEqual(await self.promotions(), 1, "the slot fired again after the clock went back")
+        self.clock_to(self.local(2025, 3, 12, 5, 30))  # back again, and this time the master restarts
+        await self.restart(sched)
+        self.clock_to(self.local(2025, 3, 12, 6, 1))
+        self.assertEqual(await self.promotions(), 1, "the slot fired again after a restart on a clock set back")
+
+    @async_to_deferred
+    async def test_a_slot_another_master_already_fired_is_not_fired_again(self):
+        sched = await self.make()
+        self.clock_to(self.local(2025, 3, 12, 5, 0))
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        # meanwhile another master (this scheduler's earlier owner) fired 06:00: the database says so
+        await sched.setState("last_slot", self.local(2025, 3, 12, 6, 0))
+        self.clock_to(self.local(2025, 3, 12, 6, 0))
+        self.assertEqual(await self.promotions(), 0)
+        self.clock_to(self.local(2025, 3, 13, 6, 0))
+        self.assertEqual(await self.promotions(), 1)
+
+
+def test_latest_slot_is_the_newest_cron_instant_not_after_now():
+    local = CronPromotionTests.local
+    assert latest_slot("0 6 * * *", local(2025, 3, 12, 6, 0)) == local(2025, 3, 12, 6, 0)  # on the slot
+    assert latest_slot("0 6 * * *", local(2025, 3, 12, 6, 0) - 0.5) == local(2025, 3, 11, 6, 0)
+    assert latest_slot("0 * * * *", local(2025, 3, 12, 8, 30)) == local(2025, 3, 12, 8, 0)
+    assert next_slot("0 6 * * *", local(2025, 3, 12, 6, 0)) == local(2025, 3, 13, 6, 0)  # strictly after
+
+
+def test_a_slot_fires_only_when_newer_than_the_last_fired():
+    assert slot_decision(100.0, None).action is Action.MOVE
+    assert slot_decision(200.0, 100.0).action is Action.MOVE
+    assert slot_decision(100.0, 100.0).action is Action.NOTHING
+    assert slot_decision(100.0, 200.0).action is Action.NOTHING
+    assert "already fired" in slot_decision(100.0, 100.0).reason

@@ -9,7 +9,6 @@ master ran are not replayed.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,6 +25,7 @@ from lpdeploy.core import bisect, fix_history, policy
 from lpdeploy.core import properties as prop
 from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
+from lpdeploy.core.promotion_schedule import latest_slot, next_slot, slot_decision
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.upstream_health import RECOVERED_KEY
@@ -275,7 +275,19 @@ async def _is_probe_request(master: Any, br: Any) -> bool:
 
 
 class CronPromotion(Timed):
-    """Start a promote build on a cron schedule (``[promotion] schedule``)."""
+    """Start a promote build on a cron schedule (``[promotion] schedule``): each slot once, ever.
+
+    Buildbot's ``Timed`` keeps ``last_build`` (when it last actuated) in the
+    database and asks ``getNextBuildTime`` from it, so a slot missed while the
+    masters were down is due at once on start. On top of that this scheduler
+    records the *slot* each firing stands for (``last_slot``, also in the
+    database) before it queues the build, and re-reads it before every firing:
+    a slot not newer than the recorded one never fires again — not after a
+    restart, not when the clock jumps backwards, not on a second master whose
+    memory is stale (``core.promotion_schedule``).
+    """
+
+    last_slot: float | None = None
 
     def checkConfig(self, builderNames: list[str], cron: str, **kwargs: Any) -> None:  # type: ignore[override]
         if not croniter.croniter.is_valid(cron):
@@ -289,11 +301,38 @@ class CronPromotion(Timed):
         yield super().reconfigService(builderNames=builderNames,
                                       reason="scheduled promotion (%(name)s)", **kwargs)
 
+    @defer.inlineCallbacks
+    def activate(self):
+        """Called by Buildbot on the master that runs this scheduler: read the last fired slot, then ``Timed``'s."""
+        self.last_slot = yield self.getState(LAST_SLOT, None)
+        yield super().activate()
+
     def getNextBuildTime(self, lastActuated: float | None) -> defer.Deferred[float]:
-        """Called by ``Timed`` after each actuation: the next cron instant, master local time."""
-        ts = lastActuated or self.now()
-        start = datetime.datetime.fromtimestamp(ts).astimezone()
-        return defer.succeed(croniter.croniter(self.cron, start).get_next(float))
+        """Called by ``Timed`` on start and after each actuation: the next cron instant, master local time.
+
+        Counted from the later of the last actuation and the last fired slot
+        (from now only when neither was ever recorded): never from the clock
+        alone, which may have gone backwards. In the past means due now.
+        """
+        known = [t for t in (lastActuated, self.last_slot) if t is not None]
+        return defer.succeed(next_slot(self.cron, max(known) if known else self.now()))
+
+    @defer.inlineCallbacks
+    def startBuild(self):
+        """Called by ``Timed`` when a slot is due: queue the promotion unless this slot was fired already."""
+        slot = latest_slot(self.cron, self.now())
+        fired = yield self.getState(LAST_SLOT, None)  # the database, not memory: another master may have fired it
+        decision = slot_decision(slot, fired)
+        log.msg(f"{self.name}: {decision.reason}")
+        if decision.action is not Action.MOVE:
+            self.last_slot = fired
+            return
+        yield self.setState(LAST_SLOT, slot)  # before the build: a crash loses this slot, never doubles it
+        self.last_slot = slot
+        yield super().startBuild()
+
+
+LAST_SLOT = "last_slot"  # the object_state key of the newest promotion slot fired
 
 
 class AutoDeployScheduler(FlowScheduler):
