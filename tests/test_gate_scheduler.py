@@ -24,7 +24,8 @@ from support import RealUpstreamMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from lpdeploy.core.model import Result, TestRecord
+from lpdeploy.core.model import Action, Result, TestRecord
+from lpdeploy.core.promotion_schedule import latest_slot, next_slot, slot_decision
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.master.schedulers import RECONCILE_INTERVAL, CronPromotion, GateScheduler
 from lpdeploy.stores.ledger import DbLedger
@@ -260,6 +261,102 @@ class GateSchedulerTests(SchedulerCase):
         self.assertIn(f"devel tip {self.d1[:12]} is not gated yet", bs.reason)
 
 
+class DuplicateAndOutOfOrderEvents(SchedulerCase):
+    """Issue 12: the same push reported twice (poller and hook, or again after a restart), or pushes
+    reported in the wrong order: exactly one gate build per tree. Events are hints; the tips decide.
+
+    The set-up and helpers are ``GateSchedulerTests``' (borrowed, not inherited: its tests run once).
+    """
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.base = self.repo.commit("Initial release", None)
+        self.d1 = self.repo.commit("Add search", self.base)
+        self.repo.push("stable", self.base)
+        self.repo.push("devel", self.d1)
+
+    start = GateSchedulerTests.start
+    record = GateSchedulerTests.record
+    buildsets = GateSchedulerTests.buildsets
+    deliver_change = GateSchedulerTests.deliver_change
+    earlier_request = GateSchedulerTests.earlier_request
+    running_build = GateSchedulerTests.running_build
+    gate_buildsets = GateSchedulerTests.gate_buildsets
+
+    async def gated(self, sha):
+        await self.record(sha)
+        self.repo.push("stable", sha)
+
+    async def gate_revisions(self):
+        return [stamps[0][1] for _, stamps in await self.buildsets()]
+
+    @async_to_deferred
+    async def test_the_same_push_reported_twice_queues_one_gate_build(self):
+        await self.gated(self.d1)
+        await self.start()
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.deliver_change("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.assertEqual(await self.gate_revisions(), [d2])
+
+    @async_to_deferred
+    async def test_pushes_reported_newest_first_queue_one_gate_build_for_the_devel_tip(self):
+        await self.gated(self.d1)
+        await self.start()
+        d2 = self.repo.commit("Faster search", self.d1)
+        d3 = self.repo.commit("Search by author", d2)
+        self.repo.push("devel", d3)
+        await self.deliver_change("devel", d3)
+        await self.deliver_change("devel", d2)  # the older push's report arrives last
+        self.assertEqual(await self.gate_revisions(), [d3])
+
+    @async_to_deferred
+    async def test_a_late_report_of_a_push_already_gated_and_moved_queues_nothing(self):
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.gated(d2)
+        await self.start()
+        await self.deliver_change("devel", d2)  # again, after a restart
+        await self.deliver_change("devel", self.d1)  # and an older one, out of order
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_a_report_of_a_push_whose_tree_failed_queues_nothing(self):
+        d2 = self.repo.commit("Broken search", self.d1)
+        self.repo.push("devel", d2)
+        await self.gated(self.d1)
+        await self.record(d2, Result.FAILED)
+        await self.start()
+        await self.deliver_change("devel", d2)
+        self.assertEqual(await self.buildsets(), [])
+
+    @async_to_deferred
+    async def test_a_new_commit_with_a_tested_tree_is_not_tested_again_only_moved(self):
+        # a revert back to a tested tree (another commit, the same tree): one run of the suite per tree;
+        # the build queued for it finds the pass in the ledger (Decide) and only moves stable
+        d2 = self.repo.commit("Faster search", self.d1)
+        revert = self.repo.commit("Revert faster search", d2, content=self.repo.content(self.d1))
+        self.assertEqual(self.repo.tree(revert), self.repo.tree(self.d1))
+        self.repo.push("devel", revert)
+        await self.gated(self.d1)
+        await self.start()
+        await self.deliver_change("devel", revert)
+        await self.deliver_change("devel", revert)
+        self.assertEqual(await self.gate_revisions(), [revert])
+
+    @async_to_deferred
+    async def test_a_report_while_the_gate_build_of_that_push_runs_queues_nothing(self):
+        d2 = self.repo.commit("Faster search", self.d1)
+        self.repo.push("devel", d2)
+        await self.start(lambda builderid: self.running_build(builderid, d2))
+        await self.deliver_change("devel", d2)
+        await self.deliver_change("devel", d2)
+        self.reactor.advance(RECONCILE_INTERVAL)
+        self.assertEqual(await self.gate_buildsets(), [900])
+
+
 class CronPromotionTests(SchedulerCase):
     async def make(self, cron="0 6 * * *"):
         sched = CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron=cron)
@@ -314,3 +411,105 @@ class CronPromotionTests(SchedulerCase):
 
         with self.assertRaises(ConfigErrors):
             CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron="every morning")
+
+
+class CronSlotsAcrossRestartsAndClocks(SchedulerCase):
+    """Issue 12 (clock): a slot missed while the masters were down fires once at start, never twice; a clock
+    jump backwards does not fire a slot again; a slot another master fired is not fired again.
+
+    Buildbot's fake clock (``TestReactorMixin``) stands for the master's clock; a "restart" is the scheduler
+    deactivated and activated again (``Timed`` and lpdeploy read their state from the database only then).
+    """
+
+    local = staticmethod(CronPromotionTests.local)
+
+    async def make(self, cron="0 6 * * *"):
+        sched = CronPromotion(name="promotion-schedule", builderNames=[PROMOTE_BUILDER], cron=cron)
+        await self.attachScheduler(sched, OBJECTID, SCHEDULERID, createBuilderDB=True)
+        await sched.configureService()
+        return sched
+
+    async def promotions(self):
+        return len(await self.master.db.buildsets.getBuildsets())
+
+    def clock_to(self, when):
+        self.reactor.advance(when - self.reactor.seconds())  # backwards too: Clock.advance takes negatives
+
+    async def restart(self, sched):
+        await sched.deactivate()
+        await sched.activate()
+
+    @async_to_deferred
+    async def test_a_slot_missed_while_the_masters_were_down_fires_once_at_start(self):
+        sched = await self.make()
+        yesterday = self.local(2025, 3, 11, 6, 0)
+        await sched.setState("last_build", yesterday)  # the last firing before every master went down
+        await sched.setState("last_slot", yesterday)
+        self.clock_to(self.local(2025, 3, 12, 8, 0))  # today's 06:00 passed while nothing ran
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.reactor.advance(0)  # Timed fires a slot that is due at once on the reactor's next turn
+        self.assertEqual(await self.promotions(), 1, "the missed slot did not fire at start")
+        self.clock_to(self.local(2025, 3, 12, 9, 0))
+        await self.restart(sched)  # started again after it fired
+        self.clock_to(self.local(2025, 3, 13, 5, 59))
+        self.assertEqual(await self.promotions(), 1, "the missed slot fired twice")
+        self.clock_to(self.local(2025, 3, 13, 6, 0))
+        self.assertEqual(await self.promotions(), 2)  # and the next slot still fires, once
+
+    @async_to_deferred
+    async def test_several_missed_slots_fire_once_not_once_each(self):
+        sched = await self.make("0 * * * *")  # hourly
+        await sched.setState("last_build", self.local(2025, 3, 12, 5, 0))
+        await sched.setState("last_slot", self.local(2025, 3, 12, 5, 0))
+        self.clock_to(self.local(2025, 3, 12, 8, 30))  # 06:00, 07:00 and 08:00 passed
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.clock_to(self.local(2025, 3, 12, 8, 59))
+        self.assertEqual(await self.promotions(), 1)
+        self.assertEqual(await sched.getState("last_slot"), self.local(2025, 3, 12, 8, 0))
+
+    @async_to_deferred
+    async def test_a_clock_jump_backwards_does_not_fire_a_slot_again(self):
+        sched = await self.make()
+        self.clock_to(self.local(2025, 3, 12, 5, 0))
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        self.clock_to(self.local(2025, 3, 12, 6, 0))
+        self.assertEqual(await self.promotions(), 1)
+        self.clock_to(self.local(2025, 3, 12, 5, 30))  # the clock is set back half an hour ...
+        self.clock_to(self.local(2025, 3, 12, 6, 1))  # ... and passes 06:00 again
+        self.assertEqual(await self.promotions(), 1, "the slot fired again after the clock went back")
+        self.clock_to(self.local(2025, 3, 12, 5, 30))  # back again, and this time the master restarts
+        await self.restart(sched)
+        self.clock_to(self.local(2025, 3, 12, 6, 1))
+        self.assertEqual(await self.promotions(), 1, "the slot fired again after a restart on a clock set back")
+
+    @async_to_deferred
+    async def test_a_slot_another_master_already_fired_is_not_fired_again(self):
+        sched = await self.make()
+        self.clock_to(self.local(2025, 3, 12, 5, 0))
+        await sched.activate()
+        self.addCleanup(sched.deactivate)
+        # meanwhile another master (this scheduler's earlier owner) fired 06:00: the database says so
+        await sched.setState("last_slot", self.local(2025, 3, 12, 6, 0))
+        self.clock_to(self.local(2025, 3, 12, 6, 0))
+        self.assertEqual(await self.promotions(), 0)
+        self.clock_to(self.local(2025, 3, 13, 6, 0))
+        self.assertEqual(await self.promotions(), 1)
+
+
+def test_latest_slot_is_the_newest_cron_instant_not_after_now():
+    local = CronPromotionTests.local
+    assert latest_slot("0 6 * * *", local(2025, 3, 12, 6, 0)) == local(2025, 3, 12, 6, 0)  # on the slot
+    assert latest_slot("0 6 * * *", local(2025, 3, 12, 6, 0) - 0.5) == local(2025, 3, 11, 6, 0)
+    assert latest_slot("0 * * * *", local(2025, 3, 12, 8, 30)) == local(2025, 3, 12, 8, 0)
+    assert next_slot("0 6 * * *", local(2025, 3, 12, 6, 0)) == local(2025, 3, 13, 6, 0)  # strictly after
+
+
+def test_a_slot_fires_only_when_newer_than_the_last_fired():
+    assert slot_decision(100.0, None).action is Action.MOVE
+    assert slot_decision(200.0, 100.0).action is Action.MOVE
+    assert slot_decision(100.0, 100.0).action is Action.NOTHING
+    assert slot_decision(100.0, 200.0).action is Action.NOTHING
+    assert "already fired" in slot_decision(100.0, 100.0).reason

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch, UnknownRevision
+from lpdeploy.core.errors import (
+    GitError,
+    InvalidInput,
+    MergeConflict,
+    PushUnconfirmed,
+    StaleBranch,
+    UnknownRevision,
+)
 from lpdeploy.git import gitops
 from lpdeploy.git.gitops import Commit, Mirror, Move, branch_names, ls_remote
 
@@ -270,7 +278,7 @@ def test_branch_names_skips_names_that_must_never_reach_git():
 
 def test_push_with_the_expected_tip_moves_the_branch(repo, mirror, history):
     mirror.fetch()
-    mirror.push([Move("stable", expected=history["A"], new=history["R"])])
+    assert mirror.push([Move("stable", expected=history["A"], new=history["R"])]) is False  # heard back
     assert repo.upstream_heads()["stable"] == history["R"]
     assert mirror.heads()["stable"] == history["R"]  # the mirror follows what we wrote
     assert repo.upstream_heads()["devel"] == history["R"]
@@ -339,19 +347,92 @@ def test_push_of_a_commit_the_mirror_lacks_is_a_git_error_and_moves_nothing(repo
     assert repo.upstream_heads()["stable"] == history["A"]
 
 
+# --- a push whose reply is lost (issue 12) --------------------------------------
+
+
+def hook(repo: Repo, name: str, body: str) -> None:
+    """Install a server-side hook in the bare upstream (``post-receive`` runs after the refs moved)."""
+    path = repo.upstream / "hooks" / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+def test_a_push_that_landed_but_whose_reply_timed_out_counts_as_landed(repo, mirror, history):
+    # the upstream updates stable, then its post-receive hook holds the connection past the timeout:
+    # the client never hears back, yet the move is there; reading the upstream must say so
+    mirror.fetch()
+    hook(repo, "post-receive", "sleep 10")
+    mirror.timeout = 1
+    assert mirror.push([Move("stable", expected=history["A"], new=history["R"])]) is True  # landed, reply lost
+    assert repo.upstream_heads()["stable"] == history["R"]
+    assert mirror.heads()["stable"] == history["R"]  # the mirror follows, as after any push
+
+
+def test_a_push_that_timed_out_before_landing_is_a_git_error_and_never_lands_later(repo, mirror, history):
+    # the pre-receive hook holds the push before any ref moves; the timeout kills the whole transport,
+    # so nothing lands after the caller was told it failed
+    mirror.fetch()
+    hook(repo, "pre-receive", "sleep 3")
+    mirror.timeout = 1
+    with pytest.raises(GitError) as e:
+        mirror.push([Move("stable", expected=history["A"], new=history["R"])])
+    assert not isinstance(e.value, (StaleBranch, PushUnconfirmed))  # the upstream said: nothing moved
+    assert "timed out after 1s" in e.value.stderr
+    time.sleep(3.5)  # longer than the hook: a transport left running would have landed the push by now
+    assert repo.upstream_heads()["stable"] == history["A"]
+    assert mirror.heads()["stable"] == history["A"]
+
+
+def test_a_failed_push_that_someone_else_overtook_is_a_stale_branch(repo, mirror, history):
+    mirror.fetch()
+    repo.push(history["B"], "stable")  # our push failed, and stable is neither where it was nor at ours
+    with pytest.raises(StaleBranch):
+        mirror.confirm_landed([Move("stable", expected=history["A"], new=history["R"])],
+                              GitError(["git", "push"], 1, "remote rejected"))
+
+
+def test_a_failed_push_whose_upstream_cannot_be_read_is_unconfirmed(tmp_path, repo, mirror, history):
+    mirror.fetch()
+    mirror.url = (tmp_path / "gone.git").as_uri()
+    with pytest.raises(PushUnconfirmed):
+        mirror.confirm_landed([Move("stable", expected=history["A"], new=history["R"])],
+                              GitError(["git", "push"], 128, "connection reset"))
+
+
+def test_every_call_to_the_upstream_is_bounded_by_the_timeout(repo, mirror, history, monkeypatch):
+    seen = []
+    real = gitops.run_git
+
+    def spy(args, *rest, **kwargs):
+        seen.append((args[args.index("--end-of-options") - 1] if "--end-of-options" in args else args[0],
+                     args, kwargs.get("timeout")))
+        return real(args, *rest, **kwargs)
+
+    monkeypatch.setattr(gitops, "run_git", spy)
+    mirror.timeout = 7
+    mirror.fetch()
+    mirror.fetch_revision(history["B"])
+    mirror.push_new_ref(f"refs/lpdeploy/candidates/{history['R']}", history["R"])
+    mirror.push([Move("stable", expected=history["A"], new=history["R"])])
+    ls_remote(repo.url, timeout=7)
+    network = [(args, t) for _, args, t in seen if repo.url in args]
+    assert len(network) >= 4
+    assert all(t == 7 for _, t in network), network
+
+
 # --- input from outside is data, never an option ---------------------------------
 
 
 @pytest.fixture
 def spy_subprocess(monkeypatch):
     calls: list[list[str]] = []
-    real_run = gitops.subprocess.run
+    real_popen = gitops.subprocess.Popen
 
     def spy(argv, *args, **kwargs):
         calls.append(list(argv))
-        return real_run(argv, *args, **kwargs)
+        return real_popen(argv, *args, **kwargs)
 
-    monkeypatch.setattr(gitops.subprocess, "run", spy)
+    monkeypatch.setattr(gitops.subprocess, "Popen", spy)
     return calls
 
 
@@ -493,7 +574,15 @@ def _ls_remote(repo, mirror, h):
     assert ls_remote(repo.url)["devel"] == h["R"]
 
 
-OPERATIONS = {"push": _push, "stale-push": _stale_push, "fetch_revision": _fetch_revision,
+def _lost_reply(repo, mirror, h):
+    mirror.fetch()
+    hook(repo, "post-receive", "sleep 5")
+    mirror.timeout = 1
+    mirror.push([Move("stable", expected=h["A"], new=h["R"])])
+    assert repo.upstream_heads()["stable"] == h["R"]
+
+
+OPERATIONS = {"push": _push, "lost-reply": _lost_reply, "stale-push": _stale_push, "fetch_revision": _fetch_revision,
               "fetch_revision-unknown": _fetch_revision_of_an_unknown_sha, "merge": _merge,
               "push_new_ref": _push_new_ref, "reads": _reads, "ls_remote": _ls_remote}
 
@@ -502,7 +591,7 @@ def test_the_operations_cover_every_git_running_method_of_the_mirror():
     # a new Mirror method must be added to OPERATIONS, or this fails
     covered = {"push", "fetch_revision", "merge", "push_new_ref", "fetch", "heads", "has", "tree_of",
                "is_ancestor", "commit", "commit_times", "commits_between", "count_between", "first_parents",
-               "ensure", "git"}
+               "ensure", "git", "remote", "confirm_landed"}
     public = {name for name in vars(Mirror) if not name.startswith("_")}
     assert public == covered
 

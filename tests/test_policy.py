@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lpdeploy.core import policy
 from lpdeploy.core.model import Action, Decision, Result, TestRecord
 from lpdeploy.core.policy import (
     BranchFacts,
@@ -294,3 +295,25 @@ def test_a_branch_not_exactly_at_the_target_was_not_moved_by_the_interrupted_bui
                          recorded=False)
     assert d.action is Action.NOTHING
     assert "did not move them all" in d.reason
+
+
+# --- faults (issue 12) ---------------------------------------------------------------
+
+
+def test_a_push_of_unknown_outcome_landed_when_every_pushed_branch_is_at_the_target():
+    d = policy.landed_push(("production-devel", "production-stable"), "b" * 40,
+                           {"production-devel": "b" * 40, "production-stable": "b" * 40})
+    assert d is not None and d.action is Action.MOVE
+    assert d.branches == ("production-devel", "production-stable")
+    assert "reply was lost" in d.reason
+
+
+def test_a_push_of_unknown_outcome_did_not_land_when_one_branch_is_elsewhere():
+    assert policy.landed_push(("production-devel", "production-stable"), "b" * 40,
+                              {"production-devel": "b" * 40, "production-stable": "a" * 40}) is None
+    assert policy.landed_push((), "b" * 40, {"stable": "b" * 40}) is None  # nothing was pushed: nothing to record
+
+
+def test_retry_delays_double_and_stay_bounded():
+    assert [policy.retry_delay(n, 2, 30) for n in range(0, 7)] == [0, 2, 4, 8, 16, 30, 30]
+    assert policy.retry_delay(10_000, 2, 30) == 30

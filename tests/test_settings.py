@@ -137,6 +137,7 @@ def test_the_demo_site_file_loads(tmp_path):
 def test_missing_tables_take_the_defaults(tmp_path):
     s = load_text(tmp_path, MINIMAL_SITE)
     assert s.repository == Repository(url="https://git.example.org/lp.git", poll_interval=60)
+    assert s.repository.timeout == 120  # seconds each git call to the upstream may take (issue 12)
     assert s.branches == Branches()
     assert s.branches.flow == ("devel", "stable", "production-devel", "production-stable")
     assert s.branches.security == "security/*"
@@ -223,6 +224,9 @@ def test_unsupported_or_unsafe_repository_urls_are_refused(tmp_path, url):
         (MINIMAL_SITE + "poll_interval = 86401\n", "repository.poll_interval"),
         (MINIMAL_SITE + "poll_interval = true\n", "repository.poll_interval"),
         (MINIMAL_SITE + "pol_interval = 5\n", "repository.pol_interval"),
+        (MINIMAL_SITE + "timeout = 0\n", "repository.timeout"),
+        (MINIMAL_SITE + "timeout = 3601\n", "repository.timeout"),
+        (MINIMAL_SITE + "timeout = 2.5\n", "repository.timeout"),
         # suite
         (MINIMAL_SITE + '[suite]\ncommand = "make check"\n', "suite.command"),
         (MINIMAL_SITE + "[suite]\ncommand = []\n", "suite.command"),
@@ -431,3 +435,7 @@ def test_a_server_without_a_check_has_none():
     (server,) = parse_settings({"repository": {"url": "https://x/y.git"},
                                 "servers": [{"name": "app1", "deploy_command": ["d"]}]}).servers
     assert server.check_command == () and server.check_argv("a" * 40) == []
+
+
+def test_the_upstream_timeout_is_read(tmp_path):
+    assert load_text(tmp_path, MINIMAL_SITE + "timeout = 15\n").repository.timeout == 15

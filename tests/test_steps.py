@@ -33,10 +33,11 @@ from support import FlowStepMixin, RealUpstreamMixin
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
+from lpdeploy.core.errors import PushUnconfirmed
 from lpdeploy.core.model import FlowKind, Release, Result, TestRecord
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.git.upstream import Upstream
-from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, Decide, MoveBranches, RunSuite
+from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, PUSH_RETRY_CAP, Decide, MoveBranches, RunSuite
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
 
@@ -494,3 +495,89 @@ class MoveBranchesRace(StepCase):
         self.assertEqual(self.repo.tip("production-stable"), hotfix)
         self.assertEqual(self.repo.tip("production-devel"), self.s1)  # the push is atomic
         self.assertIn("not a fast-forward", self.prop("lpdeploy_reason"))
+
+
+class MoveBranchesLostReply(StepCase):
+    """The push lands upstream but its reply never comes back (issue 12: a timeout, a dropped connection).
+
+    ``lose_replies`` lets the real push land in the real bare repository and
+    then raises what a lost reply looks like when the upstream cannot be read
+    at once either (``PushUnconfirmed``). The step waits (a backoff on
+    Buildbot's clock), reads the tips, sees the branch at the target and
+    records the move exactly once: one ``moved`` event, no second push.
+    """
+
+    def lose_replies(self, count):
+        upstream = Upstream.of(self.master, self.repo.url)
+        real_push = upstream.push
+        attempts = []
+
+        async def push(moves):
+            attempts.append([(m.branch, m.expected, m.new) for m in moves])
+            await real_push(moves)
+            if len(attempts) <= count:
+                raise PushUnconfirmed(["git", "push"], -1, "timed out after 1s; reading the upstream failed too")
+
+        upstream.push = push
+        return attempts
+
+    def decided(self, sha):
+        return {"lpdeploy_revision": sha, "lpdeploy_tree": self.repo.tree(sha)}
+
+    async def moved_events(self):
+        return [e for e in await DbRegistry(self.master).events() if e.action == "moved"]
+
+    async def run_with_clock(self):
+        d = self.run_step()
+        for _ in range(20):  # the backoff waits on Buildbot's clock; advance it past every wait
+            self.reactor.advance(PUSH_RETRY_CAP)
+        await d
+
+    @async_to_deferred
+    async def test_a_landed_push_whose_reply_was_lost_is_recorded_once_and_not_pushed_again(self):
+        self.flow_history()
+        await self.record(self.d2)
+        attempts = self.lose_replies(1)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
+        await self.run_with_clock()
+        self.assertEqual(self.repo.tip("stable"), self.d2)
+        self.assertEqual(attempts, [[("stable", self.s1, self.d2)]])  # read, not pushed again
+        (event,) = await self.moved_events()
+        self.assertEqual(event.details["revision"], self.d2)
+        self.assertEqual(event.details["branches"], ["stable"])
+        log = self.decision_log()
+        self.assertIn("attempt 1: the push may or may not have landed", log)
+        self.assertIn("the upstream shows the push landed though its reply was lost", log)
+
+    @async_to_deferred
+    async def test_a_promotion_whose_reply_was_lost_records_both_branches_once(self):
+        self.flow_history()
+        self.repo.push("stable", self.d1)
+        await self.record(self.d1)
+        attempts = self.lose_replies(1)
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.PROMOTE), **self.decided(self.d1))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "moved", "lpdeploy")
+        await self.run_with_clock()
+        self.assertEqual(len(attempts), 1)
+        (event,) = await self.moved_events()
+        self.assertEqual(sorted(event.details["branches"]), ["production-devel", "production-stable"])
+
+    @async_to_deferred
+    async def test_a_reply_lost_on_every_attempt_gives_up_as_failed_without_recording_a_move(self):
+        self.flow_history()
+        await self.record(self.d2)
+        upstream = Upstream.of(self.master, self.repo.url)
+
+        async def push(moves):
+            raise PushUnconfirmed(["git", "push"], 128, "connection reset")
+
+        upstream.push = push  # nothing lands, and the upstream never says so
+        self.setup_flow_step(MoveBranches(settings=self.settings, kind=FlowKind.GATE), **self.decided(self.d2))
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "failed", "lpdeploy")
+        await self.run_with_clock()
+        self.assertEqual(self.repo.tip("stable"), self.s1)
+        self.assertEqual(await self.moved_events(), [])

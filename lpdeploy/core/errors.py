@@ -47,6 +47,14 @@ class StaleBranch(GitError):
     """A compare-and-swap push was rejected: the branch moved under us."""
 
 
+class PushUnconfirmed(GitError):
+    """A push failed without a refusal and the upstream could not be read after it: it may have landed.
+
+    The caller must read the tips again before deciding anything (the moves
+    it pushed are either all there or none are: pushes are atomic).
+    """
+
+
 class MergeConflict(GitError):
     """Two commits do not merge cleanly; nothing was written. ``paths``: the conflicting files.
 

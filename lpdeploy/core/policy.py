@@ -8,6 +8,7 @@ unit-tested on plain values and the adapters stay thin.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lpdeploy.core.freeze_windows import WindowState
@@ -77,6 +78,28 @@ def interrupted_move(target: str, tips: dict[str, str | None], interrupted: int 
     return Decision(Action.MOVE, f"{', '.join(tips)} already at {short(target)}: moved by build #{interrupted}, "
                                  "which a master crash interrupted before it recorded the move; recorded now",
                     revision=target, branches=tuple(tips))
+
+
+def landed_push(pushed: tuple[str, ...], target: str, tips: Mapping[str, str]) -> Decision | None:
+    """After a push whose outcome was unknown: the move to record, if the upstream shows it landed.
+
+    A lost reply (a timeout, a dropped connection) leaves a push that may have
+    landed. The retry reads the tips: every branch it pushed at ``target``
+    means the push landed — a ``MOVE`` to record (once, by the build that
+    pushed), not to push again. Anything else: None, decide afresh (the push
+    is atomic, so no branch moved, or someone else moved them).
+    """
+    if pushed and all(tips.get(b) == target for b in pushed):
+        return Decision(Action.MOVE, f"moved {', '.join(pushed)} to {short(target)}: the upstream shows the push "
+                        "landed though its reply was lost", revision=target, branches=pushed)
+    return None
+
+
+def retry_delay(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: doubling from ``base``, never above ``cap``."""
+    if failures <= 0:
+        return 0.0
+    return float(min(cap, base * 2 ** min(failures - 1, 30)))
 
 
 def move_decision(target: str, record: TestRecord | None, branches: list[BranchFacts]) -> Decision:

@@ -35,6 +35,7 @@ _REPO_SCHEMES = ("file", "ssh", "https", "http", "git")
 class Repository:
     url: str  # what git uses; never carries a password (refused when the site file is read)
     poll_interval: int = 60
+    timeout: int = 120  # seconds one git call to the upstream (ls-remote, fetch, push) may take
 
     @property
     def public_url(self) -> str:
@@ -293,10 +294,11 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "freeze", "deploy",
            "servers", "database", "mq", "cluster", "title", "webhook")
     repo = r.table("repository", required=True)
-    repo.only("url", "poll_interval")
+    repo.only("url", "poll_interval", "timeout")
     repository = Repository(
         url=_repo_url(repo.string("url", required=True), base),
         poll_interval=repo.integer("poll_interval", 60, low=1, high=86400),
+        timeout=repo.integer("timeout", 120, low=1, high=3600),
     )
     br = r.table("branches")
     br.only("devel", "stable", "production_devel", "production_stable", "security")

@@ -23,24 +23,36 @@ from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger, InMemoryLedger, Ledger
 from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry, Registry
 from lpdeploy.stores.timings import DbTimings, InMemoryTimings, Timings
+from lpdeploy.stores.upstream_health import DbUpstreamHealth, InMemoryUpstreamHealth, UpstreamHealthStore
 
 _per_master: weakref.WeakKeyDictionary[Any, Services] = weakref.WeakKeyDictionary()
 
 
 @dataclass
 class Services:
-    """What one master's adapters reach: the three stores, and one ``Upstream`` per URL."""
+    """What one master's adapters reach: the stores, and one ``Upstream`` per URL."""
 
     master: Any
     ledger: Ledger
     registry: Registry
     timings: Timings
     upstreams: dict[str, Upstream] = field(default_factory=dict)  # URL → a stand-in; else the master's mirror
+    health: UpstreamHealthStore | None = None  # None: the database store (issue 12: "unreachable since")
 
-    def upstream(self, url: str) -> Upstream:
-        """The upstream at ``url``: the master's one mirror of it, unless a stand-in was installed."""
+    @property
+    def upstream_health(self) -> UpstreamHealthStore:
+        """Whether the upstream answers, and since when not (``stores/upstream_health.py``)."""
+        if self.health is None:
+            self.health = DbUpstreamHealth(self.master)
+        return self.health
+
+    def upstream(self, url: str, timeout: float | None = None) -> Upstream:
+        """The upstream at ``url``: the master's one mirror of it, unless a stand-in was installed.
+
+        ``timeout``: ``[repository] timeout``, the bound of each git call to the upstream.
+        """
         found = self.upstreams.get(url)
-        return found if found is not None else Upstream.of(self.master, url)
+        return found if found is not None else Upstream.of(self.master, url, timeout)
 
 
 def services(master: Any) -> Services:
@@ -50,14 +62,15 @@ def services(master: Any) -> Services:
 
 
 def install(master: Any, ledger: Ledger | None = None, registry: Registry | None = None,
-            timings: Timings | None = None, upstreams: dict[str, Upstream] | None = None) -> Services:
+            timings: Timings | None = None, upstreams: dict[str, Upstream] | None = None,
+            health: UpstreamHealthStore | None = None) -> Services:
     """Put other stores (or upstreams) in place for ``master``; what is not given stays as it was."""
     now = services(master)
     _per_master[master] = Services(master, ledger or now.ledger, registry or now.registry, timings or now.timings,
-                                   {**now.upstreams, **(upstreams or {})})
+                                   {**now.upstreams, **(upstreams or {})}, health or now.health)
     return _per_master[master]
 
 
 def in_memory(master: Any) -> Services:
-    """The in-memory twins of the three stores for ``master`` (tests and benchmarks)."""
-    return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings())
+    """The in-memory twins of the stores for ``master`` (tests and benchmarks)."""
+    return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings(), health=InMemoryUpstreamHealth())

@@ -13,15 +13,25 @@ and every branch move is a compare-and-swap push to the upstream.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lpdeploy.core.errors import GitError, InvalidInput, MergeConflict, StaleBranch, UnknownRevision
+from lpdeploy.core.errors import (
+    GitError,
+    InvalidInput,
+    MergeConflict,
+    PushUnconfirmed,
+    StaleBranch,
+    UnknownRevision,
+)
 from lpdeploy.core.refs import qualified, validate_branch, validate_revision
 
-GIT_TIMEOUT = 600  # seconds: a hung transport must not hang a build forever
+GIT_TIMEOUT = 600  # seconds: a local git command that hangs must not hang a build forever
+NETWORK_TIMEOUT = 120  # seconds a call that reaches the upstream may take (``[repository] timeout``)
 _ENV = {
     "GIT_TERMINAL_PROMPT": "0",  # never wait for a password on a terminal
     "GIT_ASKPASS": "true",
@@ -51,26 +61,35 @@ class Move:
 
 
 def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path | None = None,
-            check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``git <args>``; raise GitError on a non-zero exit when ``check``."""
+            check: bool = True, stdin: str | None = None,
+            timeout: float = GIT_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run ``git <args>``; raise GitError on a non-zero exit when ``check``, and when it outlasts ``timeout``."""
     argv = ["git"]
     if git_dir is not None:
         argv.append(f"--git-dir={git_dir}")
     argv += args
     env = {**os.environ, **_ENV}
-    try:
-        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                              **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}))
-    except subprocess.TimeoutExpired:
-        raise GitError(argv, -1, f"timed out after {GIT_TIMEOUT}s") from None
-    if check and proc.returncode != 0:
-        raise GitError(argv, proc.returncode, proc.stderr)
-    return proc
+    # a session of its own: on a timeout the whole group goes (ssh, receive-pack, hooks), not git alone;
+    # a transport child left running could still land a push after we gave up on it
+    with subprocess.Popen(argv, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise GitError(argv, -1, f"timed out after {timeout:g}s") from None
+    done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    if check and done.returncode != 0:
+        raise GitError(argv, done.returncode, done.stderr)
+    return done
 
 
-def ls_remote(url: str) -> dict[str, str]:
+def ls_remote(url: str, timeout: float = NETWORK_TIMEOUT) -> dict[str, str]:
     """The upstream's branch tips, ``{short branch name: sha}``: the truth of the flow."""
-    out = run_git(["ls-remote", "--heads", "--end-of-options", url]).stdout
+    out = run_git(["ls-remote", "--heads", "--end-of-options", url], timeout=timeout).stdout
     heads: dict[str, str] = {}
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
@@ -80,14 +99,24 @@ def ls_remote(url: str) -> dict[str, str]:
 
 
 class Mirror:
-    """A bare local mirror of the upstream, for reading trees, ancestry and commits."""
+    """A bare local mirror of the upstream, for reading trees, ancestry and commits.
 
-    def __init__(self, path: str | Path, url: str) -> None:
+    ``timeout`` bounds every call that reaches the upstream (fetch, push): a
+    hung or unreachable upstream fails the call with a ``GitError`` instead of
+    holding the build (and the mirror's lock) for ``GIT_TIMEOUT``.
+    """
+
+    def __init__(self, path: str | Path, url: str, timeout: float = NETWORK_TIMEOUT) -> None:
         self.path = Path(path)
         self.url = url
+        self.timeout = timeout
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_git(list(args), git_dir=self.path, check=check)
+
+    def remote(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``git`` for a call that reaches the upstream: bounded by ``timeout``."""
+        return run_git(list(args), git_dir=self.path, check=check, timeout=self.timeout)
 
     def ensure(self) -> None:
         if not (self.path / "HEAD").exists():
@@ -102,8 +131,8 @@ class Mirror:
         in milliseconds on a long history instead of parsing every commit.
         """
         self.ensure()
-        self.git(*WRITE_COMMIT_GRAPH, "fetch", "--quiet", "--prune", "--no-tags", "--end-of-options", self.url,
-                 "+refs/heads/*:refs/heads/*")
+        self.remote(*WRITE_COMMIT_GRAPH, "fetch", "--quiet", "--prune", "--no-tags", "--end-of-options", self.url,
+                    "+refs/heads/*:refs/heads/*")
         return self.heads()
 
     def fetch_revision(self, sha: str) -> None:
@@ -116,11 +145,11 @@ class Mirror:
         if self.has(sha):
             return
         self.ensure()
-        self.git(*WRITE_COMMIT_GRAPH, "fetch", "--quiet", "--no-tags", "--end-of-options", self.url, sha,
-                 check=False)
+        self.remote(*WRITE_COMMIT_GRAPH, "fetch", "--quiet", "--no-tags", "--end-of-options", self.url, sha,
+                    check=False)
         if not self.has(sha):
-            self.git(*WRITE_COMMIT_GRAPH, "fetch", "--quiet", "--no-tags", "--end-of-options", self.url,
-                     "+refs/*:refs/upstream/*", check=False)
+            self.remote(*WRITE_COMMIT_GRAPH, "fetch", "--quiet", "--no-tags", "--end-of-options", self.url,
+                        "+refs/*:refs/upstream/*", check=False)
         if not self.has(sha):
             raise UnknownRevision(["git", "fetch", sha], 1, f"{sha} is not in the upstream repository")
 
@@ -256,12 +285,12 @@ class Mirror:
         if not ref.startswith("refs/lpdeploy/") or ".." in ref or ref.endswith("/"):
             raise InvalidInput("scratch ref", ref, "must be under refs/lpdeploy/")
         self.git("update-ref", "--end-of-options", ref, sha)
-        proc = self.git("push", "--quiet", "--porcelain", f"--force-with-lease={ref}:", "--end-of-options",
-                        self.url, f"{sha}:{ref}", check=False)
+        proc = self.remote("push", "--quiet", "--porcelain", f"--force-with-lease={ref}:", "--end-of-options",
+                           self.url, f"{sha}:{ref}", check=False)
         if proc.returncode != 0 and "stale info" not in proc.stdout + proc.stderr:
             raise GitError(["git", "push", ref], proc.returncode, proc.stdout + proc.stderr)
 
-    def push(self, moves: list[Move]) -> None:
+    def push(self, moves: list[Move]) -> bool:
         """Move upstream branches atomically, each as a compare-and-swap.
 
         ``--force-with-lease=<ref>:<expected>`` makes the upstream refuse when a
@@ -269,9 +298,16 @@ class Mirror:
         before (``policy.move_decision``), so the lease turns "is an ancestor"
         into "was an ancestor of exactly what we replace". All moves land or
         none (``--atomic``).
+
+        A push that fails without a refusal (a timeout, a dropped connection,
+        exit 128) may still have landed: the upstream updated its refs and only
+        its reply was lost. So the upstream is read (``confirm_landed``) before
+        the failure is believed; a move that landed returns as if the reply had
+        come (True: "landed, though its reply was lost"; False: a normal push),
+        and the caller records it once.
         """
         if not moves:
-            return
+            return False
         args = ["push", "--quiet", "--atomic", "--porcelain"]
         refspecs = []
         for m in moves:
@@ -281,12 +317,42 @@ class Mirror:
             args.append(f"--force-with-lease={ref}:{expected}")
             refspecs.append(f"{m.new}:{ref}")
         argv = args + ["--end-of-options", self.url, *refspecs]
-        proc = self.git(*argv, check=False)
+        try:
+            proc = self.remote(*argv, check=False)
+        except GitError as e:  # timed out: the reply is lost, the push may have landed
+            self.confirm_landed(moves, e)
+            return True
         if proc.returncode != 0:
             text = proc.stdout + proc.stderr
             if "stale info" in text or "fetch first" in text or "non-fast-forward" in text:
                 raise StaleBranch(["git", *argv], proc.returncode, text)
-            raise GitError(["git", *argv], proc.returncode, text)
+            self.confirm_landed(moves, GitError(["git", *argv], proc.returncode, text))
+            return True
+        self._moved(moves)
+        return False
+
+    def confirm_landed(self, moves: list[Move], failure: GitError) -> None:
+        """After a push failed without a refusal: return if every move is upstream, else raise.
+
+        Every branch at its new sha: the push landed (a lost reply), the mirror
+        follows. Every branch still where it was: ``failure`` stands (nothing
+        moved). A branch somewhere else: someone moved it (``StaleBranch``).
+        An upstream that cannot be read either: ``PushUnconfirmed`` — the
+        caller reads the tips again later, never assumes either way.
+        """
+        try:
+            heads = ls_remote(self.url, self.timeout)
+        except GitError as e:
+            raise PushUnconfirmed(failure.argv, failure.returncode,
+                                  f"{failure.stderr.strip()}; reading the upstream after it failed too: {e}") from None
+        if all(heads.get(m.branch) == m.new for m in moves):
+            self._moved(moves)
+            return
+        if any(heads.get(m.branch) not in (m.expected, m.new) for m in moves):
+            raise StaleBranch(failure.argv, failure.returncode, f"stale info: {failure.stderr.strip()}")
+        raise failure
+
+    def _moved(self, moves: list[Move]) -> None:
         for m in moves:  # keep the mirror in step with what we just wrote
             self.git("update-ref", "--end-of-options", qualified(m.branch), m.new)
 

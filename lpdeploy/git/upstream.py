@@ -42,12 +42,18 @@ class Upstream:
         self._lock = defer.DeferredLock()
 
     @classmethod
-    def of(cls, master: Any, url: str) -> Upstream:
-        """The one Upstream for ``url`` on this master (its mirror lives in the master's basedir)."""
+    def of(cls, master: Any, url: str, timeout: float | None = None) -> Upstream:
+        """The one Upstream for ``url`` on this master (its mirror lives in the master's basedir).
+
+        ``timeout`` (``[repository] timeout``), when given, bounds each git call
+        to the upstream from now on (a reconfig may change it).
+        """
         known = _per_master.setdefault(master, {})
         if url not in known:
             path = os.path.join(os.path.abspath(master.basedir), "lpdeploy-mirror.git")
             known[url] = cls(Mirror(path, url), clock=master.reactor.seconds)
+        if timeout is not None:
+            known[url].mirror.timeout = timeout
         return known[url]
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -69,6 +75,18 @@ class Upstream:
         if self._fetched is not None and self.clock() - self._fetched[0] < max_age:
             return self._fetched[1]
         return await self.fetch()
+
+    async def shown_tips(self, max_age: float) -> Tips:
+        """For pages that only show the flow: ``recent_tips``, else (the upstream does not answer) the
+        tips of the mirror's last fetch, so a status still shows where the flow stood; never for deciding.
+        """
+        try:
+            return await self.recent_tips(max_age)
+        except GitError:
+            try:
+                return Tips(await self._run(self.mirror.heads))
+            except GitError:  # no mirror yet
+                return Tips({})
 
     async def fetch_revision(self, sha: str) -> None:
         await self._run(self.mirror.fetch_revision, sha)
@@ -107,9 +125,10 @@ class Upstream:
     async def first_parents(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.first_parents, base, tip, limit)
 
-    async def push(self, moves: list[Move]) -> None:
+    async def push(self, moves: list[Move]) -> bool:
+        """``Mirror.push``: True when the push landed though its reply was lost."""
         try:
-            await self._run(self.mirror.push, moves)
+            return await self._run(self.mirror.push, moves)
         finally:  # moved, or refused because a tip moved under us: either way what we saw is stale
             self.generation += 1
             self._fetched = None

@@ -32,10 +32,8 @@ from buildbot import config
 from buildbot.changes.base import ReconfigurablePollingChangeSource
 from buildbot.util.state import StateMixin
 from twisted.internet import defer
-from twisted.python import log
 
 from lpdeploy.core import properties as prop
-from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import EMBARGOED
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
@@ -44,6 +42,7 @@ from lpdeploy.facts.embargo import embargoed_commits
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.master.upstream_watch import read_tips
 
 
 class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
@@ -90,11 +89,9 @@ class FlowPoller(ReconfigurablePollingChangeSource, StateMixin):
         return defer.ensureDeferred(self._poll())
 
     async def _poll(self) -> None:
-        upstream = services(self.master).upstream(self.settings.repository.url)
-        try:
-            tips = await upstream.fetch()
-        except LpDeployError as e:
-            log.msg(f"{self.name}: cannot read {self.settings.repository.url}: {e}")
+        upstream = services(self.master).upstream(self.settings.repository.url, self.settings.repository.timeout)
+        tips = await read_tips(self.master, self.settings, self.name)  # backs off while the upstream is down
+        if tips is None:
             return
         known: dict[str, str] | None = await self.getState("tips", None)
         current = {name: tips.heads[name] for name in branch_names(tips.heads) if self.watched(name)}

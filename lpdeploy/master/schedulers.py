@@ -9,7 +9,6 @@ master ran are not replayed.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,11 +23,12 @@ from twisted.python import log
 
 from lpdeploy.core import bisect, fix_history, policy
 from lpdeploy.core import properties as prop
-from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import AUTOMATIC, Action, FixState, JobKind, SecurityFix, Tips
+from lpdeploy.core.promotion_schedule import latest_slot, next_slot, slot_decision
 from lpdeploy.core.refs import branch_matches
 from lpdeploy.core.settings import Settings
+from lpdeploy.core.upstream_health import RECOVERED_KEY
 from lpdeploy.facts.batch import read_batch
 from lpdeploy.facts.embargo import contained_in
 from lpdeploy.facts.services import services
@@ -36,6 +36,7 @@ from lpdeploy.git.gitops import branch_names
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.security_jobs import queue_job
 from lpdeploy.master.sourcestamps import source_stamp
+from lpdeploy.master.upstream_watch import read_tips
 from lpdeploy.stores.registry import Registry
 
 RECONCILE_INTERVAL = 300  # seconds between reconciliations when no hint arrives
@@ -60,7 +61,7 @@ class FlowScheduler(ReconfigurableBaseScheduler):
 
     @property
     def upstream(self) -> Upstream:
-        return services(self.master).upstream(self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url, self.settings.repository.timeout)
 
     def start_timer(self, interval: float, reconcile: Callable[[], Coroutine[Any, Any, None]], failed: str) -> None:
         """Call ``reconcile`` now and every ``interval`` seconds while active (Buildbot's clock).
@@ -85,12 +86,11 @@ class FlowScheduler(ReconfigurableBaseScheduler):
         yield super().deactivate()
 
     async def tips(self) -> Tips | None:
-        """The upstream tips, or None (logged) while the upstream cannot be read: a later tick retries."""
-        try:
-            return await self.upstream.fetch()
-        except LpDeployError as e:
-            log.msg(f"{self.name}: cannot read the upstream tips ({e}); will retry")
-            return None
+        """The upstream tips, or None (logged) while the upstream cannot be read: a later tick retries.
+
+        ``read_tips`` records the failure ("unreachable since") and backs off.
+        """
+        return await read_tips(self.master, self.settings, self.name)
 
 
 class GateScheduler(FlowScheduler):
@@ -105,6 +105,7 @@ class GateScheduler(FlowScheduler):
     """
 
     _finished: Any = None
+    _recovered: Any = None
     _lock: defer.DeferredLock | None = None
 
     @defer.inlineCallbacks
@@ -116,15 +117,24 @@ class GateScheduler(FlowScheduler):
         yield self.startConsumingChanges()
         # a finished gate build is a hint too: it may have left a failure to bisect or a round to follow up
         self._finished = yield self.master.mq.startConsuming(self._build_finished, ("builds", None, "finished"))
+        # so is the upstream answering again: what was owed while it was down is owed now
+        self._recovered = yield self.master.mq.startConsuming(self._upstream_recovered, RECOVERED_KEY)
         self.start_timer(RECONCILE_INTERVAL, lambda: self.reconcile("periodic check"),
                          "reconciling from the tips failed")
 
     @defer.inlineCallbacks
     def deactivate(self):
-        if self._finished is not None:
-            self._finished.stopConsuming()
-            self._finished = None
+        for consumer in (self._finished, self._recovered):
+            if consumer is not None:
+                consumer.stopConsuming()
+        self._finished = self._recovered = None
         yield super().deactivate()
+
+    def _upstream_recovered(self, key: Any, message: Any) -> defer.Deferred[None]:
+        """Called by Buildbot's message queue when a read of the upstream succeeds after failures."""
+        d = defer.ensureDeferred(self.reconcile("the upstream answers again"))
+        d.addErrback(log.err, f"{self.name}: reconciling after the upstream recovered failed")
+        return d
 
     def _build_finished(self, key: Any, build: dict[str, Any]) -> defer.Deferred[None]:
         """Called by Buildbot's message queue for every finished build (of any builder)."""
@@ -265,7 +275,19 @@ async def _is_probe_request(master: Any, br: Any) -> bool:
 
 
 class CronPromotion(Timed):
-    """Start a promote build on a cron schedule (``[promotion] schedule``)."""
+    """Start a promote build on a cron schedule (``[promotion] schedule``): each slot once, ever.
+
+    Buildbot's ``Timed`` keeps ``last_build`` (when it last actuated) in the
+    database and asks ``getNextBuildTime`` from it, so a slot missed while the
+    masters were down is due at once on start. On top of that this scheduler
+    records the *slot* each firing stands for (``last_slot``, also in the
+    database) before it queues the build, and re-reads it before every firing:
+    a slot not newer than the recorded one never fires again — not after a
+    restart, not when the clock jumps backwards, not on a second master whose
+    memory is stale (``core.promotion_schedule``).
+    """
+
+    last_slot: float | None = None
 
     def checkConfig(self, builderNames: list[str], cron: str, **kwargs: Any) -> None:  # type: ignore[override]
         if not croniter.croniter.is_valid(cron):
@@ -279,11 +301,38 @@ class CronPromotion(Timed):
         yield super().reconfigService(builderNames=builderNames,
                                       reason="scheduled promotion (%(name)s)", **kwargs)
 
+    @defer.inlineCallbacks
+    def activate(self):
+        """Called by Buildbot on the master that runs this scheduler: read the last fired slot, then ``Timed``'s."""
+        self.last_slot = yield self.getState(LAST_SLOT, None)
+        yield super().activate()
+
     def getNextBuildTime(self, lastActuated: float | None) -> defer.Deferred[float]:
-        """Called by ``Timed`` after each actuation: the next cron instant, master local time."""
-        ts = lastActuated or self.now()
-        start = datetime.datetime.fromtimestamp(ts).astimezone()
-        return defer.succeed(croniter.croniter(self.cron, start).get_next(float))
+        """Called by ``Timed`` on start and after each actuation: the next cron instant, master local time.
+
+        Counted from the later of the last actuation and the last fired slot
+        (from now only when neither was ever recorded): never from the clock
+        alone, which may have gone backwards. In the past means due now.
+        """
+        known = [t for t in (lastActuated, self.last_slot) if t is not None]
+        return defer.succeed(next_slot(self.cron, max(known) if known else self.now()))
+
+    @defer.inlineCallbacks
+    def startBuild(self):
+        """Called by ``Timed`` when a slot is due: queue the promotion unless this slot was fired already."""
+        slot = latest_slot(self.cron, self.now())
+        fired = yield self.getState(LAST_SLOT, None)  # the database, not memory: another master may have fired it
+        decision = slot_decision(slot, fired)
+        log.msg(f"{self.name}: {decision.reason}")
+        if decision.action is not Action.MOVE:
+            self.last_slot = fired
+            return
+        yield self.setState(LAST_SLOT, slot)  # before the build: a crash loses this slot, never doubles it
+        self.last_slot = slot
+        yield super().startBuild()
+
+
+LAST_SLOT = "last_slot"  # the object_state key of the newest promotion slot fired
 
 
 class AutoDeployScheduler(FlowScheduler):

@@ -124,6 +124,9 @@ def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
         print(json.dumps(status, indent=2))
         return 0
     print(f"repository {status['repository']}  suite {status['suite']}")
+    upstream = status.get("upstream") or {}
+    if upstream.get("line"):  # the tips below are the last known ones
+        print(f"{upstream['line']}: {upstream.get('error', '')}; the tips below are its last known ones")
     if status.get("freeze"):
         f = status["freeze"]
         print(f"FROZEN by {f['by']} since {_when(f['at'])}: {f['reason']}")

@@ -67,9 +67,16 @@ def make_app() -> Flask:
             # runs in the reactor thread: the clock is Buildbot's, not the wall clock
             # one snapshot for every viewer; the picture served is the one for this viewer's role
             reach = services(master)
-            return defer.ensureDeferred(DashboardSnapshot.of(master).view(
-                reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
-                may_see_security=Role.SECURITY in roles, now=master.reactor.seconds()))
+
+            async def picture() -> dict[str, Any]:
+                view = await DashboardSnapshot.of(master).view(
+                    reach.upstream(settings.repository.url, settings.repository.timeout), reach.ledger,
+                    reach.registry, settings, may_see_security=Role.SECURITY in roles, now=master.reactor.seconds())
+                # read per render, not kept in the snapshot: "unreachable since" must show at once
+                health = await reach.upstream_health.get(settings.repository.url)
+                return {**view, "upstream": health.as_json()}
+
+            return defer.ensureDeferred(picture())
 
         view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
         api = request.script_root.rsplit("/plugins/", 1)[0] + "/api/v2/"

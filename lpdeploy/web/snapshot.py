@@ -133,7 +133,7 @@ class DashboardSnapshot:
         picture = self._fresh(key, upstream, settings, now, max_age)  # computed while we waited for the lock
         if picture is not None:
             return picture
-        tips = await upstream.recent_tips(max_age)
+        tips = await upstream.shown_tips(max_age)  # the mirror's last tips while the upstream does not answer
         stamp = self._stamp(upstream, settings)  # taken before computing: a change meanwhile invalidates
         facts = _Remembering(upstream, tips)
         self.computations += 1

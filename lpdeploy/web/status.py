@@ -19,6 +19,7 @@ from lpdeploy.core.errors import GitError
 from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import Cowboy, FixState, SecurityFix, TestRecord, Tips
 from lpdeploy.core.settings import Settings
+from lpdeploy.core.upstream_health import UpstreamHealth
 from lpdeploy.facts.embargo import contained_in, embargoed_commits, shown_author, shown_subject
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import Ledger
@@ -27,14 +28,18 @@ from lpdeploy.stores.registry import Registry
 
 async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, settings: Settings,
                       may_see_security: bool = False, tips: Tips | None = None,
-                      embargoed: set[str] | None = None, now: float | None = None) -> dict[str, Any]:
+                      embargoed: set[str] | None = None, now: float | None = None,
+                      health: UpstreamHealth | None = None) -> dict[str, Any]:
     """A JSON-ready picture of the flow for one viewer (pass ``tips``/``embargoed`` if already known).
 
     ``now`` (the master's clock) places the freeze windows: the open ones and
-    the next; without it the windows are left out.
+    the next; without it the windows are left out. ``health`` (as recorded
+    by the poller and the schedulers) becomes ``upstream``: while the upstream
+    does not answer, its ``line`` says "upstream unreachable since <time>" and
+    the tips are the mirror's last fetched ones.
     """
     if tips is None:
-        tips = await upstream.fetch()
+        tips = await upstream.shown_tips(0)
     b = settings.branches
     if embargoed is None:
         embargoed = await embargoed_commits(upstream, registry, settings, tips)
@@ -68,7 +73,8 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
     status: dict[str, Any] = {
         "repository": settings.repository.public_url, "suite": settings.suite.identity,
         "suite_command": list(settings.suite.command), "branches": branches,
-        "freeze": asdict(freeze) if freeze else None, "servers": servers}
+        "freeze": asdict(freeze) if freeze else None, "servers": servers,
+        "upstream": (health or UpstreamHealth()).as_json()}
     if now is not None:
         status["freeze_windows"] = window_state(settings.freeze.windows, now).as_json()
     if may_see_security:

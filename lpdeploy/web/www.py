@@ -96,9 +96,11 @@ class StatusResource(JsonResource):
         master = self.app.master
         settings = master.service_manager.namedServices[SERVICE_NAME].settings
         reach = services(master)
-        return await flow_status(reach.upstream(settings.repository.url), reach.ledger, reach.registry, settings,
+        upstream = reach.upstream(settings.repository.url, settings.repository.timeout)
+        return await flow_status(upstream, reach.ledger, reach.registry, settings,
                                  may_see_security=Role.SECURITY in roles(request, master),
-                                 now=master.reactor.seconds())
+                                 now=master.reactor.seconds(),
+                                 health=await reach.upstream_health.get(settings.repository.url))
 
 
 def roles(request: Any, master: Any) -> set[str]:

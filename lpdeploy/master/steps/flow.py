@@ -21,6 +21,7 @@ from typing import Any
 
 from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
+from twisted.internet.task import deferLater
 
 from lpdeploy.core import policy, validators
 from lpdeploy.core import properties as prop
@@ -47,6 +48,8 @@ from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.crashpoints import crash_point
 
 MAX_CAS_ATTEMPTS = 3
+PUSH_RETRY_DELAY = 2.0  # seconds before re-reading the tips after a push of unknown outcome; doubles ...
+PUSH_RETRY_CAP = 30.0  # ... up to this
 SOURCE = "lpdeploy"
 
 
@@ -102,7 +105,7 @@ class FlowStep(buildstep.BuildStep):
 
     @property
     def upstream(self) -> Upstream:
-        return services(self.master).upstream(self.settings.repository.url)
+        return services(self.master).upstream(self.settings.repository.url, self.settings.repository.timeout)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -393,27 +396,43 @@ class MoveBranches(FlowStep):
         if self.kind is FlowKind.GATE:
             crash_point("gate.after_suite")
         record = await services(self.master).ledger.lookup(self.settings.suite.identity, tree)
+        pushed: tuple[str, ...] = ()  # branches of a push whose outcome is unknown (its reply was lost)
         for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
             try:
                 tips = await self.upstream.fetch()
-                facts = await self.upstream.facts(tips, revision, self.targets)
-                decision = policy.move_decision(revision, record, facts)
-                self.say(decision.reason)
-                if decision.action is Action.NOTHING:
-                    self.outcome(BuildOutcome.NOTHING, decision.reason)
-                    self.descriptionDone = ["nothing to do"]
-                    await self.flush()
-                    return results.SUCCESS
-                if decision.refused:
-                    return await self.refuse(decision.reason)
-                moves = [Move(name, tips.get(name), revision) for name in decision.branches]
-                await self.upstream.push(moves)
-                crash_point(f"{self.kind}.after_push")
+                landed = policy.landed_push(pushed, revision, tips.heads)
+                if landed is not None:  # recorded below, once; never pushed again
+                    decision = landed
+                    self.say(decision.reason)
+                else:
+                    pushed = ()
+                    facts = await self.upstream.facts(tips, revision, self.targets)
+                    decision = policy.move_decision(revision, record, facts)
+                    self.say(decision.reason)
+                    if decision.action is Action.NOTHING:
+                        self.outcome(BuildOutcome.NOTHING, decision.reason)
+                        self.descriptionDone = ["nothing to do"]
+                        await self.flush()
+                        return results.SUCCESS
+                    if decision.refused:
+                        return await self.refuse(decision.reason)
+                    moves = [Move(name, tips.get(name), revision) for name in decision.branches]
+                    pushed = decision.branches
+                    if await self.upstream.push(moves):
+                        self.say(f"attempt {attempt}: the push's reply was lost; the upstream shows it landed")
+                    crash_point(f"{self.kind}.after_push")
             except StaleBranch:
+                pushed = ()
                 self.say(f"attempt {attempt}: a branch moved under us; re-reading the tips and deciding again")
                 continue
             except GitError as e:
-                return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
+                if not pushed or attempt == MAX_CAS_ATTEMPTS:
+                    return await self.refuse(f"git failed: {e}", outcome=BuildOutcome.FAILED)
+                delay = policy.retry_delay(attempt, PUSH_RETRY_DELAY, PUSH_RETRY_CAP)
+                self.say(f"attempt {attempt}: the push may or may not have landed ({e}); "
+                         f"reading the tips again in {delay:g}s")
+                await deferLater(self.master.reactor, delay)
+                continue
             self.outcome(BuildOutcome.MOVED, decision.reason)
             await self.event(EventKind.MOVED, revision=revision, branches=list(decision.branches))
             self.descriptionDone = [f"{', '.join(decision.branches)} → {short(revision)}"]
