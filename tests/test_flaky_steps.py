@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from buildbot.process.results import FAILURE, SUCCESS
 from buildbot.util.twisted import async_to_deferred
-from test_shard_steps import FAILED, PASSED, REVISION, TESTS, TREE, Outcome, RunShardsCase
+from test_shard_steps import FAILED, PASSED, REVISION, SECURITY, TESTS, TREE, Outcome, RunShardsCase
 
 from lpdeploy.core.flaky import FlakyKind
 from lpdeploy.core.model import Result
@@ -141,3 +141,23 @@ class Quarantine(FlakyCase):
         await self.ended(done)
         self.assertEqual((await self.ledger()).result, Result.FAILED)
 
+
+
+class SecurityRun(FlakyCase):
+    @async_to_deferred
+    async def test_a_security_runs_flaky_test_is_recorded_embargoed_and_not_named_in_its_summary(self):
+        bad = TESTS[1]
+        self.expect_outcome(result=SUCCESS)
+        self.expect_results(kind=SECURITY)
+        done = self.start_suite(kind=SECURITY)
+        for shard in (0, 1):
+            ids = (await self.plan(shard, 1)).ids
+            await self.run_shard(shard, failed=[t for t in (bad,) if t in ids])
+        self.advance(POLL)
+        await self.rerun(bad, passes=True)
+        await self.ended(done)
+        (rec,) = await self.records()
+        self.assertEqual((rec.test, rec.embargoed), (bad, True))
+        summary = " ".join(self.get_nth_step(0).descriptionDone)
+        self.assertIn("1 flaky", summary)
+        self.assertNotIn(bad, summary)
