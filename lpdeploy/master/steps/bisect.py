@@ -106,10 +106,10 @@ class Bisect(ShardDriver, MoveBranches):
             return await self._done(f"{step.reason}; the gate queues the probes as workers free up")
         if not step.found:
             if cleared and step.passing is not None:  # the flaky failure was all that held stable back
-                moved = await self._move(step.passing, batch.commit(step.passing).tree)
+                done = await self._move(step.passing, batch.commit(step.passing).tree) != results.FAILURE
                 return await self._done(f"{step.reason}; {b.stable} moved to the newest passing "
-                                        f"{short(step.passing)}" if moved != results.FAILURE else step.reason,
-                                        results.SUCCESS if moved != results.FAILURE else results.WARNINGS)
+                                        f"{short(step.passing)}" if done else step.reason,
+                                        results.SUCCESS if done else results.WARNINGS)
             return await self._done(step.reason)
         assert step.culprit is not None
         culprit = batch.commit(step.culprit)
