@@ -7,7 +7,7 @@
 Test test_NN sleeps a little (or "slow: SECONDS" from app.txt); a test named in app.txt as
 "fail: test_NN" fails. "flaky: test_NN MARKER N" makes test_NN fail its first N runs (default 1)
 and pass afterwards, counting its runs in the file MARKER (outside the checkout, shared by the
-workers): a flaky test.
+workers): a flaky test. "list_slow: SECONDS" makes the list command take that long.
 """
 
 import datetime
@@ -42,6 +42,7 @@ def flaky_fails(test: str) -> bool:
 def main() -> int:
     mode = sys.argv[1]
     if mode == "list":
+        time.sleep(float((settings("list_slow") or ["0"])[0]))
         if "--subunit" in sys.argv:
             from subunit import StreamResultToBytes
             out = StreamResultToBytes(sys.stdout.buffer)
