@@ -114,6 +114,23 @@ def _suite_steps(settings: Settings, kind: FlowKind, doStepIf: Any = True) -> li
     ]
 
 
+def _suite_parent_locks(settings: Settings) -> list[Any]:
+    """With shards, at most one build that may wait for shards (gate, promote, security) per worker.
+
+    A worker has two build slots when the suite is sharded: one for such a
+    parent, one for a shard (``lpdeploy-shard``'s lock). Without this lock two
+    parents (a devel tip and a bisection probe, or a gate and a promote build)
+    could take both slots of a worker, and with every worker so filled their
+    shards would never start: each parent would wait for its shards until the
+    watch bounds (hours) gave them up and the tree was recorded as failed.
+    Buildbot starts a build on a worker only when its locks are free there,
+    so a queued parent waits for a worker whose parent slot is free.
+    """
+    if not settings.suite.sharded:
+        return []
+    return [WorkerLock("lpdeploy-suite-parent").access("exclusive")]
+
+
 def _shard_factory(settings: Settings, kind: FlowKind) -> BuildFactory:
     """One shard: its revision and test ids come from the database (see ``shard_steps``), not properties."""
     suite = settings.suite
@@ -353,14 +370,15 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
     c["protocols"] = {"pb": {"port": f"tcp:{settings.workers.port}:interface={settings.workers.interface}"}}
     # sharded: a worker runs its parent build and one shard at once (parents wait for their shards)
     max_builds = 2 if settings.suite.sharded else 1
+    parents = _suite_parent_locks(settings)
     c["workers"] = [Worker(name, settings.workers.password, max_builds=max_builds) for name in workers]
     c["change_source"] = [FlowPoller(name="lpdeploy-poller", settings=settings)]
     c.setdefault("services", []).append(SiteService(name="lpdeploy", settings=settings))
     c["builders"] = [
-        BuilderConfig(name=GATE_BUILDER, workernames=workers, collapseRequests=False,
+        BuilderConfig(name=GATE_BUILDER, workernames=workers, collapseRequests=False, locks=parents,
                       factory=_flow_factory(settings, FlowKind.GATE, b.devel),
                       description=f"{b.devel} → {b.stable}: full suite, then fast-forward"),
-        BuilderConfig(name=PROMOTE_BUILDER, workernames=workers, collapseRequests=False,
+        BuilderConfig(name=PROMOTE_BUILDER, workernames=workers, collapseRequests=False, locks=parents,
                       factory=_flow_factory(settings, FlowKind.PROMOTE, b.stable),
                       description=f"{b.stable} → {' + '.join(b.production)}: no re-test when tested"),
         BuilderConfig(name=DEPLOY_BUILDER, workernames=workers, collapseRequests=False,
@@ -372,7 +390,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
         BuilderConfig(name=ADMIN_BUILDER, workernames=workers, collapseRequests=False,
                       factory=_admin_factory(settings),
                       description="cowboys and freeze: the losa's bookkeeping"),
-        BuilderConfig(name=SECURITY_BUILDER, workernames=workers, collapseRequests=False,
+        BuilderConfig(name=SECURITY_BUILDER, workernames=workers, collapseRequests=False, locks=parents,
                       factory=_security_factory(settings),
                       description="security fixes: full suite, then straight to production (embargoed)"),
         BuilderConfig(name=MERGE_BACK_BUILDER, workernames=workers, collapseRequests=False,

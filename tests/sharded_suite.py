@@ -5,7 +5,9 @@
                                               or as JUnit XML in results.xml
 
 Test test_NN sleeps a little (or "slow: SECONDS" from app.txt); a test named in app.txt as
-"fail: test_NN" fails.
+"fail: test_NN" fails. "flaky: test_NN MARKER N" makes test_NN fail its first N runs (default 1)
+and pass afterwards, counting its runs in the file MARKER (outside the checkout, shared by the
+workers): a flaky test. "list_slow: SECONDS" makes the list command take that long.
 """
 
 import datetime
@@ -25,9 +27,22 @@ def failing() -> set:
     return set(settings("fail"))
 
 
+def flaky_fails(test: str) -> bool:
+    """Whether a "flaky:" test fails this run: it fails its first N runs, counted in its marker file."""
+    for line in settings("flaky"):
+        name, marker, *times = line.split()
+        if name == test:
+            path = Path(marker)
+            runs = int(path.read_text()) if path.exists() else 0
+            path.write_text(str(runs + 1))
+            return runs < int(times[0] if times else 1)
+    return False
+
+
 def main() -> int:
     mode = sys.argv[1]
     if mode == "list":
+        time.sleep(float((settings("list_slow") or ["0"])[0]))
         if "--subunit" in sys.argv:
             from subunit import StreamResultToBytes
             out = StreamResultToBytes(sys.stdout.buffer)
@@ -43,7 +58,7 @@ def main() -> int:
         start = time.time()
         slow = settings("slow")
         time.sleep(float(slow[0]) if slow else TESTS.get(test, 0.01))
-        rows.append((test, test not in bad, start, time.time()))
+        rows.append((test, test not in bad and not flaky_fails(test), start, time.time()))
     if fmt == "subunit":
         from subunit import StreamResultToBytes
         out = StreamResultToBytes(sys.stdout.buffer)

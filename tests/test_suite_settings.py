@@ -235,3 +235,33 @@ def test_settings_that_do_not_change_what_is_tested_keep_the_identity():
     assert suite_from(**sharded(shards=8)).identity == base
     assert suite_from(**sharded(timeout=30, max_time=600)).identity == base
     assert suite_from(**sharded(command=["tox"])).identity == base  # `command` is not run when sharded
+
+
+# --- flaky or broken: rerun_failures, quarantine ----------------------------------------------
+
+
+def test_failures_are_not_rerun_and_nothing_is_quarantined_by_default():
+    s = suite_from(**sharded())
+    assert (s.rerun_failures, s.quarantine) == (0, ())
+
+
+def test_rerun_failures_and_quarantine_are_read():
+    s = suite_from(**sharded(rerun_failures=1, quarantine=["pkg.test_a", "pkg.test_b"]))
+    assert (s.rerun_failures, s.quarantine) == (1, ("pkg.test_a", "pkg.test_b"))
+
+
+@pytest.mark.parametrize("value", [2, -1, "1", True, 1.0])
+def test_rerun_failures_is_zero_or_one(value):
+    assert error_for(**sharded(rerun_failures=value)).key == "suite.rerun_failures"
+
+
+@pytest.mark.parametrize("value", ["pkg.test_a", [""], [1], ["a", "a"]])
+def test_quarantine_is_a_list_of_distinct_test_ids(value):
+    assert error_for(**sharded(quarantine=value)).key == "suite.quarantine"
+
+
+@pytest.mark.parametrize("key", ["rerun_failures", "quarantine"])
+def test_rerun_and_quarantine_need_a_sharded_suite(key):
+    value = 1 if key == "rerun_failures" else ["pkg.test_a"]
+    err = error_for(shards=1, **{key: value})
+    assert err.key == f"suite.{key}" and "sharded" in err.problem

@@ -79,6 +79,8 @@ class Suite:
     run_command: tuple[str, ...] = ()  # runs the ids listed in {id_file}
     results: str = "auto"  # "subunit" (v2 on stdout), "junit" (results_file) or "auto"
     results_file: str | None = None  # JUnit XML written by run_command, relative to the checkout
+    rerun_failures: int = 0  # 1: a failing test runs once more, alone; a pass then is flaky, not a failure
+    quarantine: tuple[str, ...] = ()  # test ids that run but never fail the gate (reported)
 
     @property
     def sharded(self) -> bool:
@@ -314,7 +316,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         raise SettingsError("branches", "devel, stable and the production branches must all differ")
     st = r.table("suite")
     st.only("command", "timeout", "max_time", "shards", "list_command", "run_command", "results",
-            "results_file")
+            "results_file", "rerun_failures", "quarantine")
     suite = Suite(
         command=st.argv("command", Suite.command),
         timeout=st.integer("timeout", Suite.timeout, low=1),
@@ -324,6 +326,8 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         run_command=st.argv("run_command", ()),
         results=st.string("results", Suite.results),
         results_file=st.string("results_file", None),
+        rerun_failures=st.integer("rerun_failures", Suite.rerun_failures, low=0, high=1),
+        quarantine=st.string_list("quarantine"),
     )
     _check_suite(suite)
     w = r.table("www")
@@ -445,7 +449,14 @@ def _check_suite(suite: Suite) -> None:
         raise SettingsError("suite.results_file", "junit results need the file the run command writes")
     if suite.results_file and (suite.results_file.startswith(("/", "-")) or ".." in suite.results_file.split("/")):
         raise SettingsError("suite.results_file", f"{suite.results_file!r}: a path inside the checkout")
+    if len(set(suite.quarantine)) != len(suite.quarantine):
+        raise SettingsError("suite.quarantine", "a test id is listed twice")
     if not suite.sharded:
+        # test ids exist only in a sharded run: one command's exit status names no test
+        if suite.rerun_failures:
+            raise SettingsError("suite.rerun_failures", "needs a sharded suite (shards > 1): it re-runs test ids")
+        if suite.quarantine:
+            raise SettingsError("suite.quarantine", "needs a sharded suite (shards > 1): it names test ids")
         return
     if not suite.list_command:
         raise SettingsError("suite.list_command", f"needed when shards = {suite.shards}")

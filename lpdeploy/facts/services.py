@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.stores.flaky import DbFlakyLog, FlakyLog, InMemoryFlakyLog
 from lpdeploy.stores.ledger import DbLedger, InMemoryLedger, Ledger
 from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry, Registry
 from lpdeploy.stores.timings import DbTimings, InMemoryTimings, Timings
@@ -38,6 +39,12 @@ class Services:
     timings: Timings
     upstreams: dict[str, Upstream] = field(default_factory=dict)  # URL → a stand-in; else the master's mirror
     health: UpstreamHealthStore | None = None  # None: the database store (issue 12: "unreachable since")
+    flaky: FlakyLog | None = None  # None: the database's (``flaky_log``)
+
+    @property
+    def flaky_log(self) -> FlakyLog:
+        """Flaky records and the failing tests of failed runs: the database's unless a twin was installed."""
+        return self.flaky if self.flaky is not None else DbFlakyLog(self.master)
 
     @property
     def upstream_health(self) -> UpstreamHealthStore:
@@ -63,14 +70,15 @@ def services(master: Any) -> Services:
 
 def install(master: Any, ledger: Ledger | None = None, registry: Registry | None = None,
             timings: Timings | None = None, upstreams: dict[str, Upstream] | None = None,
-            health: UpstreamHealthStore | None = None) -> Services:
+            health: UpstreamHealthStore | None = None, flaky: FlakyLog | None = None) -> Services:
     """Put other stores (or upstreams) in place for ``master``; what is not given stays as it was."""
     now = services(master)
     _per_master[master] = Services(master, ledger or now.ledger, registry or now.registry, timings or now.timings,
-                                   {**now.upstreams, **(upstreams or {})}, health or now.health)
+                                   {**now.upstreams, **(upstreams or {})}, health or now.health, flaky or now.flaky)
     return _per_master[master]
 
 
 def in_memory(master: Any) -> Services:
     """The in-memory twins of the stores for ``master`` (tests and benchmarks)."""
-    return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings(), health=InMemoryUpstreamHealth())
+    return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings(), health=InMemoryUpstreamHealth(),
+                   flaky=InMemoryFlakyLog())

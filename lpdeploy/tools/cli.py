@@ -293,6 +293,28 @@ def cmd_audit(args: argparse.Namespace, connect: Connect) -> int:
     return 0
 
 
+def cmd_flaky(args: argparse.Namespace, connect: Connect) -> int:
+    client = connect()
+    client.login()
+    report = client.get("plugins/lpdeploy/flaky.json")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    days = report["window_days"]
+    tests = report["tests"]
+    if not tests:
+        print(f"no flaky tests and no quarantined failures in the last {days} days")
+    for t in tests:
+        word = "flaky" if t["kind"] == "flaky" else "failed in quarantine"
+        print(f"{t['count']:>4}x {word:<20} {t['test']}  last: {short(t['last_revision'])} "
+              f"{_when(t['last_at'])} {t['last_build_url']}")
+    quarantine = report["quarantine"]
+    print(f"quarantined ([suite] quarantine): {', '.join(quarantine) if quarantine else 'none'}")
+    if not report["rerun_failures"]:
+        print("failures are not re-run ([suite] rerun_failures = 0): no test is found flaky")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------
 
 
@@ -402,6 +424,14 @@ def parser() -> argparse.ArgumentParser:
     au.add_argument("--limit", type=int, default=50, help="at most this many entries (default: %(default)s)")
     au.add_argument("--all", action="store_true", help="every entry the master returns (its newest 500)")
     au.set_defaults(func=cmd_audit)
+
+    fl = sub.add_parser("flaky", help="flaky tests over the last 30 days, and the quarantined ones",
+                        description="Per test: how often it failed and then passed when run alone (flaky), "
+                                    "or failed while quarantined, in the last 30 days, with the last revision "
+                                    "and build; then the tests in [suite] quarantine. Read-only; a security "
+                                    "build's records only for the security role.")
+    fl.add_argument("--json", action="store_true", help="print JSON")
+    fl.set_defaults(func=cmd_flaky)
     return p
 
 

@@ -28,6 +28,7 @@ from twisted.internet.threads import blockingCallFromThread
 from lpdeploy.core.model import Role
 from lpdeploy.facts.services import services
 from lpdeploy.web.snapshot import DashboardSnapshot
+from lpdeploy.web.status import flaky_report
 
 REFRESH_SECONDS = 5
 SESSION_COOKIE = "TWISTED_SESSION"
@@ -63,24 +64,27 @@ def make_app() -> Flask:
         user, roles = viewer(master)
         settings = master.service_manager.namedServices["lpdeploy"].settings
 
-        def gather() -> defer.Deferred[dict[str, Any]]:
-            # runs in the reactor thread: the clock is Buildbot's, not the wall clock
+        async def both() -> tuple[dict[str, Any], dict[str, Any]]:
             # one snapshot for every viewer; the picture served is the one for this viewer's role
             reach = services(master)
+            may_see_security, now = Role.SECURITY in roles, master.reactor.seconds()
+            view = await DashboardSnapshot.of(master).view(
+                reach.upstream(settings.repository.url, settings.repository.timeout), reach.ledger, reach.registry,
+                settings, may_see_security=may_see_security, now=now)
+            # read per render, not kept in the snapshot: "unreachable since" must show at once
+            health = await reach.upstream_health.get(settings.repository.url)
+            # flaky counts: one read of the flaky log, the embargo applied for this viewer
+            return {**view, "upstream": health.as_json()}, await flaky_report(reach.flaky_log, settings,
+                                                                               may_see_security, now)
 
-            async def picture() -> dict[str, Any]:
-                view = await DashboardSnapshot.of(master).view(
-                    reach.upstream(settings.repository.url, settings.repository.timeout), reach.ledger,
-                    reach.registry, settings, may_see_security=Role.SECURITY in roles, now=master.reactor.seconds())
-                # read per render, not kept in the snapshot: "unreachable since" must show at once
-                health = await reach.upstream_health.get(settings.repository.url)
-                return {**view, "upstream": health.as_json()}
+        def gather() -> defer.Deferred[tuple[dict[str, Any], dict[str, Any]]]:
+            # runs in the reactor thread: the clock is Buildbot's, not the wall clock
+            return defer.ensureDeferred(both())
 
-            return defer.ensureDeferred(picture())
-
-        view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
+        found: tuple[dict[str, Any], dict[str, Any]] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
+        view, flaky = found
         api = request.script_root.rsplit("/plugins/", 1)[0] + "/api/v2/"
-        return {"v": view, "user": user, "roles": roles, "settings": settings, "api": api,
+        return {"v": view, "flaky": flaky, "user": user, "roles": roles, "settings": settings, "api": api,
                 "refresh": REFRESH_SECONDS}
 
     @app.route("/index.html")

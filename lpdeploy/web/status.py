@@ -16,12 +16,14 @@ from typing import Any
 from lpdeploy.core import fix_history
 from lpdeploy.core.bisect import culprit_shown
 from lpdeploy.core.errors import GitError
+from lpdeploy.core.flaky import DAY, WINDOW_DAYS, counts, visible
 from lpdeploy.core.freeze_windows import window_state
 from lpdeploy.core.model import Cowboy, FixState, SecurityFix, TestRecord, Tips
 from lpdeploy.core.settings import Settings
 from lpdeploy.core.upstream_health import UpstreamHealth
 from lpdeploy.facts.embargo import contained_in, embargoed_commits, shown_author, shown_subject
 from lpdeploy.git.upstream import Upstream
+from lpdeploy.stores.flaky import FlakyLog
 from lpdeploy.stores.ledger import Ledger
 from lpdeploy.stores.registry import Registry
 
@@ -158,3 +160,15 @@ def _branch_entry(branch: str, run: SecurityFix | None, released: list[dict[str,
             "embargoed": pending or state != FixState.MERGED_BACK, "releases": released}
 
 
+
+
+async def flaky_report(log: FlakyLog, settings: Settings, may_see_security: bool, now: float) -> dict[str, Any]:
+    """Flaky tests and quarantined failures per test over the last 30 days, for one viewer; the quarantine list.
+
+    Records from security builds are counted only for the security role: they
+    name an embargoed build and its revision (invariant 6).
+    """
+    records = visible(await log.records(since=now - WINDOW_DAYS * DAY), may_see_security)
+    return {"suite": settings.suite.identity, "window_days": WINDOW_DAYS,
+            "rerun_failures": settings.suite.rerun_failures, "quarantine": list(settings.suite.quarantine),
+            "tests": [c.as_json() for c in counts(records, now)]}

@@ -1,6 +1,7 @@
 """lpdeploy's web plugin, mounted by Buildbot at ``/plugins/lpdeploy/``.
 
 ``status.json`` serves ``status.flow_status`` for the CLI and for people;
+``flaky.json`` the flaky tests and the quarantine (``status.flaky_report``);
 ``hook`` receives push webhooks (``lpdeploy.web.hook``);
 ``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
 for every configured plugin.
@@ -22,7 +23,7 @@ from lpdeploy.core.model import AuditAction, Role
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.services import services
 from lpdeploy.web.hook import HookResource
-from lpdeploy.web.status import flow_status
+from lpdeploy.web.status import flaky_report, flow_status
 
 SERVICE_NAME = "lpdeploy"
 
@@ -146,6 +147,21 @@ class CowboysResource(JsonResource):
         return [c.as_json() for c in cowboys]
 
 
+class FlakyResource(JsonResource):
+    """``flaky.json``: flaky counts per test over 30 days and the quarantine, as ``lpdeploy flaky --json`` prints.
+
+    Read-only, open to every viewer; a security build's records only with the security role.
+    """
+
+    failed = "could not read the flaky tests; see the master log"
+
+    async def answer(self, request: Any) -> Any:
+        master = self.app.master
+        return await flaky_report(services(master).flaky_log, self.app.settings(),
+                                  may_see_security=Role.SECURITY in roles(request, master),
+                                  now=master.reactor.seconds())
+
+
 class LpDeployApp:
     """The object Buildbot's ``buildbot.www`` entry point returns."""
 
@@ -160,6 +176,7 @@ class LpDeployApp:
             b"status.json": StatusResource(self),
             b"cowboys.json": CowboysResource(self),
             b"audit.json": AuditResource(self),
+            b"flaky.json": FlakyResource(self),
             b"hook": HookResource(lambda: self.master, self.settings),
             b"scripts.js": _Static(b"/* lpdeploy */\n", b"application/javascript"),
             b"styles.css": _Static(b"/* lpdeploy */\n", b"text/css"),

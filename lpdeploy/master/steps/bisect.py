@@ -9,6 +9,13 @@ tested it, then either the probes still owed (the scheduler queues them as
 workers free up) or the culprit with its subject and author. Once the
 boundary is known, stable is fast-forwarded to the newest passing commit
 (compare-and-swap, as every move) and the culprit is kept in the registry.
+
+A bisection never blames a commit for a flaky failure: before it names a
+culprit whose failed run was sharded, it runs that run's failing tests once
+more on the culprit (each alone, as shards of this build). If they all pass,
+the failure was flaky: it is recorded as such, the culprit's tree counts as
+passed in the ledger (as a failure that passes on re-run does in a run), and
+the bisection goes on from there. A re-check happens once per tree.
 """
 
 from __future__ import annotations
@@ -23,12 +30,17 @@ from twisted.internet import defer, utils
 from lpdeploy.core import bisect
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError
-from lpdeploy.core.model import Action, BuildOutcome, FlowKind, TestRecord
+from lpdeploy.core.flaky import FlakyRecord
+from lpdeploy.core.model import Action, BuildOutcome, FlowKind, Result, TestRecord
 from lpdeploy.core.refs import short
+from lpdeploy.core.results import TestStatus
 from lpdeploy.core.settings import Settings
+from lpdeploy.core.shard_watch import bounds
 from lpdeploy.facts.batch import BATCH_LIMIT, Batch, read_batch
 from lpdeploy.facts.services import services
+from lpdeploy.git.gitops import Commit
 from lpdeploy.master.steps.flow import MoveBranches, suite_needed
+from lpdeploy.master.steps.shards import RECHECK_BASE, ShardDriver, ShardRuns
 
 MAX_LINKS = 20  # probe builds linked from the step (the log lists every commit)
 NOTIFY_TIMEOUT = 60  # seconds the step waits for ``[gate] notify_command``
@@ -44,7 +56,7 @@ def _skipped(result: int, step: buildstep.BuildStep) -> bool:
     return result == results.SKIPPED
 
 
-class Bisect(MoveBranches):
+class Bisect(ShardDriver, MoveBranches):
     """Bisect the failing batch: log the range and probes, name the culprit, move stable to the newest pass."""
 
     name = "bisect"
@@ -75,13 +87,29 @@ class Bisect(MoveBranches):
         if batch.truncated:
             return await self._done(f"{b.devel} is more than {BATCH_LIMIT} commits beyond {b.stable}: "
                                     "not bisected", results.WARNINGS)
-        step = bisect.plan(batch.chain, batch.known)
+        known = batch.known
+        step = bisect.plan(batch.chain, known)
         self.say(f"batch: {len(batch.commits)} first-parent commit(s) of {b.devel} beyond {b.stable} "
                  f"{short(stable_tip) if stable_tip else '(none)'}, up to {short(devel_tip)}")
         await self._list(batch)
+        cleared = False
+        while step.found and step.culprit is not None:
+            verdict = await self._recheck(batch.commit(step.culprit))
+            if verdict is None:
+                return await self._done("stopped during the re-check: no culprit named", results.CANCELLED)
+            if not verdict:
+                break
+            cleared, known = True, {**known, batch.commit(step.culprit).tree: True}
+            step = bisect.plan(batch.chain, known)
+            self.say(f"after the re-check: {step.reason}")
         if step.action is Action.RUN_SUITE:
             return await self._done(f"{step.reason}; the gate queues the probes as workers free up")
         if not step.found:
+            if cleared and step.passing is not None:  # the flaky failure was all that held stable back
+                done = await self._move(step.passing, batch.commit(step.passing).tree) != results.FAILURE
+                return await self._done(f"{step.reason}; {b.stable} moved to the newest passing "
+                                        f"{short(step.passing)}" if done else step.reason,
+                                        results.SUCCESS if done else results.WARNINGS)
             return await self._done(step.reason)
         assert step.culprit is not None
         culprit = batch.commit(step.culprit)
@@ -103,6 +131,46 @@ class Bisect(MoveBranches):
         moved = await self._move(step.passing, batch.commit(step.passing).tree)
         self.descriptionDone = [summary[:120]]
         return results.SUCCESS if moved != results.FAILURE else results.WARNINGS
+
+    async def _recheck(self, culprit: Commit) -> bool | None:
+        """Run the culprit's failing tests once more before naming it: True if all passed (flaky), None if stopped.
+
+        The failing tests are those its failed sharded run kept (``flaky_log.failed``);
+        with none kept (a plain suite, a run with tests that never ran, or a tree
+        re-checked already) the culprit is named as it failed.
+        """
+        suite = self.settings.suite
+        log = services(self.master).flaky_log
+        tests = await log.failed(suite.identity, culprit.tree)
+        if not tests:
+            self.say(f"re-check: no failing tests of {short(culprit.sha)} to run again (not a sharded run, "
+                     "not every test ran, or re-checked already): it is named as it failed")
+            return False
+        await log.save_failed(suite.identity, culprit.tree, [])  # once per tree, whatever comes of it
+        self.say(f"re-check: running the {len(tests)} failing test(s) of {short(culprit.sha)} once more, "
+                 f"each alone, before naming it: {', '.join(tests[:10])}{' …' if len(tests) > 10 else ''}")
+        started = self.master.reactor.seconds()
+        found, keys = await self.run_alone(tests, culprit.sha, self.settings.branches.devel, RECHECK_BASE,
+                                           bounds(suite.timeout, suite.max_time))
+        for key in keys:
+            await ShardRuns(self.master).close(key)
+        if self._stopped_by is not None:
+            return None
+        again = [t for t in tests if (o := found.get(t)) is None or o.status != TestStatus.PASSED]
+        if again:
+            self.say(f"re-check: {', '.join(again[:10])} failed again (or gave no result) on "
+                     f"{short(culprit.sha)}: a real failure")
+            return False
+        finished = self.master.reactor.seconds()
+        url = await self.build_url()
+        self.say(f"re-check: every failing test of {short(culprit.sha)} passed when run again: a flaky failure, "
+                 f"recorded as flaky; {short(culprit.sha)} is not named and its tree counts as passed")
+        for test in tests:
+            await log.record(FlakyRecord(test, suite.identity, culprit.sha, url, self.build.number, finished))
+        await services(self.master).ledger.record(TestRecord(
+            tree=culprit.tree, commit=culprit.sha, suite=suite.identity, result=Result.PASSED, build_url=url,
+            build_number=self.build.number, finished_at=finished, duration=finished - started))
+        return True
 
     async def _notify(self, found: bisect.Culprit) -> None:
         """Run ``[gate] notify_command`` on the master; its outcome goes in the log, never fails the step."""

@@ -25,6 +25,13 @@ ids are part of the embargoed fix and must not be readable through the REST
 API or the websocket. Its failing tests are named only in its logs, which are
 embargoed with its builder.
 
+With ``[suite] rerun_failures = 1`` each failed test (up to
+``core.flaky.MAX_RERUNS``) runs once more, alone, as a shard of its own (a
+fresh process on the same revision); one that passes then is flaky: recorded
+in the flaky log and not a failure. Tests in ``[suite] quarantine`` run, but
+their failures never fail the run (reported and recorded). The ids that
+still failed are kept per tree, for a bisection's re-check before it blames.
+
 Results go to Buildbot's test-results API (one set per build), durations to
 the timings store, the verdict to the ledger.
 """
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET  # noqa: S405 - only for its ParseError
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +51,7 @@ from twisted.internet import defer, error
 from twisted.python.failure import Failure
 
 from lpdeploy.core import properties as prop
+from lpdeploy.core.flaky import FlakyKind, FlakyRecord, Verdict, failures, judge, to_rerun
 from lpdeploy.core.model import BuildOutcome, FlowKind, Result, TestRecord
 from lpdeploy.core.partition import partition, updated
 from lpdeploy.core.refs import qualified, short
@@ -62,6 +71,7 @@ RESULTS_DIR = "lpdeploy-results"  # under the master's basedir; files live only 
 RUNS_OBJECT = ("lpdeploy-suite-runs", "lpdeploy.shard_steps.RunShards")
 RUN_STEP = "run shard"
 MAX_ATTEMPTS = 2  # a shard that is lost, stuck or came back with no results is run once more
+RECHECK_BASE = 1000  # shard indices of a bisection's re-check (the suite's shards and re-runs stay below)
 SHOWN_FAILURES = 20
 PREPARATION_STEPS = ("worker_preparation", "locks_acquire")  # Buildbot's own, before a build's first step
 
@@ -169,88 +179,30 @@ class Watched:
     said: set[int] = field(default_factory=set)  # builds already named in the decision log
 
 
-class RunShards(FlowStep):
-    """Partition, run the shards in parallel, and judge the run as one suite.
+class ShardDriver:
+    """Trigger shard builds and watch them without an unbounded wait: for ``RunShards`` and ``Bisect``.
 
-    Nothing waits without a bound: each shard is watched (``shard_watch.watch``)
-    and given up when it is lost or stuck; the build request is then cancelled,
-    the attempt marked cancelled in the database (so its results are never
-    filed nor read), and the shard runs once more. A user's stop cancels every
-    shard. The worker of this (master-side) step being lost does not stop it:
-    the verdict is the master's, and a retried build relies on the ledger.
+    Mixed into a ``FlowStep``. Nothing waits without a bound: each shard is
+    watched (``shard_watch.watch``) and given up when it is lost or stuck;
+    the build request is then cancelled and the attempt marked cancelled in
+    the database (so its results are never filed nor read). A user's stop
+    cancels every shard.
     """
 
-    name = "suite"
-    description = ["running the sharded suite"]
+    _wake: defer.Deferred[None] | None = None
+    _poked = False  # something happened since the last look: look again without sleeping
+    _stopped_by: str | None = None
 
-    def __init__(self, settings: Settings, list_path: Any, **kwargs: Any) -> None:
-        super().__init__(settings=settings, kind=kwargs.pop("kind", FlowKind.GATE), **kwargs)
-        self.list_path = list_path
-        self._wake: defer.Deferred[None] | None = None
-        self._poked = False  # something happened since the last look: look again without sleeping
-        self._stopped_by: str | None = None
-
-    renderables = ["list_path"]
+    master: Any
+    build: Any
+    settings: Settings
+    flow: Any
+    say: Callable[[str], None]  # FlowStep's: annotated only, so the step's own method is the one called
 
     @property
     def scheduler_name(self) -> str:
         """Security builds run their shards on the embargoed security shard builder, never the public one."""
         return SECURITY_SHARD_SCHEDULER if self.flow.embargoed else SHARD_SCHEDULER
-
-    async def run(self) -> int:
-        suite = self.settings.suite
-        path = os.path.join(self.master.basedir, str(self.list_path))
-        try:
-            with open(path, "rb") as f:
-                ids = parse_test_list(f.read())
-            os.unlink(path)
-        except OSError as e:
-            return await self.refuse(f"the test list did not arrive: {e}", outcome=BuildOutcome.FAILED)
-        if not ids:
-            return await self.refuse("the list command listed no tests", outcome=BuildOutcome.FAILED)
-        timings = services(self.master).timings
-        history = await timings.durations(suite.identity)
-        parts = [p for p in partition(ids, history, suite.shards) if p]
-        for k, part in enumerate(parts):
-            known = sum(history.get(t, 0.0) for t in part)
-            self.say(f"shard {k}: {len(part)} tests, {known:.1f}s by history "
-                     f"({sum(t not in history for t in part)} never seen)")
-        limits = bounds(suite.timeout, suite.max_time)
-        self.say(f"bounds: {limits.start:.0f}s to start, {limits.run:.0f}s to wait for a worker or run")
-        started = self.master.reactor.seconds()
-        outcomes: dict[str, TestOutcome] = {}
-        waiting = list(range(len(parts)))
-        lost: dict[int, str] = {}
-        keys: list[ShardKey] = []
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            ended = await self._run_attempt(parts, waiting, attempt, limits)
-            keys += [(self.build.buildid, k, attempt) for k in waiting]
-            lost = {}
-            for k, why in ended.items():
-                found = None if why else await ShardRuns(self.master).results((self.build.buildid, k, attempt))
-                if found is None:
-                    lost[k] = why or "came back without results"
-                else:
-                    outcomes.update(found)
-            if not lost or self._stopped_by is not None:
-                break
-            if attempt < MAX_ATTEMPTS:
-                self.say(f"running shards {', '.join(map(str, sorted(lost)))} again (attempt {attempt + 1})")
-                waiting = sorted(lost)
-        for k, why in sorted(lost.items()):
-            self.say(f"shard {k} is lost ({why}): its {len(parts[k])} tests count as not run")
-        finished = self.master.reactor.seconds()
-        for key in keys:
-            await ShardRuns(self.master).close(key)
-        if self._stopped_by is not None:
-            reason = f"the sharded suite was stopped ({self._stopped_by}): no verdict, nothing recorded"
-            self.say(reason)
-            self.outcome(BuildOutcome.FAILED, reason)
-            self.descriptionDone = ["stopped: no verdict"]
-            await self.flush()
-            return results.CANCELLED
-        await self.flush()
-        return await self._judge(ids, outcomes, lost, history, started, finished)
 
     def interrupt(self, reason: str | Failure) -> defer.Deferred[None]:
         """Buildbot calls this on a stop (a user, a master shutdown) and when this build's worker is lost."""
@@ -258,7 +210,7 @@ class RunShards(FlowStep):
             text = reason.getErrorMessage() if isinstance(reason, Failure) else str(reason)
             self._stopped_by = " ".join(text.split())[:200] or "no reason given"  # free text: one bounded line
             self._poke()
-        return super().interrupt(reason)
+        return super().interrupt(reason)  # type: ignore[misc]
 
     def _poke(self, _: object = None) -> None:
         """Wake the watch loop (a shard's buildset completed, or the build is stopped); consumes the result."""
@@ -279,10 +231,22 @@ class RunShards(FlowStep):
                     call.cancel()
         self._poked = False
 
-    async def _run_attempt(self, parts: list[list[str]], which: list[int], attempt: int,
-                           limits: Bounds) -> dict[int, str | None]:
+    async def run_alone(self, tests: Sequence[str], revision: str, branch: str, base: int,
+                        limits: Bounds) -> tuple[dict[str, TestOutcome | None], list[ShardKey]]:
+        """Run each of ``tests`` once, alone, as shard ``base + i`` of this build: its outcome (None: none came)."""
+        parts = {base + i: [t] for i, t in enumerate(tests)}
+        ended = await self._run_attempt(parts, sorted(parts), 1, limits, revision, branch)
+        found: dict[str, TestOutcome | None] = {}
+        for k, why in sorted(ended.items()):
+            got = None if why else await ShardRuns(self.master).results((self.build.buildid, k, 1))
+            test = parts[k][0]
+            found[test] = None if got is None else got.get(test)
+        return found, [(self.build.buildid, k, 1) for k in parts]
+
+    async def _run_attempt(self, parts: Mapping[int, Sequence[str]], which: list[int], attempt: int,
+                           limits: Bounds, revision: str, branch: str) -> dict[int, str | None]:
         """Trigger ``which`` shards and watch them until each is done (None) or given up (the reason)."""
-        watched = [await self._trigger(k, parts[k], attempt) for k in which]
+        watched = [await self._trigger(k, parts[k], attempt, revision, branch) for k in which]
         ended: dict[int, str | None] = {}
         while True:
             for w in watched:
@@ -302,14 +266,13 @@ class RunShards(FlowStep):
             if len(ended) == len(watched):
                 return ended
             self.description = [f"{len(ended)}/{len(watched)} shards done (attempt {attempt})"]
-            self.updateSummary()
+            self.updateSummary()  # type: ignore[attr-defined]
             await self._sleep(POLL)
 
-    async def _trigger(self, k: int, ids: list[str], attempt: int) -> Watched:
+    async def _trigger(self, k: int, ids: Sequence[str], attempt: int, revision: str, branch: str) -> Watched:
         parent = self.build.buildid
         await ShardRuns(self.master).put_plan((parent, k, attempt), ShardPlan(
-            revision=self.getProperty(prop.REVISION), branch=self.getProperty(prop.CHECKOUT_BRANCH),
-            ids=tuple(ids)))
+            revision=revision, branch=branch, ids=tuple(ids)))
         props = Properties()
         for name, value in ((prop.PARENT_BUILDID, parent), (prop.SHARD, k),
                             (prop.ATTEMPT, attempt),
@@ -361,11 +324,114 @@ class RunShards(FlowStep):
         # an unclaimed request completes as CANCELLED; a claimed one has its build stopped (on any master)
         await self.master.data.control("cancel", {"reason": f"lpdeploy: {why}"}, ("buildrequests", w.brid))
 
-    async def _judge(self, ids: list[str], outcomes: dict[str, TestOutcome], lost: dict[int, str],
-                     history: dict[str, float], started: float, finished: float) -> int:
+
+
+class RunShards(ShardDriver, FlowStep):
+    """Partition, run the shards in parallel, re-run failures when asked, and judge the run as one suite.
+
+    A shard given up (lost or stuck) runs once more under a new attempt
+    number. The worker of this (master-side) step being lost does not stop
+    it: the verdict is the master's, and a retried build relies on the ledger.
+    """
+
+    name = "suite"
+    description = ["running the sharded suite"]
+
+    def __init__(self, settings: Settings, list_path: Any, **kwargs: Any) -> None:
+        super().__init__(settings=settings, kind=kwargs.pop("kind", FlowKind.GATE), **kwargs)
+        self.list_path = list_path
+
+    renderables = ["list_path"]
+
+    async def run(self) -> int:
         suite = self.settings.suite
-        missing = [t for t in ids if t not in outcomes]
-        failed = sorted(t for t, o in outcomes.items() if o.status == TestStatus.FAILED)
+        path = os.path.join(self.master.basedir, str(self.list_path))
+        try:
+            with open(path, "rb") as f:
+                ids = parse_test_list(f.read())
+            os.unlink(path)
+        except OSError as e:
+            return await self.refuse(f"the test list did not arrive: {e}", outcome=BuildOutcome.FAILED)
+        if not ids:
+            return await self.refuse("the list command listed no tests", outcome=BuildOutcome.FAILED)
+        timings = services(self.master).timings
+        history = await timings.durations(suite.identity)
+        parts = [p for p in partition(ids, history, suite.shards) if p]
+        for k, part in enumerate(parts):
+            known = sum(history.get(t, 0.0) for t in part)
+            self.say(f"shard {k}: {len(part)} tests, {known:.1f}s by history "
+                     f"({sum(t not in history for t in part)} never seen)")
+        limits = bounds(suite.timeout, suite.max_time)
+        self.say(f"bounds: {limits.start:.0f}s to start, {limits.run:.0f}s to wait for a worker or run")
+        revision, branch = self.getProperty(prop.REVISION), self.getProperty(prop.CHECKOUT_BRANCH)
+        started = self.master.reactor.seconds()
+        outcomes: dict[str, TestOutcome] = {}
+        waiting = list(range(len(parts)))
+        lost: dict[int, str] = {}
+        keys: list[ShardKey] = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            ended = await self._run_attempt(dict(enumerate(parts)), waiting, attempt, limits, revision, branch)
+            keys += [(self.build.buildid, k, attempt) for k in waiting]
+            lost = {}
+            for k, why in ended.items():
+                found = None if why else await ShardRuns(self.master).results((self.build.buildid, k, attempt))
+                if found is None:
+                    lost[k] = why or "came back without results"
+                else:
+                    outcomes.update(found)
+            if not lost or self._stopped_by is not None:
+                break
+            if attempt < MAX_ATTEMPTS:
+                self.say(f"running shards {', '.join(map(str, sorted(lost)))} again (attempt {attempt + 1})")
+                waiting = sorted(lost)
+        for k, why in sorted(lost.items()):
+            self.say(f"shard {k} is lost ({why}): its {len(parts[k])} tests count as not run")
+        reruns: dict[str, TestOutcome | None] = {}
+        if self._stopped_by is None:
+            reruns, rerun_keys = await self._rerun(failures(outcomes), revision, branch, len(parts), limits)
+            keys += rerun_keys
+        finished = self.master.reactor.seconds()
+        for key in keys:
+            await ShardRuns(self.master).close(key)
+        if self._stopped_by is not None:
+            reason = f"the sharded suite was stopped ({self._stopped_by}): no verdict, nothing recorded"
+            self.say(reason)
+            self.outcome(BuildOutcome.FAILED, reason)
+            self.descriptionDone = ["stopped: no verdict"]
+            await self.flush()
+            return results.CANCELLED
+        verdict = judge(outcomes, reruns, suite.quarantine)
+        self._tell(verdict, reruns)
+        await self.flush()
+        return await self._judge(ids, outcomes, verdict, lost, history, started, finished)
+
+    async def _rerun(self, failed: list[str], revision: str, branch: str, base: int,
+                     limits: Bounds) -> tuple[dict[str, TestOutcome | None], list[ShardKey]]:
+        """``[suite] rerun_failures``: each failed test once more, alone, in a shard build of its own."""
+        wanted, why = to_rerun(failed, self.settings.suite.quarantine, self.settings.suite.rerun_failures)
+        if why:
+            self.say(why)
+        if not wanted:
+            return {}, []
+        return await self.run_alone(wanted, revision, branch, base, limits)
+
+    def _tell(self, verdict: Verdict, reruns: Mapping[str, TestOutcome | None]) -> None:
+        """The decision log: every failure, and what it means for the run (the log is embargoed with the build)."""
+        for test in verdict.flaky:
+            self.say(f"flaky: {test} failed, then passed when run alone: recorded, does not fail the run")
+        for test in verdict.failed:
+            if test in reruns:
+                again = "gave no result" if reruns[test] is None else "failed again"
+                self.say(f"broken: {test} failed, and {again} when run alone: fails the run")
+        for test in verdict.quarantined:
+            self.say(f"quarantined: {test} failed; it is in [suite] quarantine: reported, never fails the gate")
+
+    async def _judge(self, ids: list[str], outcomes: dict[str, TestOutcome], verdict: Verdict,
+                     lost: dict[int, str], history: dict[str, float], started: float, finished: float) -> int:
+        suite = self.settings.suite
+        held = set(suite.quarantine)
+        missing = [t for t in ids if t not in outcomes and t not in held]  # a quarantined test never fails
+        failed = list(verdict.failed)
         # a security build's summary, properties and test results are public: its tests are named in its logs only
         secret = self.flow.embargoed
         if not secret:
@@ -373,20 +439,29 @@ class RunShards(FlowStep):
                 f"{suite.identity} on {short(self.getProperty(prop.REVISION))}", "pass_fail", "boolean")
             for test in ids:
                 o = outcomes.get(test)
-                self.addTestResult(setid, "0" if o is None or o.status == TestStatus.FAILED else "1", test_name=test,
+                ok = o is not None and (o.status != TestStatus.FAILED or test in verdict.flaky)
+                self.addTestResult(setid, "1" if ok else "0", test_name=test,
                                    duration_ns=int((o.duration if o else 0) * 1e9))
         await services(self.master).timings.save(suite.identity, updated(
             history, {t: o.duration for t, o in outcomes.items()}))
-        passed = not failed and not missing and not lost
+        passed = verdict.passed and not missing and not lost
         revision = self.getProperty(prop.REVISION)
+        build_url = await self.build_url()
+        await self._record_flaky(verdict, revision, build_url, finished)
+        tree = self.getProperty(prop.TREE)
+        if not passed:  # what a bisection re-checks before it blames; empty: not all of it is known
+            await services(self.master).flaky_log.save_failed(
+                suite.identity, tree, [] if missing or lost else failed)
         await record_suite_run(self.master, TestRecord(
-            tree=self.getProperty(prop.TREE), commit=revision, suite=suite.identity,
-            result=Result.PASSED if passed else Result.FAILED, build_url=await self.build_url(),
+            tree=tree, commit=revision, suite=suite.identity,
+            result=Result.PASSED if passed else Result.FAILED, build_url=build_url,
             build_number=self.build.number, finished_at=finished, duration=finished - started),
             kind=self.kind, shards=suite.shards)
-        ran = len(ids) - len(missing)
+        ran = len(ids) - len([t for t in ids if t not in outcomes])
+        noted = _noted(verdict, secret)
         if passed:
-            self.descriptionDone = [f"{len(ids)} tests passed on {short(revision)} in {finished - started:.0f}s"]
+            self.descriptionDone = [f"{len(ids)} tests passed on {short(revision)} in {finished - started:.0f}s"
+                                    + noted]
             return results.SUCCESS
         problems = []
         if failed:
@@ -402,8 +477,26 @@ class RunShards(FlowStep):
         self.setProperty(prop.REASON, reason, SOURCE)
         named = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
         self.descriptionDone = [f"{ran}/{len(ids)} ran, {len(failed)} failed"
-                                + (f": {named}" if failed and not secret else "")]
+                                + (f": {named}" if failed and not secret else "") + noted]
         return results.FAILURE
+
+    async def _record_flaky(self, verdict: Verdict, revision: str, build_url: str, at: float) -> None:
+        """Flaky tests and quarantined failures go to the flaky log (a security build's are embargoed there)."""
+        log = services(self.master).flaky_log
+        for kind, tests in ((FlakyKind.FLAKY, verdict.flaky), (FlakyKind.QUARANTINED, verdict.quarantined)):
+            for test in tests:
+                await log.record(FlakyRecord(test, self.settings.suite.identity, revision, build_url,
+                                             self.build.number, at, kind, embargoed=self.flow.embargoed))
+
+
+def _noted(verdict: Verdict, secret: bool) -> str:
+    """What the summary adds about failures that did not count: counts, and names unless embargoed."""
+    parts = []
+    for word, tests in (("flaky", verdict.flaky), ("quarantined failed", verdict.quarantined)):
+        if tests:
+            parts.append(f"{len(tests)} {word}" + ("" if secret else ": " + ", ".join(tests[:3])
+                                                   + (" …" if len(tests) > 3 else "")))
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 # --- the shard build ----------------------------------------------------------------------

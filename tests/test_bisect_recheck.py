@@ -1,0 +1,106 @@
+"""A bisection never blames a commit for a flaky failure: the culprit's failing tests are re-checked first.
+
+The ``bisect`` step in Buildbot's step harness (a real upstream, Buildbot's
+real database: ``test_bisect_steps.BatchCase``), with a sharded suite and the
+real shard Triggerables (``test_shard_steps``): the test plays the re-check's
+shard builds. The batch is c1..c4 beyond stable at s1; c2 passed, c3 and c4
+failed, so c3 is the culprit unless its failure was flaky.
+"""
+
+from __future__ import annotations
+
+from buildbot.process.results import FAILURE, SUCCESS
+from buildbot.util.twisted import async_to_deferred
+from test_bisect_steps import BatchCase
+from test_shard_steps import FAILED, PASSED, Outcome, RunShardsCase, ShardCase
+
+from lpdeploy.core.model import Result
+from lpdeploy.core.settings import parse_settings
+from lpdeploy.core.shard_watch import POLL
+from lpdeploy.master.steps.bisect import Bisect
+from lpdeploy.master.steps.shards import RECHECK_BASE, ShardRuns
+from lpdeploy.stores.flaky import DbFlakyLog
+from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.registry import DbRegistry
+
+TEST = "pkg.test_sometimes"
+
+
+class Recheck(BatchCase):
+    attach_shard_schedulers = ShardCase.attach_shard_schedulers
+    requests = RunShardsCase.requests
+    start_build = RunShardsCase.start_build
+    finish = RunShardsCase.finish
+    advance = RunShardsCase.advance
+
+    @async_to_deferred
+    async def given_a_failed_batch(self):
+        self.settings = parse_settings({
+            "repository": {"url": self.repo.url},
+            "suite": {"shards": 2, "list_command": ["bin/test", "--list"],
+                      "run_command": ["bin/test", "{id_file}"], "timeout": 60, "max_time": 600},
+        })
+        self.suite = self.settings.suite.identity
+        await self.attach_shard_schedulers()
+        self.batch()
+        await self.gate_record(self.c[4], Result.FAILED, 7)
+        await self.gate_record(self.c[2], Result.PASSED, 8)
+        await self.gate_record(self.c[3], Result.FAILED, 9)
+        self.log = DbFlakyLog(self.master)
+        await self.log.save_failed(self.suite, self.repo.tree(self.c[3]), [TEST])  # what c3's run kept
+
+    async def play_recheck(self, passes):
+        """The re-check's one shard build: ``TEST`` alone on c3; it passes or fails again."""
+        ((key, req),) = (await self.requests()).items()
+        self.assertEqual(key, (RECHECK_BASE, 1))
+        plan = await ShardRuns(self.master).plan((92, RECHECK_BASE, 1))
+        self.assertEqual((plan.revision, plan.ids), (self.c[3], (TEST,)))
+        buildid = await self.start_build(req)
+        await self.finish(req, buildid, {TEST: Outcome(PASSED if passes else FAILED, 1.0)},
+                          SUCCESS if passes else FAILURE)
+        self.advance(POLL)
+
+    @async_to_deferred
+    async def test_a_culprit_whose_failing_tests_pass_again_is_not_named_and_they_are_recorded_flaky(self):
+        await self.given_a_failed_batch()
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        done = self.run_step()
+        await self.play_recheck(passes=True)
+        await done
+        log = self.decision_log()
+        self.assertIn(f"{self.c[3][:12]} is not named", log)
+        self.assertIn("a flaky failure, recorded as flaky", log)
+        (rec,) = await self.log.records()
+        self.assertEqual((rec.test, rec.revision), (TEST, self.c[3]))
+        self.assertEqual((await DbLedger(self.master).lookup(self.suite, self.repo.tree(self.c[3]))).result,
+                         Result.PASSED)
+        # the bisection goes on from there: c4 failed right after c3 (its run kept no tests to re-check)
+        self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[4])
+        self.assertEqual(self.repo.tip("stable"), self.c[3])
+
+    @async_to_deferred
+    async def test_a_culprit_whose_failing_tests_fail_again_is_named(self):
+        await self.given_a_failed_batch()
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_culprit", self.c[3])
+        done = self.run_step()
+        await self.play_recheck(passes=False)
+        await done
+        self.assertIn(f"{TEST} failed again", self.decision_log())
+        self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[3])
+        self.assertEqual(self.repo.tip("stable"), self.c[2])
+        self.assertEqual(await self.log.records(), [])
+        self.assertEqual(await self.log.failed(self.suite, self.repo.tree(self.c[3])), [])  # re-checked once
+
+    @async_to_deferred
+    async def test_a_culprit_with_no_kept_failing_tests_is_named_without_a_recheck(self):
+        await self.given_a_failed_batch()
+        await self.log.save_failed(self.suite, self.repo.tree(self.c[3]), [])
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual(await self.requests(), {})
+        self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[3])
+        self.assertIn("no failing tests of", self.decision_log())
