@@ -30,6 +30,7 @@ from lpdeploy.core.model import (
     Release,
     SecurityFix,
     SecurityJob,
+    UnrecordedChange,
 )
 from lpdeploy.stores.registry import UnknownCowboy, new_job_token
 
@@ -174,6 +175,21 @@ async def the_latest_deployment_of_a_server_wins(registry: Any) -> None:
     await registry.record_deployment(latest)
     assert await registry.deployment("app1") == latest
     assert await registry.deployment("app2") == other
+
+
+async def an_unrecorded_change_stands_per_server_until_cleared(registry: Any) -> None:
+    assert await registry.unrecorded_changes() == []
+    assert await registry.clear_unrecorded_change("app1") is None
+    first = UnrecordedChange("app2", REV_A, "1" * 40, "2" * 40, T0, "inspect")
+    await registry.record_unrecorded_change(first)
+    await registry.record_unrecorded_change(UnrecordedChange("app1", REV_B, "3" * 40, "4" * 40, T0 + 1))
+    newer = UnrecordedChange("app2", REV_A, "1" * 40, "5" * 40, T0 + 2, "bob")
+    await registry.record_unrecorded_change(newer)  # replaces app2's
+    assert [c.server for c in await registry.unrecorded_changes()] == ["app1", "app2"]
+    assert (await registry.unrecorded_changes())[1] == newer
+    assert await registry.clear_unrecorded_change("app2") == newer
+    assert await registry.clear_unrecorded_change("app2") is None
+    assert [c.server for c in await registry.unrecorded_changes()] == ["app1"]
 
 
 async def the_freeze_is_set_read_and_thawed(registry: Any) -> None:
@@ -421,6 +437,7 @@ async def a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it(registry:
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
+    an_unrecorded_change_stands_per_server_until_cleared,
     a_new_registry_names_no_culprit,
     a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it,
     a_new_registry_has_no_cowboys,

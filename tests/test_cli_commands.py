@@ -134,3 +134,17 @@ def test_status_lists_branches_fixes_and_servers(capsys: pytest.CaptureFixture[s
                                 "yet", "on", "stable"]
     assert lines[5].strip() == f"released {SHA[:12]} as {OLD[:12]}: pending"
     assert lines[6].split() == ["server", "app1", OLD[:12], "2", "behind", "production-stable"]
+
+
+def test_status_shows_an_unrecorded_change_under_its_server(capsys: pytest.CaptureFixture[str]) -> None:
+    found, expected = "ab" * 20, "cd" * 20
+    status = {"repository": "r", "suite": "s", "freeze": None, "branches": [], "servers": [
+        {"name": "app1", "deployed": OLD, "behind": 0, "cowboys": [],
+         "unrecorded_change": {"server": "app1", "revision": OLD, "expected": expected, "found": found,
+                               "at": 1_700_000_000.0, "by": "lpdeploy"}},
+        {"name": "app2", "deployed": OLD, "behind": 0, "cowboys": [], "unrecorded_change": None}]}
+    assert run(Master(pages={"plugins/lpdeploy/status.json": status}), "status") == 0
+    out = capsys.readouterr().out
+    assert (f"UNRECORDED CHANGE since {cli._when(1_700_000_000.0)}: runs tree {found[:12]}, lpdeploy deployed tree "
+            f"{expected[:12]} ({OLD[:12]}); rollouts refused") in out
+    assert out.count("UNRECORDED") == 1

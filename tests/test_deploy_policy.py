@@ -5,7 +5,7 @@ Pure values in, a ``Decision`` or ``ServerPlan`` out: no Twisted, no git, no clo
 
 from __future__ import annotations
 
-from lpdeploy.core.model import Action, Cowboy, Freeze, Release
+from lpdeploy.core.model import Action, Cowboy, Freeze, Release, UnrecordedChange
 from lpdeploy.core.policy import (
     ServerFacts,
     ServerPlan,
@@ -14,6 +14,7 @@ from lpdeploy.core.policy import (
     frozen_refusal,
     rollback_after_failed_check,
     server_plan,
+    standing_change,
 )
 from lpdeploy.core.refs import short
 
@@ -273,3 +274,41 @@ def test_an_unrecorded_change_is_refused_even_for_an_automated_override():
 def test_a_recorded_cowboy_or_no_deployment_leaves_the_decision_to_the_plan():
     assert drift_decision("app1", OLD, TREE, OTHER_TREE, True, None, False).action is Action.NOTHING
     assert drift_decision("app1", None, None, OTHER_TREE, False, None, False).action is Action.NOTHING
+
+
+# --- unrecorded changes: found by an inspection, standing until recorded or deployed over ---------------
+
+CHANGE = UnrecordedChange("app1", OLD, TREE, OTHER_TREE, NOW - 60, "lpdeploy")
+
+
+def test_a_standing_unrecorded_change_refuses_the_rollout_naming_both_trees():
+    p = server_plan(ServerFacts("app1", OLD, (), frozenset(), CHANGE), TARGET, None, False)
+    assert p.action is Action.REFUSE
+    assert f"it runs tree {short(OTHER_TREE)}, lpdeploy deployed tree {short(TREE)} of {short(OLD)}" in p.reason
+
+
+def test_only_a_losas_override_deploys_over_an_unrecorded_change_never_an_automated_deploy():
+    facts_ = ServerFacts("app1", OLD, (), frozenset(), CHANGE)
+    assert server_plan(facts_, TARGET, "the edit was a test", True).action is Action.REFUSE
+    p = server_plan(facts_, TARGET, "the edit was a test", False)
+    assert (p.action, p.over_unrecorded) == (Action.MOVE, True)
+    assert "OVER an unrecorded change" in p.reason and "override: the edit was a test" in p.reason
+    assert server_plan(ServerFacts("app1", OLD), TARGET, "x", False).over_unrecorded is False
+
+
+def test_an_inspection_that_finds_a_mismatch_without_a_cowboy_records_it():
+    assert standing_change("app1", OLD, TREE, OTHER_TREE, False, None, NOW, "lpdeploy") == UnrecordedChange(
+        "app1", OLD, TREE, OTHER_TREE, NOW, "lpdeploy")
+
+
+def test_found_again_it_keeps_when_it_was_first_found_a_different_tree_is_a_new_finding():
+    assert standing_change("app1", OLD, TREE, OTHER_TREE, False, CHANGE, NOW, "x") is CHANGE
+    third = "9" * 40
+    assert standing_change("app1", OLD, TREE, third, False, CHANGE, NOW, "x") == UnrecordedChange(
+        "app1", OLD, TREE, third, NOW, "x")
+
+
+def test_a_match_or_a_recorded_cowboy_clears_it_and_nothing_to_compare_keeps_it():
+    assert standing_change("app1", OLD, TREE, TREE, False, CHANGE, NOW, "x") is None
+    assert standing_change("app1", OLD, TREE, OTHER_TREE, True, CHANGE, NOW, "x") is None
+    assert standing_change("app1", OLD, None, OTHER_TREE, False, CHANGE, NOW, "x") is CHANGE

@@ -827,8 +827,11 @@ class DriftCheckedDeploys(DeployCase):
         self.assertIn(f"unrecorded change on app1: it runs tree {self.tree(self.p2)[:12]}, lpdeploy deployed tree "
                       f"{self.tree(self.p1)[:12]} ({self.p1[:12]})", reason)
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
-        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
-        self.assertEqual(audit.details["outcome"], "refuse")
+        outcomes = [e.details["outcome"] for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual(outcomes, ["refuse", "found"])  # newest first: found (it now stands), then refused
+        (standing,) = await self.registry.unrecorded_changes()  # it stands: later plans refuse app1 too
+        self.assertEqual((standing.server, standing.revision, standing.expected, standing.found),
+                         ("app1", self.p1, self.tree(self.p1), self.tree(self.p2)))
 
     @async_to_deferred
     async def test_a_recorded_cowboy_accounts_for_the_change(self):
@@ -849,9 +852,11 @@ class DriftCheckedDeploys(DeployCase):
         self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
-        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
-        self.assertEqual(audit.details["outcome"], "move")
-        self.assertIn("override: the change was a test", audit.details["reason"])
+        audits = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual([e.details["outcome"] for e in audits], ["cleared", "move", "found"])  # newest first
+        self.assertIn("override: the change was a test", audits[1].details["reason"])
+        self.assertIn("deployed over it: the change was a test", audits[0].details["reason"])
+        self.assertEqual(await self.registry.unrecorded_changes(), [])  # app1 runs what lpdeploy deployed now
 
     @async_to_deferred
     async def test_a_first_deployment_has_nothing_to_compare_and_is_not_inspected(self):

@@ -122,6 +122,28 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class UnrecordedChange:
+    """A server found running a tree lpdeploy did not deploy there, with no cowboy recorded for it.
+
+    Recorded by the inspect builder (``[deploy] inspect_interval``) or a
+    deploy's own inspection; while it stands, that server's rollouts are
+    refused like a cowboy's. Cleared when a cowboy is recorded for the
+    server, a losa deploys over it (``--override-cowboys --reason``), or a
+    later inspection finds the deployed tree again.
+    """
+
+    server: str
+    revision: str  # what lpdeploy deployed there
+    expected: str  # the tree of that revision
+    found: str  # the tree (or content hash) the server's inspect_command printed
+    at: float  # when it was first found (a later inspection finding the same keeps this)
+    by: str = ""  # who inspected: the inspect builder, or the deploy that found it
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Freeze:
     reason: str
     by: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lpdeploy.core.freeze_windows import WindowState
-from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord
+from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord, UnrecordedChange
 from lpdeploy.core.refs import short
 
 
@@ -184,6 +184,7 @@ class ServerFacts:
     deployed: str | None  # the revision it runs, None if never deployed by lpdeploy
     cowboys: tuple[Cowboy, ...] = ()  # its active cowboys
     fixed_in_target: frozenset[int] = frozenset()  # ids of cowboys whose fix the target contains
+    unrecorded: UnrecordedChange | None = None  # a change an inspection found and nobody recorded
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class ServerPlan:
     reason: str
     retire: tuple[int, ...] = ()  # cowboys that retire once this deploy succeeded
     overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
+    over_unrecorded: bool = False  # deployed over an unrecorded change (the override), cleared once deployed
 
 
 def frozen_refusal(freeze: Freeze | None, what: str, windows: WindowState | None = None) -> Decision | None:
@@ -226,7 +228,9 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
 
     A cowboy is a hand-applied patch: deploying a revision without its real fix
     would silently undo it. Only a losa's explicit override (with a reason, and
-    never from an automated deploy) may do that.
+    never from an automated deploy) may do that. An unrecorded change (a
+    server found running a tree lpdeploy did not deploy there) blocks the
+    same way, its two hashes in the reason.
     """
     fixed = tuple(c.id for c in server.cowboys if c.id in server.fixed_in_target)
     blocking = [c for c in server.cowboys if c.id not in server.fixed_in_target]
@@ -234,22 +238,32 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
         return ServerPlan(server.name, Action.NOTHING, f"{server.name} already runs {short(target)}",
                           retire=fixed)
     was = f" (was {short(server.deployed)})" if server.deployed else " (first deployment)"
-    if blocking:
-        listed = "; ".join(
-            f"cowboy #{c.id} by {c.created_by}: {c.reason}"
-            + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
-            for c in blocking)
+    blocks = [f"cowboy #{c.id} by {c.created_by}: {c.reason}"
+              + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
+              for c in blocking]
+    if server.unrecorded is not None:  # like a cowboy nobody recorded: deploying would silently undo it
+        blocks.append(unrecorded_text(server.unrecorded))
+    if blocks:
+        listed = "; ".join(blocks)
         if override_reason and not automated:
             return ServerPlan(server.name, Action.MOVE,
                               f"deploying {short(target)} to {server.name}{was} OVER {listed}; "
                               f"override: {override_reason}",
-                              retire=fixed, overridden=tuple(c.id for c in blocking))
+                              retire=fixed, overridden=tuple(c.id for c in blocking),
+                              over_unrecorded=server.unrecorded is not None)
         return ServerPlan(server.name, Action.REFUSE,
                           f"refusing to deploy {short(target)} to {server.name}: it carries {listed}")
     reason = f"deploying {short(target)} to {server.name}{was}"
     if fixed:
         reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
     return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
+
+
+def unrecorded_text(change: UnrecordedChange) -> str:
+    """How an unrecorded change is named in a refusal: the server and both hashes."""
+    return (f"an unrecorded change (it runs tree {short(change.found)}, lpdeploy deployed tree "
+            f"{short(change.expected)} of {short(change.revision)}; record a cowboy for it or deploy over it "
+            "with --override-cowboys --reason)")
 
 
 def drift_decision(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
@@ -276,6 +290,25 @@ def drift_decision(server: str, deployed: str | None, deployed_tree: str | None,
         return Decision(Action.MOVE, f"deploying OVER an {change}; override: {override_reason}")
     return Decision(Action.REFUSE, f"refusing to deploy to {server}: {change}; record a cowboy for it "
                                    "(lpdeploy cowboy add) or deploy over it with --override-cowboys --reason")
+
+
+def standing_change(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
+                    has_cowboy: bool, standing: UnrecordedChange | None, now: float,
+                    by: str) -> UnrecordedChange | None:
+    """After an inspection of ``server``: the unrecorded change that stands now, or None (cleared).
+
+    A mismatch with no recorded cowboy stands (found again, it keeps when it
+    was first found); a match, or a cowboy recorded for the server, clears it.
+    Nothing deployed by lpdeploy to compare with leaves what stood as it was.
+    """
+    if deployed is None or deployed_tree is None:
+        return standing
+    if seen == deployed_tree or has_cowboy:
+        return None
+    if standing is not None and (standing.revision, standing.expected, standing.found) == (deployed, deployed_tree,
+                                                                                           seen):
+        return standing
+    return UnrecordedChange(server, deployed, deployed_tree, seen, now, by)
 
 
 def rollback_after_failed_check(server: str, target: str, previous: str | None,

@@ -42,6 +42,7 @@ from lpdeploy.core.model import (
     Release,
     SecurityFix,
     SecurityJob,
+    UnrecordedChange,
 )
 
 REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
@@ -79,6 +80,15 @@ class Registry(Protocol):
 
     async def record_deployment(self, dep: Deployment) -> None:
         """Replace ``dep.server``'s deployment (last writer wins; only successful deploys are recorded)."""
+
+    async def unrecorded_changes(self) -> list[UnrecordedChange]:
+        """The standing unrecorded changes, one per server at most, by server name."""
+
+    async def record_unrecorded_change(self, change: UnrecordedChange) -> None:
+        """Replace ``change.server``'s unrecorded change (one row per server, last writer wins)."""
+
+    async def clear_unrecorded_change(self, server: str) -> UnrecordedChange | None:
+        """Remove ``server``'s unrecorded change; returns what was removed, or None if none stood."""
 
     async def freeze(self) -> Freeze | None:
         """The freeze in force, or None."""
@@ -166,6 +176,7 @@ class InMemoryRegistry:
         self._cowboys: dict[int, Cowboy] = {}
         self._deployments: dict[str, Deployment] = {}
         self._freeze: Freeze | None = None
+        self._drift: dict[str, UnrecordedChange] = {}
         self._audit: list[AuditEntry] = []
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
@@ -193,6 +204,15 @@ class InMemoryRegistry:
 
     async def record_deployment(self, dep: Deployment) -> None:
         self._deployments[dep.server] = dep
+
+    async def unrecorded_changes(self) -> list[UnrecordedChange]:
+        return [c for _, c in sorted(self._drift.items())]
+
+    async def record_unrecorded_change(self, change: UnrecordedChange) -> None:
+        self._drift[change.server] = change
+
+    async def clear_unrecorded_change(self, server: str) -> UnrecordedChange | None:
+        return self._drift.pop(server, None)
 
     async def freeze(self) -> Freeze | None:
         return self._freeze
@@ -315,6 +335,19 @@ class DbRegistry:
 
     async def record_deployment(self, dep: Deployment) -> None:
         await self._set(f"deployed/{dep.server}", asdict(dep))
+
+    async def unrecorded_changes(self) -> list[UnrecordedChange]:
+        return [UnrecordedChange(**v) for _, v in sorted(await self._rows("drift/")) if v]
+
+    async def record_unrecorded_change(self, change: UnrecordedChange) -> None:
+        await self._set(f"drift/{change.server}", change.as_json())
+
+    async def clear_unrecorded_change(self, server: str) -> UnrecordedChange | None:
+        found = await self._get(f"drift/{server}")
+        if not found:
+            return None
+        await self._set(f"drift/{server}", {})  # an empty row: none stands
+        return UnrecordedChange(**found)
 
     async def freeze(self) -> Freeze | None:
         found = await self._get("freeze")

@@ -160,6 +160,10 @@ def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
         for c in s["cowboys"]:
             fix = f", fixed by {short(c['fixed_by'])}" if c["fixed_by"] else ""
             print(f"    cowboy #{c['id']} by {c['created_by']} since {_when(c['created_at'])}: {c['reason']}{fix}")
+        u = s.get("unrecorded_change")
+        if u:  # rollouts to it are refused until a cowboy is recorded or a losa deploys over it
+            print(f"    UNRECORDED CHANGE since {_when(u['at'])}: runs tree {short(u['found'])}, lpdeploy deployed "
+                  f"tree {short(u['expected'])} ({short(u['revision'])}); rollouts refused")
     return 0
 
 

@@ -65,6 +65,11 @@ class AdminAction(FlowStep):
             c = await registry.add_cowboy(name, reason, fixed_by, self.who, now)
             await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_ADD, {"cowboy": c.as_json()}))
             ids.append(c.id)
+            was = await registry.clear_unrecorded_change(name)  # the change is recorded now: the cowboy
+            if was is not None:
+                await registry.audit(AuditEntry(now, self.who, AuditAction.UNRECORDED_CHANGE, {
+                    "server": name, "outcome": "cleared", "reason": f"recorded as cowboy #{c.id}",
+                    "was": was.as_json()}))
         self.setProperty(prop.COWBOY_IDS, ids, SOURCE)
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"

@@ -17,7 +17,6 @@ watched that long and checked again before any other server is touched.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import asdict
 from typing import Any
@@ -51,6 +50,7 @@ from lpdeploy.git.gitops import Commit, checkout_commands
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps import deploy_lease
 from lpdeploy.master.steps.flow import SOURCE, FlowStep
+from lpdeploy.master.steps.inspect import settle, what_runs
 from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 # what a rollout did to one server (``lpdeploy_servers``: {server: {"status": a ServerStatus, "reason": ...}})
@@ -58,7 +58,6 @@ NOT_DONE = (ServerStatus.REFUSED, ServerStatus.FAILED, ServerStatus.ROLLED_BACK,
             ServerStatus.STOPPED)
 FAILED_HERE = (ServerStatus.FAILED, ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED)  # "failed", not "refused"
 OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
-_HASH = re.compile(r"[0-9a-f]{7,64}")  # what an inspect command's last line must be
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -160,7 +159,9 @@ class PlanDeploy(FlowStep):
                         fixed.add(c.id)
                 except GitError:
                     self.say(f"{name}: the fix {short(c.fixed_by)} of cowboy #{c.id} is not in the upstream")
-        facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys, frozenset(fixed))
+        unrecorded = next((u for u in await registry.unrecorded_changes() if u.server == name), None)
+        facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys, frozenset(fixed),
+                                   unrecorded)
         return policy.server_plan(facts, target, override_reason, automated)
 
 
@@ -289,6 +290,11 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
         await retire(registry, plan["retire"], self.who, why, now)
+        over = await registry.clear_unrecorded_change(server.name)  # it runs what lpdeploy deployed now
+        if over is not None:
+            await registry.audit(AuditEntry(now, self.who, AuditAction.UNRECORDED_CHANGE, {
+                "server": server.name, "outcome": "cleared", "revision": revision, "was": over.as_json(),
+                "reason": f"deployed over it: {self.getProperty('override_reason')}"}))
         if plan["overridden"]:
             await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_OVERRIDE, {
                 "server": server.name, "revision": revision, "cowboys": plan["overridden"],
@@ -348,22 +354,11 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         """Ask the server what it runs (its ``inspect_command``) and compare with what lpdeploy deployed there."""
         if previous is None:
             return Decision(Action.NOTHING, f"{server.name}: nothing deployed by lpdeploy to compare with")
-        cmd = await self.makeRemoteShellCommand(command=server.inspect_argv(), collectStdout=True,
-                                                stdioLogName=f"inspect {server.name}",
-                                                timeout=server.check_timeout, maxTime=server.check_timeout)
-        await self.runCommand(cmd)
-        lines = [line.strip() for line in (cmd.stdout or "").splitlines() if line.strip()]
-        seen = lines[-1].lower() if lines else ""
-        if cmd.results() != results.SUCCESS or cmd.didFail() or not _HASH.fullmatch(seen):
-            why = f"exit code {cmd.rc}" if cmd.didFail() else "it printed no tree sha"
+        seen, why = await what_runs(self, server)
+        if seen is None:
             return Decision(Action.REFUSE, f"refusing to deploy to {server.name}: its inspect command failed "
                                            f"({why}), so what it runs is unknown")
-        try:
-            await self.upstream.fetch_revision(previous.revision)
-            deployed_tree: str | None = await self.upstream.tree_of(previous.revision)
-        except GitError:
-            deployed_tree = None  # no longer upstream: nothing to compare with
-        cowboy = any(c.server == server.name for c in await registry.cowboys())
+        deployed_tree, cowboy = await settle(self, registry, server.name, previous, seen)  # stored, audited
         override = str(self.getProperty("override_reason") or "").strip() \
             if self.getProperty("override_cowboys") else None
         return policy.drift_decision(server.name, previous.revision, deployed_tree, seen,
