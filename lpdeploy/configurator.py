@@ -319,6 +319,7 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
             _servers_text(settings, f"Servers ({names})", required=True),
             _reason_text("cowboy_reason", "What was patched by hand, and why", "cowboy reason", required=True),
             _revision_text("fixed_by", "Commit with the real fix (full sha, optional)", "fixed-by revision"),
+            _text("patch", "The patch applied by hand (git diff output, optional)", validators.patch),
         ]),
         _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [
             _text("cowboy_id", "Cowboy id", lambda v: str(validators.cowboy_id(v)), required=True, size=10),

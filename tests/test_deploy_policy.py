@@ -12,6 +12,7 @@ from lpdeploy.core.policy import (
     deploy_target,
     drift_decision,
     frozen_refusal,
+    patch_matches,
     rollback_after_failed_check,
     server_plan,
     standing_change,
@@ -312,3 +313,23 @@ def test_a_match_or_a_recorded_cowboy_clears_it_and_nothing_to_compare_keeps_it(
     assert standing_change("app1", OLD, TREE, TREE, False, CHANGE, NOW, "x") is None
     assert standing_change("app1", OLD, TREE, OTHER_TREE, True, CHANGE, NOW, "x") is None
     assert standing_change("app1", OLD, None, OTHER_TREE, False, CHANGE, NOW, "x") is CHANGE
+
+
+# --- a cowboy's patch: the same change under another commit id ------------------------------------------
+
+PID, OTHER_PID = "9" * 40, "8" * 40
+
+
+def test_a_commit_with_the_patch_id_of_a_cowboys_patch_fixes_it_naming_the_oldest_such_commit():
+    commits = [("c" * 40, PID), ("b" * 40, ""), ("a" * 40, PID), ("d" * 40, OTHER_PID)]  # newest first
+    assert patch_matches({3: PID}, commits) == {3: "a" * 40}
+    assert patch_matches({3: PID, 4: "7" * 40}, commits) == {3: "a" * 40}
+    assert patch_matches({5: ""}, commits) == {}  # a commit without a patch id matches nothing
+    assert patch_matches({3: PID}, []) == {}
+
+
+def test_a_patch_match_retires_the_cowboy_and_the_plan_says_which_commit():
+    c = cowboy(3)
+    p = server_plan(ServerFacts("app1", OLD, (c,), frozenset({3}), None, ((3, FIX),)), TARGET, None, False)
+    assert (p.action, p.retire, p.patch_matches) == (Action.MOVE, (3,), ((3, FIX),))
+    assert f"commit {short(FIX)} makes the same change as its patch (same git patch-id)" in p.reason

@@ -113,6 +113,27 @@ class Cowboy:
 
 
 @dataclass(frozen=True)
+class CowboyPatch:
+    """The diff a cowboy applied by hand (``lpdeploy cowboy add --patch``), kept beside the cowboy.
+
+    A target revision holding a commit with the same ``git patch-id --stable``
+    between ``base`` (what lpdeploy had deployed on the server when the
+    cowboy was recorded) and itself contains the fix: the cowboy retires as
+    with ``--fixed-by``.
+    """
+
+    cowboy_id: int
+    patch_id: str
+    base: str | None  # the server's deployed revision when the cowboy was recorded
+    diff: str
+
+    def summary(self) -> dict[str, Any]:
+        """What lists show: the id and size, not the diff itself."""
+        return {"patch_id": self.patch_id, "base": self.base, "size": len(self.diff.encode("utf-8",
+                                                                                           "surrogateescape"))}
+
+
+@dataclass(frozen=True)
 class Deployment:
     server: str
     revision: str

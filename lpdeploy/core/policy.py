@@ -185,6 +185,7 @@ class ServerFacts:
     cowboys: tuple[Cowboy, ...] = ()  # its active cowboys
     fixed_in_target: frozenset[int] = frozenset()  # ids of cowboys whose fix the target contains
     unrecorded: UnrecordedChange | None = None  # a change an inspection found and nobody recorded
+    patch_matches: tuple[tuple[int, str], ...] = ()  # (cowboy id, the target's commit with the same patch id)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class ServerPlan:
     retire: tuple[int, ...] = ()  # cowboys that retire once this deploy succeeded
     overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
     over_unrecorded: bool = False  # deployed over an unrecorded change (the override), cleared once deployed
+    patch_matches: tuple[tuple[int, str], ...] = ()  # retiring cowboys whose patch the target has: (id, commit)
 
 
 def frozen_refusal(freeze: Freeze | None, what: str, windows: WindowState | None = None) -> Decision | None:
@@ -234,9 +236,10 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
     """
     fixed = tuple(c.id for c in server.cowboys if c.id in server.fixed_in_target)
     blocking = [c for c in server.cowboys if c.id not in server.fixed_in_target]
+    matches = tuple((i, sha) for i, sha in server.patch_matches if i in fixed)
     if server.deployed == target:
         return ServerPlan(server.name, Action.NOTHING, f"{server.name} already runs {short(target)}",
-                          retire=fixed)
+                          retire=fixed, patch_matches=matches)
     was = f" (was {short(server.deployed)})" if server.deployed else " (first deployment)"
     blocks = [f"cowboy #{c.id} by {c.created_by}: {c.reason}"
               + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
@@ -250,13 +253,36 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
                               f"deploying {short(target)} to {server.name}{was} OVER {listed}; "
                               f"override: {override_reason}",
                               retire=fixed, overridden=tuple(c.id for c in blocking),
-                              over_unrecorded=server.unrecorded is not None)
+                              over_unrecorded=server.unrecorded is not None, patch_matches=matches)
         return ServerPlan(server.name, Action.REFUSE,
                           f"refusing to deploy {short(target)} to {server.name}: it carries {listed}")
     reason = f"deploying {short(target)} to {server.name}{was}"
     if fixed:
         reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
-    return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
+        reason += "".join(f" (#{i}: {patch_match_text(sha)})" for i, sha in matches)
+    return ServerPlan(server.name, Action.MOVE, reason, retire=fixed, patch_matches=matches)
+
+
+def patch_match_text(commit: str) -> str:
+    """Why a cowboy with a patch counts as fixed: the commit that makes the same change."""
+    return f"commit {short(commit)} makes the same change as its patch (same git patch-id)"
+
+
+def patch_matches(patches: dict[int, str], commits: list[tuple[str, str]]) -> dict[int, str]:
+    """Which cowboys' patches a target already holds: cowboy id → the oldest commit with the same patch id.
+
+    ``patches``: cowboy id → the patch id of its diff; ``commits``: (sha,
+    patch id) of the commits between the server's deployed revision (and the
+    cowboy's base) and the target, newest first as ``git log`` lists them;
+    "" for a commit without one (a merge), which matches nothing. The same
+    change committed under another commit id (cherry-picked, rebased,
+    re-applied by hand) has the same patch id: the target contains the fix.
+    """
+    first: dict[str, str] = {}
+    for sha, pid in reversed(commits):  # oldest first: name the commit that brought the change
+        if pid:
+            first.setdefault(pid, sha)
+    return {cowboy: first[pid] for cowboy, pid in patches.items() if pid in first}
 
 
 def unrecorded_text(change: UnrecordedChange) -> str:

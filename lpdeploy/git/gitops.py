@@ -14,6 +14,7 @@ and every branch move is a compare-and-swap push to the upstream.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ _ENV = {
 }
 # after a fetch, git writes the new commits into a split commit-graph (git >= 2.24)
 WRITE_COMMIT_GRAPH = ("-c", "fetch.writeCommitGraph=true")
+_PATCH_ID = re.compile(r"[0-9a-f]{40}")
+PATCH_BATCH = 200  # commits per ``git log -p`` when their patch ids are computed
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,28 @@ def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path 
     argv += args
     env = {**os.environ, **_ENV}
     try:
-        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+        # surrogateescape: bytes that are not UTF-8 (a diff of a Latin-1 file) survive a round trip
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, errors="surrogateescape",
+                              timeout=GIT_TIMEOUT,
                               **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}))
     except subprocess.TimeoutExpired:
         raise GitError(argv, -1, f"timed out after {GIT_TIMEOUT}s") from None
     if check and proc.returncode != 0:
         raise GitError(argv, proc.returncode, proc.stderr)
     return proc
+
+
+def patch_id(diff: str) -> str | None:
+    """``git patch-id --stable`` of one change given as a diff (a cowboy's patch).
+
+    None when git finds no change in it (it is not a diff) or finds several
+    (a series of commits: one cowboy is one change). ``--stable``: the id
+    does not depend on the order of the files, so a commit of the same change
+    gets the same id however its diff was produced.
+    """
+    lines = run_git(["patch-id", "--stable"], stdin=diff).stdout.split("\n")
+    ids = [line.split()[0] for line in lines if line.strip()]
+    return ids[0] if len(ids) == 1 and _PATCH_ID.fullmatch(ids[0]) else None
 
 
 def ls_remote(url: str) -> dict[str, str]:
@@ -194,6 +212,24 @@ class Mirror:
             h, tree, author, ts, subject = line.split("\x00", 4)
             commits.append(Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts)))
         return commits
+
+    def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        """``git patch-id --stable`` of each commit; "" for one without a patch id (a merge, an empty commit).
+
+        Their diffs go through ``git patch-id`` in batches of ``PATCH_BATCH``
+        commits; external diff drivers and textconv filters are off, so the
+        ids are the same as a developer's ``git show | git patch-id --stable``.
+        """
+        wanted = [validate_revision(s) for s in shas]
+        found: dict[str, str] = {}
+        for i in range(0, len(wanted), PATCH_BATCH):
+            batch = wanted[i:i + PATCH_BATCH]
+            diffs = self.git("log", "--no-walk=unsorted", "--no-merges", "-p", "--no-color", "--no-ext-diff",
+                             "--no-textconv", "--format=commit %H", "--end-of-options", *batch).stdout
+            for line in run_git(["patch-id", "--stable"], stdin=diffs).stdout.splitlines():
+                pid, _, sha = line.partition(" ")
+                found[sha.strip()] = pid
+        return {sha: found.get(sha, "") for sha in wanted}
 
     def count_between(self, base: str | list[str] | None, tip: str | list[str]) -> int:
         """How many commits ``tip`` (one or several) reaches that no ``base`` does: exact, however many.

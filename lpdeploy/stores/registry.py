@@ -35,6 +35,7 @@ from lpdeploy.core.errors import UnknownCowboy
 from lpdeploy.core.model import (
     AuditEntry,
     Cowboy,
+    CowboyPatch,
     CowboyState,
     Deployment,
     Freeze,
@@ -74,6 +75,18 @@ class Registry(Protocol):
 
     async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
         """The active cowboys (every cowboy with ``include_ended``), by id."""
+
+    async def save_cowboy_patch(self, patch: CowboyPatch) -> None:
+        """Keep the diff of cowboy ``patch.cowboy_id`` (written once, when the cowboy is recorded)."""
+
+    async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
+        """The diff cowboy ``cowboy_id`` carries, or None."""
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        """The cached ``git patch-id --stable`` of those commits that have one cached ("" for none)."""
+
+    async def save_patch_ids(self, ids: dict[str, str]) -> None:
+        """Cache patch ids by commit (a commit's patch id never changes, so any writer writes the same)."""
 
     async def deployment(self, server: str) -> Deployment | None:
         """What ``server`` last got from lpdeploy, or None if it never got anything."""
@@ -177,6 +190,8 @@ class InMemoryRegistry:
         self._deployments: dict[str, Deployment] = {}
         self._freeze: Freeze | None = None
         self._drift: dict[str, UnrecordedChange] = {}
+        self._patches: dict[int, CowboyPatch] = {}
+        self._patch_ids: dict[str, str] = {}
         self._audit: list[AuditEntry] = []
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
@@ -198,6 +213,18 @@ class InMemoryRegistry:
 
     async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
         return [c for _, c in sorted(self._cowboys.items()) if include_ended or c.active]
+
+    async def save_cowboy_patch(self, patch: CowboyPatch) -> None:
+        self._patches[patch.cowboy_id] = patch
+
+    async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
+        return self._patches.get(cowboy_id)
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        return {s: self._patch_ids[s] for s in shas if s in self._patch_ids}
+
+    async def save_patch_ids(self, ids: dict[str, str]) -> None:
+        self._patch_ids.update(ids)
 
     async def deployment(self, server: str) -> Deployment | None:
         return self._deployments.get(server)
@@ -328,6 +355,33 @@ class DbRegistry:
             if include_ended or c.active:
                 found.append(c)
         return found
+
+    async def save_cowboy_patch(self, patch: CowboyPatch) -> None:
+        await self._set(f"cowboy-patch/{patch.cowboy_id:08d}", asdict(patch))
+
+    async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
+        found = await self._get(f"cowboy-patch/{cowboy_id:08d}")
+        return CowboyPatch(**found) if found else None
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        """Read by name, a batch at a time: the cache grows with the history, a deploy asks for a few."""
+        oid = await self._oid()
+        names = [f"patchid/{s}" for s in shas]
+
+        def thd(conn: Any) -> dict[str, str]:
+            tbl = self.master.db.model.object_state
+            out = {}
+            for i in range(0, len(names), 500):
+                q = sa.select(tbl.c.name, tbl.c.value_json).where(tbl.c.objectid == oid,
+                                                                 tbl.c.name.in_(names[i:i + 500]))
+                out.update({r.name[len("patchid/"):]: json.loads(r.value_json) for r in conn.execute(q)})
+            return out
+
+        return await self.master.db.pool.do(thd)
+
+    async def save_patch_ids(self, ids: dict[str, str]) -> None:
+        for sha, pid in ids.items():
+            await self._set(f"patchid/{sha}", pid)
 
     async def deployment(self, server: str) -> Deployment | None:
         found = await self._get(f"deployed/{server}")

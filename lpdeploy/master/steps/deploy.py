@@ -34,6 +34,7 @@ from lpdeploy.core.model import (
     AuditAction,
     AuditEntry,
     BuildOutcome,
+    Cowboy,
     CowboyState,
     Decision,
     Deployment,
@@ -58,6 +59,7 @@ NOT_DONE = (ServerStatus.REFUSED, ServerStatus.FAILED, ServerStatus.ROLLED_BACK,
             ServerStatus.STOPPED)
 FAILED_HERE = (ServerStatus.FAILED, ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED)  # "failed", not "refused"
 OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
+PATCH_SCAN_LIMIT = 10_000  # newest commits of a target compared with a server's cowboy patches
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -127,7 +129,7 @@ class PlanDeploy(FlowStep):
             self.say(f"{p.server}: {p.reason}")
             if p.action is Action.NOTHING and p.retire:
                 await retire(registry, p.retire, self.who, f"its fix is deployed ({short(target.revision)})",
-                             self.master.reactor.seconds())
+                             self.master.reactor.seconds(), dict(p.patch_matches))
         self.setProperty(prop.REVISION, target.revision, SOURCE)
         self.setProperty(prop.CHECKOUT_BRANCH, branch, SOURCE)
         self.setProperty(prop.PLAN, [_plan_json(p) for p in plans], SOURCE)
@@ -160,15 +162,51 @@ class PlanDeploy(FlowStep):
                 except GitError:
                     self.say(f"{name}: the fix {short(c.fixed_by)} of cowboy #{c.id} is not in the upstream")
         unrecorded = next((u for u in await registry.unrecorded_changes() if u.server == name), None)
-        facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys, frozenset(fixed),
-                                   unrecorded)
+        matches = await self._patch_matches(registry, name, deployed, target, [c for c in cowboys if c.id not in fixed])
+        facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys,
+                                   frozenset(fixed) | frozenset(matches), unrecorded, tuple(sorted(matches.items())))
         return policy.server_plan(facts, target, override_reason, automated)
 
 
-async def retire(registry: Registry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
-    for cowboy_id in ids:
+    async def _patch_matches(self, registry: Registry, name: str, deployed: Deployment | None, target: str,
+                             cowboys: list[Cowboy]) -> dict[int, str]:
+        """The cowboys (not already fixed) whose patch the target holds under another commit id: id → commit.
+
+        Only the commits the target adds to the server (since its deployed
+        revision and the cowboy's base) are looked at, at most
+        ``PATCH_SCAN_LIMIT`` of them, and each commit's patch id is computed
+        once and cached in the registry: a deploy costs git work for the new
+        commits only, however long the history.
+        """
+        patches = {c.id: p for c in cowboys if (p := await registry.cowboy_patch(c.id)) is not None}
+        if not patches:
+            return {}
+        bases = {p.base for p in patches.values() if p.base} | ({deployed.revision} if deployed else set())
         try:
-            c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who, why, now)
+            for b in bases:
+                await self.upstream.fetch_revision(b)
+            shas = [c.sha for c in await self.upstream.commits_between(sorted(bases), target, limit=PATCH_SCAN_LIMIT)]
+            known = await registry.patch_ids(shas)
+            computed = await self.upstream.patch_ids([s for s in shas if s not in known])
+        except GitError as e:
+            self.say(f"{name}: the patches of its cowboys were not compared with {short(target)}: {e}")
+            return {}
+        await registry.save_patch_ids(computed)
+        if len(shas) == PATCH_SCAN_LIMIT:
+            self.say(f"{name}: only the newest {PATCH_SCAN_LIMIT:,} commits of {short(target)} were compared with "
+                     "the patches of its cowboys")
+        ids = {**known, **computed}
+        return policy.patch_matches({i: p.patch_id for i, p in patches.items()}, [(s, ids.get(s, "")) for s in shas])
+
+
+async def retire(registry: Registry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float,
+                 matches: dict[int, str] | None = None) -> None:
+    """Retire the cowboys ``ids``; a cowboy fixed through its patch says which commit made the same change."""
+    for cowboy_id in ids:
+        match = (matches or {}).get(cowboy_id)
+        try:
+            c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who,
+                                          why + (f"; {policy.patch_match_text(match)}" if match else ""), now)
         except UnknownCowboy:
             continue  # already retired by an earlier or concurrent deploy
         await registry.audit(AuditEntry(now, who, AuditAction.COWBOY_RETIRE, {"cowboy": c.as_json(), "why": why}))
@@ -289,7 +327,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
-        await retire(registry, plan["retire"], self.who, why, now)
+        await retire(registry, plan["retire"], self.who, why, now, {i: sha for i, sha in plan.get("patch_matches", [])})
         over = await registry.clear_unrecorded_change(server.name)  # it runs what lpdeploy deployed now
         if over is not None:
             await registry.audit(AuditEntry(now, self.who, AuditAction.UNRECORDED_CHANGE, {
