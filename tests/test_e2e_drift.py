@@ -91,3 +91,38 @@ def test_the_timer_finds_an_unrecorded_change_which_refuses_the_rollout_until_a_
     inspections = len(flow.builds("lpdeploy-inspect"))
     flow.wait_builds("lpdeploy-inspect", inspections + 1, timeout=4 * INTERVAL + 60)  # the next inspection
     assert unrecorded(flow, "app1") is None  # app1 runs what lpdeploy deployed (the cowboy retired with it)
+
+
+def test_a_cowboy_whose_patch_lands_under_another_commit_id_retires_with_the_deploy_that_brings_it(
+        flow: Flow) -> None:
+    flow.given_no_cowboys()
+    flow.given_promoted("Before the relay fix")
+    flow.given_deployed("app2")
+    # the losa's hand edit on app2, as the diff of the change against what app2 runs
+    work = flow.work
+    git_ = ["git", "-c", "user.name=Losa", "-c", "user.email=losa@example.invalid"]
+    subprocess.run([*git_, "fetch", "--quiet", str(flow.upstream), "refs/heads/production-stable"], cwd=work,
+                   check=True)
+    subprocess.run([*git_, "checkout", "--quiet", "--detach", "FETCH_HEAD"], cwd=work, check=True)
+    (work / "mail.cf").write_text("relay = new.example.org\n")
+    subprocess.run([*git_, "add", "mail.cf"], cwd=work, check=True)
+    diff = subprocess.run([*git_, "diff", "--cached"], cwd=work, check=True, capture_output=True, text=True).stdout
+    subprocess.run([*git_, "reset", "--quiet", "--hard"], cwd=work, check=True)
+    patch = flow.base / "relay.diff"
+    patch.write_text(diff)
+    added = flow.cli("cowboy", "add", "--server", "app2", "--reason", "mail relay changed by hand",
+                     "--patch", str(patch), user="bob")
+    assert added.returncode == 0, added.stderr
+    cowboy_id = int(added.stdout.split()[-1])
+
+    flow.given_devel_holds_stable()
+    fix = flow.commit_file("mail.cf", "relay = new.example.org\n", "Move the mail relay", "devel")  # same change
+    target = flow.given_promoted("After the relay fix")
+    assert flow.is_ancestor(fix, target)
+    deploy = flow.cli("deploy", "--server", "app2", user="bob")
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert history(flow, "app2")[-1] == target
+    cowboys = json.loads(flow.cli("cowboy", "list", "--all", "--json").stdout)
+    ended = next(c for c in cowboys if c["id"] == cowboy_id)
+    assert ended["state"] == "retired", ended
+    assert f"commit {fix[:12]} makes the same change as its patch (same git patch-id)" in ended["end_reason"]
