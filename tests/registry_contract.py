@@ -204,6 +204,8 @@ async def a_cowboys_patch_is_kept_whole_and_patch_ids_are_cached_by_commit(regis
     await registry.save_patch_ids({REV_A: "9" * 40, REV_B: ""})  # "": a commit without a patch id (a merge)
     await registry.save_patch_ids({REV_C: "7" * 40})
     assert await registry.patch_ids([REV_B, REV_A, FIX]) == {REV_A: "9" * 40, REV_B: ""}
+    await registry.save_patch_ids({REV_A: "9" * 40, FIX: "5" * 40})  # saved again beside a new one: both kept
+    assert await registry.patch_ids([REV_A, FIX]) == {REV_A: "9" * 40, FIX: "5" * 40}
     many = [f"{i:040x}" for i in range(1, 1201)]  # more than one batch of names
     await registry.save_patch_ids({s: "6" * 40 for s in many})
     assert len(await registry.patch_ids(many + [REV_C])) == 1201

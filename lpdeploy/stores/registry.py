@@ -380,8 +380,31 @@ class DbRegistry:
         return await self.master.db.pool.do(thd)
 
     async def save_patch_ids(self, ids: dict[str, str]) -> None:
-        for sha, pid in ids.items():
-            await self._set(f"patchid/{sha}", pid)
+        """One transaction per batch of rows, not one per commit: a deploy may bring thousands of commits.
+
+        Rows already there are left alone (a commit's patch id never
+        changes). Another master inserting the same rows at the same moment
+        makes a batch fail on the unique index; it is then written row by row.
+        """
+        oid = await self._oid()
+        rows = [(f"patchid/{sha}", json.dumps(pid)) for sha, pid in ids.items()]
+
+        def thd(conn: Any, batch: list[tuple[str, str]]) -> None:
+            tbl = self.master.db.model.object_state
+            have = {r.name for r in conn.execute(sa.select(tbl.c.name).where(
+                tbl.c.objectid == oid, tbl.c.name.in_([n for n, _ in batch])))}
+            new = [{"objectid": oid, "name": n, "value_json": v} for n, v in batch if n not in have]
+            if new:
+                conn.execute(tbl.insert(), new)
+            conn.commit()
+
+        for i in range(0, len(rows), 500):
+            batch = rows[i:i + 500]
+            try:
+                await self.master.db.pool.do(thd, batch)
+            except sa.exc.IntegrityError:  # raced with another master: the rows it wrote are the same
+                for name, value in batch:
+                    await self._set(name, json.loads(value))
 
     async def deployment(self, server: str) -> Deployment | None:
         found = await self._get(f"deployed/{server}")
