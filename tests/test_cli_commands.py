@@ -179,3 +179,12 @@ def test_cowboy_add_with_a_missing_patch_file_says_so(tmp_path: Any, capsys: pyt
     master = Master()
     assert run(master, "cowboy", "add", "--server", "app1", "--reason", "x", "--patch", str(tmp_path / "no")) == 2
     assert "No such file or directory" in capsys.readouterr().err and master.forced == []
+
+
+def test_cowboy_list_names_the_patch_id_of_a_cowboy_with_a_patch(capsys: pytest.CaptureFixture[str]) -> None:
+    row = {"id": 4, "server": "app1", "state": "active", "active": True, "created_by": "bob", "created_at": 1.0,
+           "fixed_by": None, "reason": "relay", "patch": {"patch_id": "9" * 40, "base": None, "size": 80}}
+    master = Master(pages={"plugins/lpdeploy/cowboys.json": [row, {**row, "id": 5, "patch": None}]})
+    assert run(master, "cowboy", "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"patch-id {'9' * 12}: relay" in lines[0] and "patch-id" not in lines[1]

@@ -258,6 +258,7 @@ def cmd_cowboy_list(args: argparse.Namespace, connect: Connect) -> int:
         print("no active cowboys" if not args.all else "no cowboys recorded")
     for c in cowboys:
         fix = f" fixed-by {short(c['fixed_by'])}" if c["fixed_by"] else ""
+        fix += f" patch-id {short(c['patch']['patch_id'])}" if c.get("patch") else ""
         line = (f"#{c['id']} {c['server']} {c['state']} by {c['created_by']} "
                 f"{_when(c['created_at'])}{fix}: {c['reason']}")
         if not c["active"]:
