@@ -9,7 +9,7 @@ lpdeploy deployed there.
 
 from __future__ import annotations
 
-from buildbot.process.results import FAILURE, SUCCESS, WARNINGS
+from buildbot.process.results import FAILURE, SKIPPED, SUCCESS, WARNINGS
 from buildbot.test.steps import ExpectShell
 from buildbot.util.twisted import async_to_deferred
 from test_deploy_steps import T0, DeployCase, deploy_argv
@@ -20,7 +20,9 @@ from lpdeploy.core.settings import parse_settings
 from lpdeploy.facts.services import services
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy
+from lpdeploy.master.steps.deploy_lease import DEPLOY_LEASE
 from lpdeploy.master.steps.inspect import InspectServers
+from lpdeploy.stores.lease import DbLeases
 
 TIMEOUT = 20
 
@@ -130,6 +132,31 @@ class InspectServersStep(InspectCase):
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         self.assertIn("app1: nothing deployed by lpdeploy to compare with", self.log("decision"))
+
+
+    @async_to_deferred
+    async def test_while_a_deploy_holds_the_lease_nothing_is_compared(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.reactor.advance(T0)
+        await DbLeases(self.master).take(DEPLOY_LEASE, "master 1 build 7", T0, 60)
+        self.start()  # no inspect command runs: app1 may run the new revision before it is recorded
+        self.expect_outcome(result=SKIPPED)
+        await self.run_step()
+        self.assertEqual(await self.standing(), {})
+        self.assertIn("a deploy is running (master 1 build 7)", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_an_expired_deploy_lease_does_not_stop_the_inspection(self):
+        self.history()
+        await self.deployed("app1", self.p1)
+        await DbLeases(self.master).take(DEPLOY_LEASE, "a dead master", 0, 60)
+        self.reactor.advance(T0)
+        self.start()
+        self.expect_commands(self.inspect("app1", self.tree(self.p2) + "\n"))
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual(list(await self.standing()), ["app1"])
 
 
 class StandingChangeBlocksRollouts(InspectCase):
