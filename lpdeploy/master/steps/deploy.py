@@ -3,8 +3,9 @@
 ``PlanDeploy`` (on the master) checks the freeze, resolves the target on
 production-stable (or stable, for ``auto_deploy`` servers), and asks
 ``policy.server_plan`` for every chosen server: deploy, unchanged, or refused
-because of a cowboy whose fix the target lacks. ``RunDeploys`` (on a worker,
-in a checkout of the target) runs each server's ``deploy_command`` and only
+because of a cowboy whose fix the target lacks (its ``--fixed-by`` commit,
+or a commit making the same change as its patch) or an unrecorded change.
+``RunDeploys`` (on a worker, in a checkout of the target) runs each server's ``deploy_command`` and only
 after it succeeded — and after the server's ``check_command`` passed, if it
 has one — records the deployed revision, retires the cowboys whose fix is
 now deployed, audits overrides and writes a deployment report. A failed
@@ -166,7 +167,6 @@ class PlanDeploy(FlowStep):
         facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys,
                                    frozenset(fixed) | frozenset(matches), unrecorded, tuple(sorted(matches.items())))
         return policy.server_plan(facts, target, override_reason, automated)
-
 
     async def _patch_matches(self, registry: Registry, name: str, deployed: Deployment | None, target: str,
                              cowboys: list[Cowboy]) -> dict[int, str]:
