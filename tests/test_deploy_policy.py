@@ -333,3 +333,14 @@ def test_a_patch_match_retires_the_cowboy_and_the_plan_says_which_commit():
     p = server_plan(ServerFacts("app1", OLD, (c,), frozenset({3}), None, ((3, FIX),)), TARGET, None, False)
     assert (p.action, p.retire, p.patch_matches) == (Action.MOVE, (3,), ((3, FIX),))
     assert f"commit {short(FIX)} makes the same change as its patch (same git patch-id)" in p.reason
+
+
+def test_an_unrecorded_change_to_exactly_the_targets_tree_undoes_nothing_and_does_not_block():
+    # a deploy of the target ran on the server but was never recorded (the master died before it could)
+    p = server_plan(ServerFacts("app1", OLD, (), frozenset(), CHANGE, target_tree=OTHER_TREE), TARGET, None, False)
+    assert (p.action, p.over_unrecorded) == (Action.MOVE, False)
+    assert server_plan(ServerFacts("app1", OLD, (), frozenset(), CHANGE, target_tree=TREE), TARGET, None,
+                       False).action is Action.REFUSE
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, None, True, target_tree=OTHER_TREE).action \
+        is Action.NOTHING
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, None, True, target_tree=TREE).refused

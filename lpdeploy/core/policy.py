@@ -186,6 +186,7 @@ class ServerFacts:
     fixed_in_target: frozenset[int] = frozenset()  # ids of cowboys whose fix the target contains
     unrecorded: UnrecordedChange | None = None  # a change an inspection found and nobody recorded
     patch_matches: tuple[tuple[int, str], ...] = ()  # (cowboy id, the target's commit with the same patch id)
+    target_tree: str | None = None  # the tree of the target: an unrecorded change to exactly it undoes nothing
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,9 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
     blocks = [f"cowboy #{c.id} by {c.created_by}: {c.reason}"
               + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
               for c in blocking]
-    if server.unrecorded is not None:  # like a cowboy nobody recorded: deploying would silently undo it
-        blocks.append(unrecorded_text(server.unrecorded))
+    change = server.unrecorded if server.unrecorded and server.unrecorded.found != server.target_tree else None
+    if change is not None:  # like a cowboy nobody recorded: deploying would silently undo it
+        blocks.append(unrecorded_text(change))
     if blocks:
         listed = "; ".join(blocks)
         if override_reason and not automated:
@@ -253,7 +255,7 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
                               f"deploying {short(target)} to {server.name}{was} OVER {listed}; "
                               f"override: {override_reason}",
                               retire=fixed, overridden=tuple(c.id for c in blocking),
-                              over_unrecorded=server.unrecorded is not None, patch_matches=matches)
+                              over_unrecorded=change is not None, patch_matches=matches)
         return ServerPlan(server.name, Action.REFUSE,
                           f"refusing to deploy {short(target)} to {server.name}: it carries {listed}")
     reason = f"deploying {short(target)} to {server.name}{was}"
@@ -293,7 +295,8 @@ def unrecorded_text(change: UnrecordedChange) -> str:
 
 
 def drift_decision(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
-                   has_cowboy: bool, override_reason: str | None, automated: bool) -> Decision:
+                   has_cowboy: bool, override_reason: str | None, automated: bool,
+                   target_tree: str | None = None) -> Decision:
     """Does ``server`` run what lpdeploy deployed there? A change nobody recorded blocks its rollouts.
 
     ``seen`` is what the server's ``inspect_command`` printed (a git tree
@@ -301,7 +304,9 @@ def drift_decision(server: str, deployed: str | None, deployed_tree: str | None,
     there. A mismatch with a recorded cowboy is that cowboy (``server_plan``
     already decided about it). Without one it is an unrecorded change: like a
     cowboy, only a losa's override with a reason (never an automated deploy)
-    deploys over it; recording a cowboy for it turns it into a known one.
+    deploys over it; recording a cowboy for it turns it into a known one. A
+    server that already runs the target's tree (``target_tree``: a deploy
+    that ran but was not recorded, e.g. the master died) loses nothing.
     """
     if deployed is None or deployed_tree is None:
         return Decision(Action.NOTHING, f"{server}: nothing deployed by lpdeploy to compare with")
@@ -310,6 +315,8 @@ def drift_decision(server: str, deployed: str | None, deployed_tree: str | None,
     if has_cowboy:
         return Decision(Action.NOTHING, f"{server} runs tree {short(seen)}, not {short(deployed_tree)} of "
                                         f"{short(deployed)}: its recorded cowboy")
+    if seen == target_tree:
+        return Decision(Action.NOTHING, f"{server} runs tree {short(seen)}, the target's: deploying it undoes nothing")
     change = (f"unrecorded change on {server}: it runs tree {short(seen)}, lpdeploy deployed tree "
               f"{short(deployed_tree)} ({short(deployed)}) there")
     if override_reason and not automated:

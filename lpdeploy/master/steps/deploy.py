@@ -165,7 +165,8 @@ class PlanDeploy(FlowStep):
         unrecorded = next((u for u in await registry.unrecorded_changes() if u.server == name), None)
         matches = await self._patch_matches(registry, name, deployed, target, [c for c in cowboys if c.id not in fixed])
         facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys,
-                                   frozenset(fixed) | frozenset(matches), unrecorded, tuple(sorted(matches.items())))
+                                   frozenset(fixed) | frozenset(matches), unrecorded, tuple(sorted(matches.items())),
+                                   await self.upstream.tree_of(target) if unrecorded else None)
         return policy.server_plan(facts, target, override_reason, automated)
 
     async def _patch_matches(self, registry: Registry, name: str, deployed: Deployment | None, target: str,
@@ -307,7 +308,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             return {"status": ServerStatus.REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
         previous = await registry.deployment(server.name)
         if server.inspect_command:
-            drift = await self._drift(registry, server, previous)
+            drift = await self._drift(registry, server, previous, revision)
             if drift.action is not Action.NOTHING:
                 await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who,
                                                 AuditAction.UNRECORDED_CHANGE, {
@@ -388,7 +389,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             await registry.record_deployment(previous)  # the canary runs what it ran before again
         return f"the check failed on {canary} after the soak, so the rollout stopped"
 
-    async def _drift(self, registry: Registry, server: Server, previous: Deployment | None) -> Decision:
+    async def _drift(self, registry: Registry, server: Server, previous: Deployment | None,
+                     revision: str) -> Decision:
         """Ask the server what it runs (its ``inspect_command``) and compare with what lpdeploy deployed there."""
         if previous is None:
             return Decision(Action.NOTHING, f"{server.name}: nothing deployed by lpdeploy to compare with")
@@ -399,8 +401,12 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         deployed_tree, cowboy = await settle(self, registry, server.name, previous, seen)  # stored, audited
         override = str(self.getProperty("override_reason") or "").strip() \
             if self.getProperty("override_cowboys") else None
+        try:
+            target_tree: str | None = await self.upstream.tree_of(revision)
+        except GitError:
+            target_tree = None
         return policy.drift_decision(server.name, previous.revision, deployed_tree, seen,
-                                     cowboy, override or None, bool(self.getProperty(prop.AUTO)))
+                                     cowboy, override or None, bool(self.getProperty(prop.AUTO)), target_tree)
 
     async def _run_deploy_command(self, server: Server, revision: str, log: str) -> int | None:
         """Run ``server``'s deploy command for ``revision``; None when it succeeded, else its exit code."""
