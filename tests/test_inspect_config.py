@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from buildbot.config.master import MasterConfig
+import warnings
 
-from lpdeploy import configurator
 from lpdeploy.core.settings import DeployOptions, parse_settings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # see test_forms.py: Twisted 26.10 vs buildbot.util.ssl
+    from buildbot.config.master import MasterConfig
+
+    from lpdeploy import configurator
 
 SERVER = {"name": "app1", "deploy_command": ["deploy"]}
 INSPECTED = {**SERVER, "inspect_command": ["what-runs", "{server}"]}
