@@ -40,7 +40,13 @@ from lpdeploy.core.settings import Settings, load_settings, site_file, site_over
 from lpdeploy.master import db_outage, lost_worker
 from lpdeploy.master.changes import FlowPoller
 from lpdeploy.master.failover import FailoverService
-from lpdeploy.master.schedulers import AutoDeployScheduler, CronPromotion, GateScheduler, SecurityScheduler
+from lpdeploy.master.schedulers import (
+    AutoDeployScheduler,
+    CronPromotion,
+    GateScheduler,
+    InspectScheduler,
+    SecurityScheduler,
+)
 from lpdeploy.master.security_forms import SecurityForceScheduler
 from lpdeploy.master.security_jobs import BRANCH_FIELD, REASONS
 from lpdeploy.master.steps.admin import AdminAction
@@ -48,6 +54,7 @@ from lpdeploy.master.steps.bisect import Bisect
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, deploy_needed
 from lpdeploy.master.steps.deploy_lease import ReleaseDeployLease
 from lpdeploy.master.steps.flow import Checkout, Decide, MoveBranches, RunSuite, suite_needed
+from lpdeploy.master.steps.inspect import InspectServers
 from lpdeploy.master.steps.security import MergeBack, PrepareSecurity, PromoteSecurity
 from lpdeploy.master.steps.shards import (
     ID_FILE,
@@ -78,6 +85,7 @@ SECURITY_BUILDER = "lpdeploy-security"
 SHARD_BUILDER = "lpdeploy-shard"
 SECURITY_SHARD_BUILDER = "lpdeploy-security-shard"  # shards of security builds: embargoed as a whole
 MERGE_BACK_BUILDER = "lpdeploy-merge-back"
+INSPECT_BUILDER = "lpdeploy-inspect"
 PROMOTE_SCHEDULER = "promote"
 
 # the web server's read doors: REST written from the reactor, embargoed items out of lists and events;
@@ -167,6 +175,12 @@ def _deploy_factory(settings: Settings) -> BuildFactory:
                        doStepIf=deploy_needed, haltOnFailure=True))
     f.addStep(RunDeploys(settings=settings, doStepIf=deploy_needed))
     f.addStep(ReleaseDeployLease())  # runs always: the next deploy, on any master, may go
+    return f
+
+
+def _inspect_factory(settings: Settings) -> BuildFactory:
+    f = BuildFactory()
+    f.addStep(InspectServers(settings=settings))
     return f
 
 
@@ -323,6 +337,7 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
             _servers_text(settings, f"Servers ({names})", required=True),
             _reason_text("cowboy_reason", "What was patched by hand, and why", "cowboy reason", required=True),
             _revision_text("fixed_by", "Commit with the real fix (full sha, optional)", "fixed-by revision"),
+            _text("patch", "The patch applied by hand (git diff output, optional)", validators.patch),
         ]),
         _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [
             _text("cowboy_id", "Cowboy id", lambda v: str(validators.cowboy_id(v)), required=True, size=10),
@@ -333,6 +348,8 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
         ]),
         _admin_scheduler(settings, "thaw", "Thaw", []),
     ]
+    if settings.deploy.inspect_interval and any(s.inspect_command for s in settings.servers):
+        scheds.append(InspectScheduler(name="lpdeploy-inspect", builderNames=[INSPECT_BUILDER], settings=settings))
     if any(s.auto_deploy for s in settings.servers):
         scheds.append(AutoDeployScheduler(name="lpdeploy-auto-deploy", builderNames=[DEPLOY_BUILDER],
                                           settings=settings))
@@ -397,6 +414,10 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
                       factory=_merge_back_factory(settings),
                       description="merge released security fixes back into devel (embargoed)"),
     ]
+    if settings.deploy.inspect_interval and any(s.inspect_command for s in settings.servers):
+        c["builders"].append(BuilderConfig(
+            name=INSPECT_BUILDER, workernames=workers, collapseRequests=False, factory=_inspect_factory(settings),
+            description="what the servers really run: unrecorded changes block their rollouts"))
     if settings.suite.sharded:
         one_shard_per_worker = WorkerLock("lpdeploy-shard")
         for name, what, kind in ((SHARD_BUILDER, "a suite run", FlowKind.GATE),
@@ -428,7 +449,7 @@ def apply(c: dict[str, Any], settings: Settings) -> None:
             {"name": "pipeline", "caption": "Pipeline", "app": make_app(), "order": 1, "icon": "code-branch"}]},
         "auth": auth,
         "authz": make_authz(settings, {PROMOTE_BUILDER: Role.LOSA, GATE_BUILDER: Role.LOSA,
-                                       DEPLOY_BUILDER: Role.LOSA, ADMIN_BUILDER: Role.LOSA,
+                                       DEPLOY_BUILDER: Role.LOSA, ADMIN_BUILDER: Role.LOSA, INSPECT_BUILDER: Role.LOSA,
                                        SECURITY_BUILDER: Role.SECURITY, MERGE_BACK_BUILDER: Role.SECURITY},
                             embargoed=(SECURITY_BUILDER, MERGE_BACK_BUILDER, SECURITY_SHARD_BUILDER)),
     }

@@ -20,6 +20,7 @@ from lpdeploy.core.errors import LpDeployError
 from lpdeploy.core.model import (
     AuditEntry,
     Cowboy,
+    CowboyPatch,
     CowboyState,
     Deployment,
     FixState,
@@ -30,6 +31,7 @@ from lpdeploy.core.model import (
     Release,
     SecurityFix,
     SecurityJob,
+    UnrecordedChange,
 )
 from lpdeploy.stores.registry import UnknownCowboy, new_job_token
 
@@ -174,6 +176,39 @@ async def the_latest_deployment_of_a_server_wins(registry: Any) -> None:
     await registry.record_deployment(latest)
     assert await registry.deployment("app1") == latest
     assert await registry.deployment("app2") == other
+
+
+async def an_unrecorded_change_stands_per_server_until_cleared(registry: Any) -> None:
+    assert await registry.unrecorded_changes() == []
+    assert await registry.clear_unrecorded_change("app1") is None
+    first = UnrecordedChange("app2", REV_A, "1" * 40, "2" * 40, T0, "inspect")
+    await registry.record_unrecorded_change(first)
+    await registry.record_unrecorded_change(UnrecordedChange("app1", REV_B, "3" * 40, "4" * 40, T0 + 1))
+    newer = UnrecordedChange("app2", REV_A, "1" * 40, "5" * 40, T0 + 2, "bob")
+    await registry.record_unrecorded_change(newer)  # replaces app2's
+    assert [c.server for c in await registry.unrecorded_changes()] == ["app1", "app2"]
+    assert (await registry.unrecorded_changes())[1] == newer
+    assert await registry.clear_unrecorded_change("app2") == newer
+    assert await registry.clear_unrecorded_change("app2") is None
+    assert [c.server for c in await registry.unrecorded_changes()] == ["app1"]
+
+
+async def a_cowboys_patch_is_kept_whole_and_patch_ids_are_cached_by_commit(registry: Any) -> None:
+    diff = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-caf\xe9\n+caf\udce9\n"  # not UTF-8 too
+    assert await registry.cowboy_patch(1) is None
+    await registry.save_cowboy_patch(CowboyPatch(1, "9" * 40, REV_A, diff))
+    await registry.save_cowboy_patch(CowboyPatch(2, "8" * 40, None, diff))
+    assert await registry.cowboy_patch(1) == CowboyPatch(1, "9" * 40, REV_A, diff)
+    assert (await registry.cowboy_patch(2)).base is None
+    assert await registry.patch_ids([REV_A, REV_B]) == {}
+    await registry.save_patch_ids({REV_A: "9" * 40, REV_B: ""})  # "": a commit without a patch id (a merge)
+    await registry.save_patch_ids({REV_C: "7" * 40})
+    assert await registry.patch_ids([REV_B, REV_A, FIX]) == {REV_A: "9" * 40, REV_B: ""}
+    await registry.save_patch_ids({REV_A: "9" * 40, FIX: "5" * 40})  # saved again beside a new one: both kept
+    assert await registry.patch_ids([REV_A, FIX]) == {REV_A: "9" * 40, FIX: "5" * 40}
+    many = [f"{i:040x}" for i in range(1, 1201)]  # more than one batch of names
+    await registry.save_patch_ids({s: "6" * 40 for s in many})
+    assert len(await registry.patch_ids(many + [REV_C])) == 1201
 
 
 async def the_freeze_is_set_read_and_thawed(registry: Any) -> None:
@@ -421,6 +456,8 @@ async def a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it(registry:
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
+    a_cowboys_patch_is_kept_whole_and_patch_ids_are_cached_by_commit,
+    an_unrecorded_change_stands_per_server_until_cleared,
     a_new_registry_names_no_culprit,
     a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it,
     a_new_registry_has_no_cowboys,

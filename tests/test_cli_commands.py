@@ -134,3 +134,57 @@ def test_status_lists_branches_fixes_and_servers(capsys: pytest.CaptureFixture[s
                                 "yet", "on", "stable"]
     assert lines[5].strip() == f"released {SHA[:12]} as {OLD[:12]}: pending"
     assert lines[6].split() == ["server", "app1", OLD[:12], "2", "behind", "production-stable"]
+
+
+def test_status_shows_an_unrecorded_change_under_its_server(capsys: pytest.CaptureFixture[str]) -> None:
+    found, expected = "ab" * 20, "cd" * 20
+    status = {"repository": "r", "suite": "s", "freeze": None, "branches": [], "servers": [
+        {"name": "app1", "deployed": OLD, "behind": 0, "cowboys": [],
+         "unrecorded_change": {"server": "app1", "revision": OLD, "expected": expected, "found": found,
+                               "at": 1_700_000_000.0, "by": "lpdeploy"}},
+        {"name": "app2", "deployed": OLD, "behind": 0, "cowboys": [], "unrecorded_change": None}]}
+    assert run(Master(pages={"plugins/lpdeploy/status.json": status}), "status") == 0
+    out = capsys.readouterr().out
+    assert (f"UNRECORDED CHANGE since {cli._when(1_700_000_000.0)}: runs tree {found[:12]}, lpdeploy deployed tree "
+            f"{expected[:12]} ({OLD[:12]}); rollouts refused") in out
+    assert out.count("UNRECORDED") == 1
+
+
+DIFF = "diff --git a/mail.cf b/mail.cf\n--- a/mail.cf\n+++ b/mail.cf\n@@ -1 +1 @@\n-relay = a\n+relay = b\n"
+
+
+def test_cowboy_add_sends_the_patch_file_whole(tmp_path: Any) -> None:
+    path = tmp_path / "relay.diff"
+    path.write_bytes(DIFF.encode() + b"+caf\xe9\n")  # a Latin-1 byte stays that byte on the master
+    master = Master(build("done", "recorded cowboy #4", lpdeploy_cowboy_ids=[4]))
+    assert run(master, "cowboy", "add", "--server", "app1", "--reason", "hot patch", "--patch", str(path)) == 0
+    [(form, params)] = master.forced
+    assert form == "cowboy-add" and params["patch"].encode("utf-8", "surrogateescape") == path.read_bytes()
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (DIFF.encode() + b"+" * (1024 * 1024), "larger than the 1 MiB a cowboy's patch may have"),
+    (b"edited mail.cf by hand\n", "is not a unified diff"),
+])
+def test_cowboy_add_refuses_a_patch_too_large_or_not_a_diff_sending_nothing(
+        tmp_path: Any, content: bytes, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.diff"
+    path.write_bytes(content)
+    master = Master()
+    assert run(master, "cowboy", "add", "--server", "app1", "--reason", "hot patch", "--patch", str(path)) == 2
+    assert master.forced == [] and said in capsys.readouterr().err
+
+
+def test_cowboy_add_with_a_missing_patch_file_says_so(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    master = Master()
+    assert run(master, "cowboy", "add", "--server", "app1", "--reason", "x", "--patch", str(tmp_path / "no")) == 2
+    assert "No such file or directory" in capsys.readouterr().err and master.forced == []
+
+
+def test_cowboy_list_names_the_patch_id_of_a_cowboy_with_a_patch(capsys: pytest.CaptureFixture[str]) -> None:
+    row = {"id": 4, "server": "app1", "state": "active", "active": True, "created_by": "bob", "created_at": 1.0,
+           "fixed_by": None, "reason": "relay", "patch": {"patch_id": "9" * 40, "base": None, "size": 80}}
+    master = Master(pages={"plugins/lpdeploy/cowboys.json": [row, {**row, "id": 5, "patch": None}]})
+    assert run(master, "cowboy", "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"patch-id {'9' * 12}: relay" in lines[0] and "patch-id" not in lines[1]

@@ -5,15 +5,17 @@ Pure values in, a ``Decision`` or ``ServerPlan`` out: no Twisted, no git, no clo
 
 from __future__ import annotations
 
-from lpdeploy.core.model import Action, Cowboy, Freeze, Release
+from lpdeploy.core.model import Action, Cowboy, Freeze, Release, UnrecordedChange
 from lpdeploy.core.policy import (
     ServerFacts,
     ServerPlan,
     deploy_target,
     drift_decision,
     frozen_refusal,
+    patch_matches,
     rollback_after_failed_check,
     server_plan,
+    standing_change,
 )
 from lpdeploy.core.refs import short
 
@@ -273,3 +275,72 @@ def test_an_unrecorded_change_is_refused_even_for_an_automated_override():
 def test_a_recorded_cowboy_or_no_deployment_leaves_the_decision_to_the_plan():
     assert drift_decision("app1", OLD, TREE, OTHER_TREE, True, None, False).action is Action.NOTHING
     assert drift_decision("app1", None, None, OTHER_TREE, False, None, False).action is Action.NOTHING
+
+
+# --- unrecorded changes: found by an inspection, standing until recorded or deployed over ---------------
+
+CHANGE = UnrecordedChange("app1", OLD, TREE, OTHER_TREE, NOW - 60, "lpdeploy")
+
+
+def test_a_standing_unrecorded_change_refuses_the_rollout_naming_both_trees():
+    p = server_plan(ServerFacts("app1", OLD, (), frozenset(), CHANGE), TARGET, None, False)
+    assert p.action is Action.REFUSE
+    assert f"it runs tree {short(OTHER_TREE)}, lpdeploy deployed tree {short(TREE)} of {short(OLD)}" in p.reason
+
+
+def test_only_a_losas_override_deploys_over_an_unrecorded_change_never_an_automated_deploy():
+    facts_ = ServerFacts("app1", OLD, (), frozenset(), CHANGE)
+    assert server_plan(facts_, TARGET, "the edit was a test", True).action is Action.REFUSE
+    p = server_plan(facts_, TARGET, "the edit was a test", False)
+    assert (p.action, p.over_unrecorded) == (Action.MOVE, True)
+    assert "OVER an unrecorded change" in p.reason and "override: the edit was a test" in p.reason
+    assert server_plan(ServerFacts("app1", OLD), TARGET, "x", False).over_unrecorded is False
+
+
+def test_an_inspection_that_finds_a_mismatch_without_a_cowboy_records_it():
+    assert standing_change("app1", OLD, TREE, OTHER_TREE, False, None, NOW, "lpdeploy") == UnrecordedChange(
+        "app1", OLD, TREE, OTHER_TREE, NOW, "lpdeploy")
+
+
+def test_found_again_it_keeps_when_it_was_first_found_a_different_tree_is_a_new_finding():
+    assert standing_change("app1", OLD, TREE, OTHER_TREE, False, CHANGE, NOW, "x") is CHANGE
+    third = "9" * 40
+    assert standing_change("app1", OLD, TREE, third, False, CHANGE, NOW, "x") == UnrecordedChange(
+        "app1", OLD, TREE, third, NOW, "x")
+
+
+def test_a_match_or_a_recorded_cowboy_clears_it_and_nothing_to_compare_keeps_it():
+    assert standing_change("app1", OLD, TREE, TREE, False, CHANGE, NOW, "x") is None
+    assert standing_change("app1", OLD, TREE, OTHER_TREE, True, CHANGE, NOW, "x") is None
+    assert standing_change("app1", OLD, None, OTHER_TREE, False, CHANGE, NOW, "x") is CHANGE
+
+
+# --- a cowboy's patch: the same change under another commit id ------------------------------------------
+
+PID, OTHER_PID = "9" * 40, "8" * 40
+
+
+def test_a_commit_with_the_patch_id_of_a_cowboys_patch_fixes_it_naming_the_oldest_such_commit():
+    commits = [("c" * 40, PID), ("b" * 40, ""), ("a" * 40, PID), ("d" * 40, OTHER_PID)]  # newest first
+    assert patch_matches({3: PID}, commits) == {3: "a" * 40}
+    assert patch_matches({3: PID, 4: "7" * 40}, commits) == {3: "a" * 40}
+    assert patch_matches({5: ""}, commits) == {}  # a commit without a patch id matches nothing
+    assert patch_matches({3: PID}, []) == {}
+
+
+def test_a_patch_match_retires_the_cowboy_and_the_plan_says_which_commit():
+    c = cowboy(3)
+    p = server_plan(ServerFacts("app1", OLD, (c,), frozenset({3}), None, ((3, FIX),)), TARGET, None, False)
+    assert (p.action, p.retire, p.patch_matches) == (Action.MOVE, (3,), ((3, FIX),))
+    assert f"commit {short(FIX)} makes the same change as its patch (same git patch-id)" in p.reason
+
+
+def test_an_unrecorded_change_to_exactly_the_targets_tree_undoes_nothing_and_does_not_block():
+    # a deploy of the target ran on the server but was never recorded (the master died before it could)
+    p = server_plan(ServerFacts("app1", OLD, (), frozenset(), CHANGE, target_tree=OTHER_TREE), TARGET, None, False)
+    assert (p.action, p.over_unrecorded) == (Action.MOVE, False)
+    assert server_plan(ServerFacts("app1", OLD, (), frozenset(), CHANGE, target_tree=TREE), TARGET, None,
+                       False).action is Action.REFUSE
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, None, True, target_tree=OTHER_TREE).action \
+        is Action.NOTHING
+    assert drift_decision("app1", OLD, TREE, OTHER_TREE, False, None, True, target_tree=TREE).refused

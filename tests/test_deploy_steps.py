@@ -846,16 +846,19 @@ class DriftCheckedDeploys(DeployCase):
         self.history()
         await self.deployed("app1", self.p1)
         self.start()
-        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"))  # not what lpdeploy deployed; no deploy
+        self.expect_commands(self.inspect(self.tree(self.d1) + "\n"))  # not what lpdeploy deployed; no deploy
         self.expect_outcome(result=FAILURE)
         self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
         await self.run_step()
         reason = self.prop("lpdeploy_servers")["app1"]["reason"]
-        self.assertIn(f"unrecorded change on app1: it runs tree {self.tree(self.p2)[:12]}, lpdeploy deployed tree "
+        self.assertIn(f"unrecorded change on app1: it runs tree {self.tree(self.d1)[:12]}, lpdeploy deployed tree "
                       f"{self.tree(self.p1)[:12]} ({self.p1[:12]})", reason)
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p1)
-        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
-        self.assertEqual(audit.details["outcome"], "refuse")
+        outcomes = [e.details["outcome"] for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual(outcomes, ["refuse", "found"])  # newest first: found (it now stands), then refused
+        (standing,) = await self.registry.unrecorded_changes()  # it stands: later plans refuse app1 too
+        self.assertEqual((standing.server, standing.revision, standing.expected, standing.found),
+                         ("app1", self.p1, self.tree(self.p1), self.tree(self.d1)))
 
     @async_to_deferred
     async def test_a_recorded_cowboy_accounts_for_the_change(self):
@@ -863,7 +866,7 @@ class DriftCheckedDeploys(DeployCase):
         await self.deployed("app1", self.p1)
         c = await self.registry.add_cowboy("app1", "patched by hand", self.p2, "carol", T0)  # fixed by the target
         self.start(retire=[c.id])
-        self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
+        self.expect_commands(self.inspect(self.tree(self.d1) + "\n"), self.deploy())
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
@@ -873,12 +876,27 @@ class DriftCheckedDeploys(DeployCase):
         self.history()
         await self.deployed("app1", self.p1)
         self.start(override_cowboys=True, override_reason="the change was a test")
+        self.expect_commands(self.inspect(self.tree(self.d1) + "\n"), self.deploy())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        audits = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
+        self.assertEqual([e.details["outcome"] for e in audits], ["cleared", "move", "found"])  # newest first
+        self.assertIn("override: the change was a test", audits[1].details["reason"])
+        self.assertIn("deployed over it: the change was a test", audits[0].details["reason"])
+        self.assertEqual(await self.registry.unrecorded_changes(), [])  # app1 runs what lpdeploy deployed now
+
+    @async_to_deferred
+    async def test_a_server_already_running_the_targets_tree_is_deployed_to_and_cleared(self):
+        # a deploy that ran but was never recorded (the master died before it could): nothing to undo
+        self.history()
+        await self.deployed("app1", self.p1)
+        await services.services(self.master).upstream(self.repo.url).fetch()  # as the plan did
+        self.start()
         self.expect_commands(self.inspect(self.tree(self.p2) + "\n"), self.deploy())
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
-        (audit,) = [e for e in await self.registry.audit_log() if e.action == "unrecorded-change"]
-        self.assertEqual(audit.details["outcome"], "move")
-        self.assertIn("override: the change was a test", audit.details["reason"])
+        self.assertEqual((await self.registry.deployment("app1")).revision, self.p2)
+        self.assertEqual(await self.registry.unrecorded_changes(), [])
 
     @async_to_deferred
     async def test_a_first_deployment_has_nothing_to_compare_and_is_not_inspected(self):

@@ -56,13 +56,18 @@ BAD_SERVERS = {"oversize": ("app1 " * 300, TEXT_RULE.replace("200", "1000")),
 BAD_COWBOY_ID = {"oversize": ("1" * 10_000, "must be a number"), "newline": ("1\n2", "must be a number"),
                  "control": ("1\x00", "must be a number"), "option": ("-1", "must be a number"),
                  "not text": (1.5, "must be a number")}
+DIFF = "diff --git a/mail.cf b/mail.cf\n--- a/mail.cf\n+++ b/mail.cf\n@@ -1 +1 @@\n-relay = a\n+relay = b\n"
+BAD_PATCH = {"oversize": (DIFF + "+" * (1024 * 1024), "larger than the 1 MiB a cowboy's patch may have"),
+             "no diff": ("edited mail.cf by hand", "is not a unified diff"), "control": (DIFF + "\x00", "NUL"),
+             "not text": ({"diff": 1}, "must be text")}
 CASES = ([(form, field, kind, value, words) for form, field in TEXT_FIELDS
           for kind, (value, words) in BAD_TEXT.items()]
          + [(form, field, kind, value, words) for form, field in REVISION_FIELDS
             for kind, (value, words) in BAD_REVISION.items()]
          + [(form, field, kind, value, words) for form, field in SERVER_FIELDS
             for kind, (value, words) in BAD_SERVERS.items()]
-         + [("cowboy-remove", "cowboy_id", kind, value, words) for kind, (value, words) in BAD_COWBOY_ID.items()])
+         + [("cowboy-remove", "cowboy_id", kind, value, words) for kind, (value, words) in BAD_COWBOY_ID.items()]
+         + [("cowboy-add", "patch", kind, value, words) for kind, (value, words) in BAD_PATCH.items()])
 
 
 @pytest.fixture(scope="module")

@@ -568,6 +568,7 @@ def _reads(repo, mirror, h):
     assert [c.sha for c in mirror.commits_between([h["A"]], [h["R"]])] == [h["R"], h["B"]]
     assert mirror.count_between([h["A"]], [h["R"]]) == 2
     assert [c.sha for c in mirror.first_parents(h["A"], h["R"])] == [h["R"], h["B"]]
+    assert set(mirror.patch_ids([h["B"], h["R"]])) == {h["B"], h["R"]}
 
 
 def _ls_remote(repo, mirror, h):
@@ -591,7 +592,7 @@ def test_the_operations_cover_every_git_running_method_of_the_mirror():
     # a new Mirror method must be added to OPERATIONS, or this fails
     covered = {"push", "fetch_revision", "merge", "push_new_ref", "fetch", "heads", "has", "tree_of",
                "is_ancestor", "commit", "commit_times", "commits_between", "count_between", "first_parents",
-               "ensure", "git", "remote", "confirm_landed"}
+               "patch_ids", "ensure", "git", "remote", "confirm_landed"}
     public = {name for name in vars(Mirror) if not name.startswith("_")}
     assert public == covered
 
@@ -641,3 +642,55 @@ def test_a_merge_conflict_names_its_paths_as_a_field(repo, mirror):
     assert e.value.paths == ("app.py", "lib.py")  # doc.txt merged cleanly: not a conflict
     assert e.value.stderr == "conflict in app.py, lib.py"
     assert isinstance(e.value, GitError) and e.value.argv[:2] == ["git", "merge-tree"]
+
+
+# --- patch ids: the same change under another commit id ---------------------------------------------------
+
+
+def test_a_hand_made_diff_has_the_patch_id_of_the_commit_that_makes_the_same_change_elsewhere(repo, mirror):
+    base = repo.commit("base", **{"app.py": "one\ntwo\nthree\n", "conf.ini": "a = 1\n"})
+    fix = repo.commit("Fix two", **{"app.py": "one\n2\nthree\n", "conf.ini": "a = 1\n"})
+    diff = git("diff", base, fix, cwd=repo.work) + "\n"  # what a losa applied by hand
+    git("checkout", "--quiet", "--detach", base, cwd=repo.work)
+    repo.commit("Unrelated", **{"conf.ini": "a = 2\n"})
+    git("cherry-pick", fix, cwd=repo.work)  # the same change, another commit id, another parent
+    picked = repo.head()
+    repo.push(picked, "stable")
+    repo.push(fix, "devel")
+    mirror.fetch()
+    ids = mirror.patch_ids([picked, fix])
+    assert picked != fix and ids[picked] == ids[fix] == gitops.patch_id(diff)
+    assert len(ids[fix]) == 40
+
+
+def test_a_merge_or_an_empty_commit_has_no_patch_id(repo, mirror):
+    base = repo.commit("base", **{"a.txt": "a\n"})
+    side = repo.commit("side", **{"b.txt": "b\n"})
+    git("checkout", "--quiet", "--detach", base, cwd=repo.work)
+    main = repo.commit("main", **{"c.txt": "c\n"})
+    git("merge", "--quiet", "--no-ff", "--no-edit", side, cwd=repo.work)
+    merge = repo.head()
+    empty = repo.commit("nothing")
+    repo.push(empty, "devel")
+    mirror.fetch()
+    ids = mirror.patch_ids([empty, merge, main])
+    assert ids[empty] == "" and ids[merge] == "" and len(ids[main]) == 40
+
+
+def test_text_that_is_not_one_change_has_no_patch_id(repo):
+    assert gitops.patch_id("just some words\n") is None
+    one = repo.commit("one", **{"a.txt": "a\n"})
+    two = repo.commit("two", **{"a.txt": "b\n"})
+    three = repo.commit("three", **{"a.txt": "c\n"})
+    series = git("log", "-p", "--format=commit %H", f"{one}..{three}", cwd=repo.work) + "\n"  # two commits
+    assert two in series and gitops.patch_id(series) is None
+
+
+def test_a_diff_of_a_file_that_is_not_utf8_keeps_its_bytes(repo, mirror):
+    base = repo.commit("base")
+    (repo.work / "latin1.txt").write_bytes(b"caf\xe9\n")
+    latin = repo.commit("Latin-1 text")
+    repo.push(latin, "devel")
+    diff = subprocess.run(["git", "diff", base, latin], cwd=repo.work, check=True, capture_output=True).stdout
+    mirror.fetch()
+    assert mirror.patch_ids([latin])[latin] == gitops.patch_id(diff.decode("utf-8", "surrogateescape"))

@@ -295,6 +295,8 @@ def test_unsupported_or_unsafe_repository_urls_are_refused(tmp_path, url):
         (MINIMAL_SITE + "[deploy]\nsoak = -1\n", "deploy.soak"),
         (MINIMAL_SITE + '[deploy]\nsoak = "10m"\n', "deploy.soak"),
         (MINIMAL_SITE + "[deploy]\ncanary = 1\n", "deploy.canary"),
+        (MINIMAL_SITE + "[deploy]\ninspect_interval = -1\n", "deploy.inspect_interval"),
+        (MINIMAL_SITE + '[deploy]\ninspect_interval = "15m"\n', "deploy.inspect_interval"),
         # servers: the check after each deploy
         (MINIMAL_SITE + '[[servers]]\nname = "app1"\ndeploy_command = ["d"]\ncheck_command = "curl x"\n',
          "servers[0].check_command"),

@@ -156,3 +156,29 @@ def test_a_user_name_the_site_file_may_grant_a_role_to(name):
 def test_a_user_name_that_cannot_be_a_login_is_refused(name):
     with pytest.raises(InvalidInput, match="user name"):
         validators.user_name(name)
+
+
+# --- a cowboy's patch --------------------------------------------------------
+
+DIFF = "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-print('a')\n+print('b')\n"
+
+
+def test_a_unified_diff_is_a_patch_kept_as_is_and_empty_means_none():
+    assert validators.patch(DIFF) == DIFF
+    assert validators.patch(DIFF.split("\n", 1)[1]) == DIFF.split("\n", 1)[1]  # a plain diff -u has no git line
+    assert validators.patch("") == "" and validators.patch(None) == ""
+
+
+def test_a_patch_of_up_to_one_mib_is_taken_and_a_byte_more_is_refused_naming_the_limit():
+    filler = "+" + "x" * 99 + "\n"
+    at_limit = DIFF + filler * ((validators.MAX_PATCH - len(DIFF)) // len(filler))
+    at_limit += "+" * (validators.MAX_PATCH - len(at_limit))
+    assert len(at_limit.encode()) == validators.MAX_PATCH and validators.patch(at_limit) == at_limit
+    assert "larger than the 1 MiB a cowboy's patch may have" in problem(validators.patch, at_limit + "+")
+
+
+def test_text_that_is_no_diff_a_nul_or_a_non_string_is_refused():
+    assert "is not a unified diff" in problem(validators.patch, "I changed the mail relay config by hand\n")
+    assert "is not a unified diff" in problem(validators.patch, "--- a/x\n+++ b/x\nno hunk\n")
+    assert "NUL" in problem(validators.patch, DIFF + "\0")
+    assert "must be text" in problem(validators.patch, 42)

@@ -13,7 +13,7 @@ from typing import Any
 from buildbot.test.fake.web import FakeRequest
 from twisted.trial import unittest
 
-from lpdeploy.core.model import AuditAction, AuditEntry, CowboyState
+from lpdeploy.core.model import AuditAction, AuditEntry, CowboyPatch, CowboyState
 from lpdeploy.facts import services
 from lpdeploy.web.www import AuditResource, CowboysResource, LpDeployApp
 
@@ -74,6 +74,15 @@ class JsonPages(unittest.TestCase):
         self.assertEqual((code, [c["id"] for c in body]), (200, [kept.id]))
         code, body = await self.get(CowboysResource(self.app), args={b"all": [b"1"]})
         self.assertEqual([c["id"] for c in body], [kept.id, gone.id])
+
+    async def test_a_cowboy_with_a_patch_is_listed_with_its_patch_id_and_size_not_the_diff(self) -> None:
+        diff = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+        plain = await self.stores.registry.add_cowboy("app1", "hot patch", None, "bob", 1.0)
+        patched = await self.stores.registry.add_cowboy("app2", "relay", None, "bob", 2.0)
+        await self.stores.registry.save_cowboy_patch(CowboyPatch(patched.id, "9" * 40, "a" * 40, diff))
+        code, body = await self.get(CowboysResource(self.app))
+        self.assertEqual({c["id"]: c["patch"] for c in body},
+                         {plain.id: None, patched.id: {"patch_id": "9" * 40, "base": "a" * 40, "size": len(diff)}})
 
     async def test_a_failing_store_is_a_500_with_a_json_reason_and_no_detail(self) -> None:
         services.install(self.master, registry=_Broken())  # type: ignore[arg-type]

@@ -113,12 +113,55 @@ class Cowboy:
 
 
 @dataclass(frozen=True)
+class CowboyPatch:
+    """The diff a cowboy applied by hand (``lpdeploy cowboy add --patch``), kept beside the cowboy.
+
+    A target revision holding a commit with the same ``git patch-id --stable``
+    between ``base`` (what lpdeploy had deployed on the server when the
+    cowboy was recorded) and itself contains the fix: the cowboy retires as
+    with ``--fixed-by``.
+    """
+
+    cowboy_id: int
+    patch_id: str
+    base: str | None  # the server's deployed revision when the cowboy was recorded
+    diff: str
+
+    def summary(self) -> dict[str, Any]:
+        """What lists show: the id and size, not the diff itself."""
+        return {"patch_id": self.patch_id, "base": self.base, "size": len(self.diff.encode("utf-8",
+                                                                                           "surrogateescape"))}
+
+
+@dataclass(frozen=True)
 class Deployment:
     server: str
     revision: str
     deployed_at: float
     by: str
     build_url: str = ""
+
+
+@dataclass(frozen=True)
+class UnrecordedChange:
+    """A server found running a tree lpdeploy did not deploy there, with no cowboy recorded for it.
+
+    Recorded by the inspect builder (``[deploy] inspect_interval``) or a
+    deploy's own inspection; while it stands, that server's rollouts are
+    refused like a cowboy's. Cleared when a cowboy is recorded for the
+    server, a losa deploys over it (``--override-cowboys --reason``), or a
+    later inspection finds the deployed tree again.
+    """
+
+    server: str
+    revision: str  # what lpdeploy deployed there
+    expected: str  # the tree of that revision
+    found: str  # the tree (or content hash) the server's inspect_command printed
+    at: float  # when it was first found (a later inspection finding the same keeps this)
+    by: str = ""  # who inspected: the inspect builder, or the deploy that found it
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lpdeploy.core.freeze_windows import WindowState
-from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord
+from lpdeploy.core.model import Action, Cowboy, Decision, Freeze, Release, TestRecord, UnrecordedChange
 from lpdeploy.core.refs import short
 
 
@@ -231,6 +231,9 @@ class ServerFacts:
     deployed: str | None  # the revision it runs, None if never deployed by lpdeploy
     cowboys: tuple[Cowboy, ...] = ()  # its active cowboys
     fixed_in_target: frozenset[int] = frozenset()  # ids of cowboys whose fix the target contains
+    unrecorded: UnrecordedChange | None = None  # a change an inspection found and nobody recorded
+    patch_matches: tuple[tuple[int, str], ...] = ()  # (cowboy id, the target's commit with the same patch id)
+    target_tree: str | None = None  # the tree of the target: an unrecorded change to exactly it undoes nothing
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,8 @@ class ServerPlan:
     reason: str
     retire: tuple[int, ...] = ()  # cowboys that retire once this deploy succeeded
     overridden: tuple[int, ...] = ()  # cowboys deployed over, by a losa's audited override
+    over_unrecorded: bool = False  # deployed over an unrecorded change (the override), cleared once deployed
+    patch_matches: tuple[tuple[int, str], ...] = ()  # retiring cowboys whose patch the target has: (id, commit)
 
 
 def frozen_refusal(freeze: Freeze | None, what: str, windows: WindowState | None = None) -> Decision | None:
@@ -273,34 +278,72 @@ def server_plan(server: ServerFacts, target: str, override_reason: str | None, a
 
     A cowboy is a hand-applied patch: deploying a revision without its real fix
     would silently undo it. Only a losa's explicit override (with a reason, and
-    never from an automated deploy) may do that.
+    never from an automated deploy) may do that. An unrecorded change (a
+    server found running a tree lpdeploy did not deploy there) blocks the
+    same way, its two hashes in the reason.
     """
     fixed = tuple(c.id for c in server.cowboys if c.id in server.fixed_in_target)
     blocking = [c for c in server.cowboys if c.id not in server.fixed_in_target]
+    matches = tuple((i, sha) for i, sha in server.patch_matches if i in fixed)
     if server.deployed == target:
         return ServerPlan(server.name, Action.NOTHING, f"{server.name} already runs {short(target)}",
-                          retire=fixed)
+                          retire=fixed, patch_matches=matches)
     was = f" (was {short(server.deployed)})" if server.deployed else " (first deployment)"
-    if blocking:
-        listed = "; ".join(
-            f"cowboy #{c.id} by {c.created_by}: {c.reason}"
-            + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
-            for c in blocking)
+    blocks = [f"cowboy #{c.id} by {c.created_by}: {c.reason}"
+              + (f" (fixed by {short(c.fixed_by)}, not in {short(target)})" if c.fixed_by else " (no fix recorded)")
+              for c in blocking]
+    change = server.unrecorded if server.unrecorded and server.unrecorded.found != server.target_tree else None
+    if change is not None:  # like a cowboy nobody recorded: deploying would silently undo it
+        blocks.append(unrecorded_text(change))
+    if blocks:
+        listed = "; ".join(blocks)
         if override_reason and not automated:
             return ServerPlan(server.name, Action.MOVE,
                               f"deploying {short(target)} to {server.name}{was} OVER {listed}; "
                               f"override: {override_reason}",
-                              retire=fixed, overridden=tuple(c.id for c in blocking))
+                              retire=fixed, overridden=tuple(c.id for c in blocking),
+                              over_unrecorded=change is not None, patch_matches=matches)
         return ServerPlan(server.name, Action.REFUSE,
                           f"refusing to deploy {short(target)} to {server.name}: it carries {listed}")
     reason = f"deploying {short(target)} to {server.name}{was}"
     if fixed:
         reason += f"; it contains the fix of cowboy {', '.join(f'#{i}' for i in fixed)}, which retires"
-    return ServerPlan(server.name, Action.MOVE, reason, retire=fixed)
+        reason += "".join(f" (#{i}: {patch_match_text(sha)})" for i, sha in matches)
+    return ServerPlan(server.name, Action.MOVE, reason, retire=fixed, patch_matches=matches)
+
+
+def patch_match_text(commit: str) -> str:
+    """Why a cowboy with a patch counts as fixed: the commit that makes the same change."""
+    return f"commit {short(commit)} makes the same change as its patch (same git patch-id)"
+
+
+def patch_matches(patches: dict[int, str], commits: list[tuple[str, str]]) -> dict[int, str]:
+    """Which cowboys' patches a target already holds: cowboy id → the oldest commit with the same patch id.
+
+    ``patches``: cowboy id → the patch id of its diff; ``commits``: (sha,
+    patch id) of the commits between the server's deployed revision (and the
+    cowboy's base) and the target, newest first as ``git log`` lists them;
+    "" for a commit without one (a merge), which matches nothing. The same
+    change committed under another commit id (cherry-picked, rebased,
+    re-applied by hand) has the same patch id: the target contains the fix.
+    """
+    first: dict[str, str] = {}
+    for sha, pid in reversed(commits):  # oldest first: name the commit that brought the change
+        if pid:
+            first.setdefault(pid, sha)
+    return {cowboy: first[pid] for cowboy, pid in patches.items() if pid in first}
+
+
+def unrecorded_text(change: UnrecordedChange) -> str:
+    """How an unrecorded change is named in a refusal: the server and both hashes."""
+    return (f"an unrecorded change (it runs tree {short(change.found)}, lpdeploy deployed tree "
+            f"{short(change.expected)} of {short(change.revision)}; record a cowboy for it or deploy over it "
+            "with --override-cowboys --reason)")
 
 
 def drift_decision(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
-                   has_cowboy: bool, override_reason: str | None, automated: bool) -> Decision:
+                   has_cowboy: bool, override_reason: str | None, automated: bool,
+                   target_tree: str | None = None) -> Decision:
     """Does ``server`` run what lpdeploy deployed there? A change nobody recorded blocks its rollouts.
 
     ``seen`` is what the server's ``inspect_command`` printed (a git tree
@@ -308,7 +351,9 @@ def drift_decision(server: str, deployed: str | None, deployed_tree: str | None,
     there. A mismatch with a recorded cowboy is that cowboy (``server_plan``
     already decided about it). Without one it is an unrecorded change: like a
     cowboy, only a losa's override with a reason (never an automated deploy)
-    deploys over it; recording a cowboy for it turns it into a known one.
+    deploys over it; recording a cowboy for it turns it into a known one. A
+    server that already runs the target's tree (``target_tree``: a deploy
+    that ran but was not recorded, e.g. the master died) loses nothing.
     """
     if deployed is None or deployed_tree is None:
         return Decision(Action.NOTHING, f"{server}: nothing deployed by lpdeploy to compare with")
@@ -317,12 +362,33 @@ def drift_decision(server: str, deployed: str | None, deployed_tree: str | None,
     if has_cowboy:
         return Decision(Action.NOTHING, f"{server} runs tree {short(seen)}, not {short(deployed_tree)} of "
                                         f"{short(deployed)}: its recorded cowboy")
+    if seen == target_tree:
+        return Decision(Action.NOTHING, f"{server} runs tree {short(seen)}, the target's: deploying it undoes nothing")
     change = (f"unrecorded change on {server}: it runs tree {short(seen)}, lpdeploy deployed tree "
               f"{short(deployed_tree)} ({short(deployed)}) there")
     if override_reason and not automated:
         return Decision(Action.MOVE, f"deploying OVER an {change}; override: {override_reason}")
     return Decision(Action.REFUSE, f"refusing to deploy to {server}: {change}; record a cowboy for it "
                                    "(lpdeploy cowboy add) or deploy over it with --override-cowboys --reason")
+
+
+def standing_change(server: str, deployed: str | None, deployed_tree: str | None, seen: str,
+                    has_cowboy: bool, standing: UnrecordedChange | None, now: float,
+                    by: str) -> UnrecordedChange | None:
+    """After an inspection of ``server``: the unrecorded change that stands now, or None (cleared).
+
+    A mismatch with no recorded cowboy stands (found again, it keeps when it
+    was first found); a match, or a cowboy recorded for the server, clears it.
+    Nothing deployed by lpdeploy to compare with leaves what stood as it was.
+    """
+    if deployed is None or deployed_tree is None:
+        return standing
+    if seen == deployed_tree or has_cowboy:
+        return None
+    if standing is not None and (standing.revision, standing.expected, standing.found) == (deployed, deployed_tree,
+                                                                                           seen):
+        return standing
+    return UnrecordedChange(server, deployed, deployed_tree, seen, now, by)
 
 
 def rollback_after_failed_check(server: str, target: str, previous: str | None,

@@ -147,6 +147,7 @@ NOTIFY_FIELDS = ("revision", "author", "build_url")
 @dataclass(frozen=True)
 class DeployOptions:
     soak: int = 0  # seconds to watch the first server (the canary) of a rollout before the others
+    inspect_interval: int = 900  # seconds between inspections of the servers' inspect_command; 0: off
 
 
 @dataclass(frozen=True)
@@ -378,7 +379,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
                 raise SettingsError("gate.notify_command",
                                     f"unknown placeholder {{{name}}} (known: {', '.join(NOTIFY_FIELDS)})")
     dp = r.table("deploy")
-    dp.only("soak")
+    dp.only("soak", "inspect_interval")
     db = r.table("database")
     db.only("url")
     database_url = db.string("url", Settings.database_url)
@@ -396,7 +397,9 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         promotion=Promotion(schedule=schedule),
         gate=Gate(notify_command=notify),
         freeze=_freeze(r),
-        deploy=DeployOptions(soak=dp.integer("soak", DeployOptions.soak, low=0, high=86400)),
+        deploy=DeployOptions(soak=dp.integer("soak", DeployOptions.soak, low=0, high=86400),
+                             inspect_interval=dp.integer("inspect_interval", DeployOptions.inspect_interval,
+                                                         low=0, high=7 * 86400)),
         servers=_servers(r),
         webhook=_webhook(r, base),
         database_url=database_url,

@@ -129,3 +129,34 @@ def cowboy_id(value: object) -> int:
     if not found:
         raise InvalidInput("cowboy id", text, "must be a number, as `lpdeploy cowboy list` shows it")
     return int(found.group(1))
+
+
+MAX_PATCH = 1024 * 1024  # bytes of a cowboy's patch (``lpdeploy cowboy add --patch FILE``)
+_HUNK = re.compile(r"^@@ -[0-9]+(,[0-9]+)? \+[0-9]+(,[0-9]+)? @@", re.MULTILINE)
+_FILE_HEADER = re.compile(r"^(diff --git |--- )", re.MULTILINE)
+
+
+def patch(value: object, what: str = "patch") -> str:
+    """A cowboy's patch: a unified diff (``git diff`` output) of at most ``MAX_PATCH`` bytes, or ``""``.
+
+    This is the shape check the CLI and the form make before anything is
+    sent; the master then asks ``git patch-id`` (``gitops.patch_id``), which
+    must find exactly one change in it. A diff carries whatever bytes the
+    patched files hold, so the one-line rule of free text does not apply; a
+    NUL does not occur in a text diff (``git diff`` writes "Binary files
+    differ" instead) and is refused.
+    """
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(what, repr(value)[:80], "must be text")
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > MAX_PATCH:
+        raise InvalidInput(what, f"{size:,} bytes", f"is larger than the {MAX_PATCH // (1024 * 1024)} MiB "
+                                                     "a cowboy's patch may have")
+    if "\0" in value:
+        raise InvalidInput(what, "(binary)", "contains a NUL byte; it must be a text diff (git diff)")
+    if not _FILE_HEADER.search(value) or not _HUNK.search(value):
+        raise InvalidInput(what, value.strip().split("\n")[0][:80], "is not a unified diff (git diff output: "
+                                                                    "'diff --git' or '---' lines and '@@' hunks)")
+    return value

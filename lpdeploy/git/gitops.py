@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ _ENV = {
 }
 # after a fetch, git writes the new commits into a split commit-graph (git >= 2.24)
 WRITE_COMMIT_GRAPH = ("-c", "fetch.writeCommitGraph=true")
+_PATCH_ID = re.compile(r"[0-9a-f]{40}")
+PATCH_BATCH = 200  # commits per ``git log -p`` when their patch ids are computed
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path 
     # a session of its own: on a timeout the whole group goes (ssh, receive-pack, hooks), not git alone;
     # a transport child left running could still land a push after we gave up on it
     with subprocess.Popen(argv, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          errors="surrogateescape",  # bytes that are not UTF-8 (a Latin-1 diff) survive
                           stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                           start_new_session=True) as proc:
         try:
@@ -85,6 +89,19 @@ def run_git(args: list[str], cwd: str | Path | None = None, git_dir: str | Path 
     if check and done.returncode != 0:
         raise GitError(argv, done.returncode, done.stderr)
     return done
+
+
+def patch_id(diff: str) -> str | None:
+    """``git patch-id --stable`` of one change given as a diff (a cowboy's patch).
+
+    None when git finds no change in it (it is not a diff) or finds several
+    (a series of commits: one cowboy is one change). ``--stable``: the id
+    does not depend on the order of the files, so a commit of the same change
+    gets the same id however its diff was produced.
+    """
+    lines = run_git(["patch-id", "--stable"], stdin=diff).stdout.split("\n")
+    ids = [line.split()[0] for line in lines if line.strip()]
+    return ids[0] if len(ids) == 1 and _PATCH_ID.fullmatch(ids[0]) else None
 
 
 def ls_remote(url: str, timeout: float = NETWORK_TIMEOUT) -> dict[str, str]:
@@ -223,6 +240,24 @@ class Mirror:
             h, tree, author, ts, subject = line.split("\x00", 4)
             commits.append(Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts)))
         return commits
+
+    def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        """``git patch-id --stable`` of each commit; "" for one without a patch id (a merge, an empty commit).
+
+        Their diffs go through ``git patch-id`` in batches of ``PATCH_BATCH``
+        commits; external diff drivers and textconv filters are off, so the
+        ids are the same as a developer's ``git show | git patch-id --stable``.
+        """
+        wanted = [validate_revision(s) for s in shas]
+        found: dict[str, str] = {}
+        for i in range(0, len(wanted), PATCH_BATCH):
+            batch = wanted[i:i + PATCH_BATCH]
+            diffs = self.git("log", "--no-walk=unsorted", "--no-merges", "-p", "--no-color", "--no-ext-diff",
+                             "--no-textconv", "--format=commit %H", "--end-of-options", *batch).stdout
+            for line in run_git(["patch-id", "--stable"], stdin=diffs).stdout.splitlines():
+                pid, _, sha = line.partition(" ")
+                found[sha.strip()] = pid
+        return {sha: found.get(sha, "") for sha in wanted}
 
     def count_between(self, base: str | list[str] | None, tip: str | list[str]) -> int:
         """How many commits ``tip`` (one or several) reaches that no ``base`` does: exact, however many.

@@ -19,6 +19,7 @@ from twisted.internet import defer, threads
 from lpdeploy.core.errors import GitError
 from lpdeploy.core.model import Tips
 from lpdeploy.core.policy import BranchFacts
+from lpdeploy.git import gitops
 from lpdeploy.git.gitops import Commit, Mirror, Move
 
 T = TypeVar("T")
@@ -119,6 +120,12 @@ class Upstream:
     async def commits_between(self, base: str | list[str] | None, tip: str | list[str],
                               limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.commits_between, base, tip, limit)
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        return await self._run(self.mirror.patch_ids, shas)
+
+    async def patch_id(self, diff: str) -> str | None:
+        return await threads.deferToThread(gitops.patch_id, diff)  # no mirror involved: no lock
 
     async def count_between(self, base: str | list[str] | None, tip: str | list[str]) -> int:
         return await self._run(self.mirror.count_between, base, tip)

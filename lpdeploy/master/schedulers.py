@@ -1,4 +1,4 @@
-"""Schedulers: the devel gate, auto-deploys, security branches, and the promotion timer.
+"""Schedulers: the devel gate, auto-deploys, security branches, the promotion and inspection timers.
 
 Events are hints, the tips are the truth: the gate scheduler answers a push to
 devel by making sure one gate build is queued, and on every start (and every
@@ -380,6 +380,30 @@ class AutoDeployScheduler(FlowScheduler):
             sourcestamps=[source_stamp(self.settings, self.settings.branches.stable, stable_tip)],
             reason=f"auto deploy ({why}): {', '.join(behind)} to {stable_tip[:12]}",
             properties=props, builderNames=self.builderNames)
+
+
+class InspectScheduler(FlowScheduler):
+    """Start an inspect build every ``[deploy] inspect_interval`` seconds (and when a master takes it over).
+
+    A scheduler is claimed by one master of a cluster, so one timer runs. A
+    tick while an inspect build is queued or running adds nothing: slow
+    servers never pile up inspections.
+    """
+
+    @defer.inlineCallbacks
+    def activate(self):
+        yield super().activate()
+        interval = self.settings.deploy.inspect_interval
+        if not self.enabled or not interval:
+            return
+        self.start_timer(interval, self.inspect, "starting an inspection failed")
+
+    async def inspect(self) -> None:
+        if not any(s.inspect_command for s in self.settings.servers) or await _busy(self.master, self.builderNames):
+            return
+        await self.addBuildsetForSourceStamps(
+            sourcestamps=[source_stamp(self.settings)], reason="inspection: what do the servers run?",
+            properties=Properties(), builderNames=self.builderNames)
 
 
 async def _queued(master: Any, builder_names: list[str]) -> bool:

@@ -35,6 +35,7 @@ from lpdeploy.core.errors import UnknownCowboy
 from lpdeploy.core.model import (
     AuditEntry,
     Cowboy,
+    CowboyPatch,
     CowboyState,
     Deployment,
     Freeze,
@@ -42,6 +43,7 @@ from lpdeploy.core.model import (
     Release,
     SecurityFix,
     SecurityJob,
+    UnrecordedChange,
 )
 
 REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
@@ -74,11 +76,32 @@ class Registry(Protocol):
     async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
         """The active cowboys (every cowboy with ``include_ended``), by id."""
 
+    async def save_cowboy_patch(self, patch: CowboyPatch) -> None:
+        """Keep the diff of cowboy ``patch.cowboy_id`` (written once, when the cowboy is recorded)."""
+
+    async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
+        """The diff cowboy ``cowboy_id`` carries, or None."""
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        """The cached ``git patch-id --stable`` of those commits that have one cached ("" for none)."""
+
+    async def save_patch_ids(self, ids: dict[str, str]) -> None:
+        """Cache patch ids by commit (a commit's patch id never changes, so any writer writes the same)."""
+
     async def deployment(self, server: str) -> Deployment | None:
         """What ``server`` last got from lpdeploy, or None if it never got anything."""
 
     async def record_deployment(self, dep: Deployment) -> None:
         """Replace ``dep.server``'s deployment (last writer wins; only successful deploys are recorded)."""
+
+    async def unrecorded_changes(self) -> list[UnrecordedChange]:
+        """The standing unrecorded changes, one per server at most, by server name."""
+
+    async def record_unrecorded_change(self, change: UnrecordedChange) -> None:
+        """Replace ``change.server``'s unrecorded change (one row per server, last writer wins)."""
+
+    async def clear_unrecorded_change(self, server: str) -> UnrecordedChange | None:
+        """Remove ``server``'s unrecorded change; returns what was removed, or None if none stood."""
 
     async def freeze(self) -> Freeze | None:
         """The freeze in force, or None."""
@@ -166,6 +189,9 @@ class InMemoryRegistry:
         self._cowboys: dict[int, Cowboy] = {}
         self._deployments: dict[str, Deployment] = {}
         self._freeze: Freeze | None = None
+        self._drift: dict[str, UnrecordedChange] = {}
+        self._patches: dict[int, CowboyPatch] = {}
+        self._patch_ids: dict[str, str] = {}
         self._audit: list[AuditEntry] = []
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
@@ -188,11 +214,32 @@ class InMemoryRegistry:
     async def cowboys(self, include_ended: bool = False) -> list[Cowboy]:
         return [c for _, c in sorted(self._cowboys.items()) if include_ended or c.active]
 
+    async def save_cowboy_patch(self, patch: CowboyPatch) -> None:
+        self._patches[patch.cowboy_id] = patch
+
+    async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
+        return self._patches.get(cowboy_id)
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        return {s: self._patch_ids[s] for s in shas if s in self._patch_ids}
+
+    async def save_patch_ids(self, ids: dict[str, str]) -> None:
+        self._patch_ids.update(ids)
+
     async def deployment(self, server: str) -> Deployment | None:
         return self._deployments.get(server)
 
     async def record_deployment(self, dep: Deployment) -> None:
         self._deployments[dep.server] = dep
+
+    async def unrecorded_changes(self) -> list[UnrecordedChange]:
+        return [c for _, c in sorted(self._drift.items())]
+
+    async def record_unrecorded_change(self, change: UnrecordedChange) -> None:
+        self._drift[change.server] = change
+
+    async def clear_unrecorded_change(self, server: str) -> UnrecordedChange | None:
+        return self._drift.pop(server, None)
 
     async def freeze(self) -> Freeze | None:
         return self._freeze
@@ -309,12 +356,75 @@ class DbRegistry:
                 found.append(c)
         return found
 
+    async def save_cowboy_patch(self, patch: CowboyPatch) -> None:
+        await self._set(f"cowboy-patch/{patch.cowboy_id:08d}", asdict(patch))
+
+    async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
+        found = await self._get(f"cowboy-patch/{cowboy_id:08d}")
+        return CowboyPatch(**found) if found else None
+
+    async def patch_ids(self, shas: list[str]) -> dict[str, str]:
+        """Read by name, a batch at a time: the cache grows with the history, a deploy asks for a few."""
+        oid = await self._oid()
+        names = [f"patchid/{s}" for s in shas]
+
+        def thd(conn: Any) -> dict[str, str]:
+            tbl = self.master.db.model.object_state
+            out = {}
+            for i in range(0, len(names), 500):
+                q = sa.select(tbl.c.name, tbl.c.value_json).where(tbl.c.objectid == oid,
+                                                                 tbl.c.name.in_(names[i:i + 500]))
+                out.update({r.name[len("patchid/"):]: json.loads(r.value_json) for r in conn.execute(q)})
+            return out
+
+        return await self.master.db.pool.do(thd)
+
+    async def save_patch_ids(self, ids: dict[str, str]) -> None:
+        """One transaction per batch of rows, not one per commit: a deploy may bring thousands of commits.
+
+        Rows already there are left alone (a commit's patch id never
+        changes). Another master inserting the same rows at the same moment
+        makes a batch fail on the unique index; it is then written row by row.
+        """
+        oid = await self._oid()
+        rows = [(f"patchid/{sha}", json.dumps(pid)) for sha, pid in ids.items()]
+
+        def thd(conn: Any, batch: list[tuple[str, str]]) -> None:
+            tbl = self.master.db.model.object_state
+            have = {r.name for r in conn.execute(sa.select(tbl.c.name).where(
+                tbl.c.objectid == oid, tbl.c.name.in_([n for n, _ in batch])))}
+            new = [{"objectid": oid, "name": n, "value_json": v} for n, v in batch if n not in have]
+            if new:
+                conn.execute(tbl.insert(), new)
+            conn.commit()
+
+        for i in range(0, len(rows), 500):
+            batch = rows[i:i + 500]
+            try:
+                await self.master.db.pool.do(thd, batch)
+            except sa.exc.IntegrityError:  # raced with another master: the rows it wrote are the same
+                for name, value in batch:
+                    await self._set(name, json.loads(value))
+
     async def deployment(self, server: str) -> Deployment | None:
         found = await self._get(f"deployed/{server}")
         return Deployment(**found) if found else None
 
     async def record_deployment(self, dep: Deployment) -> None:
         await self._set(f"deployed/{dep.server}", asdict(dep))
+
+    async def unrecorded_changes(self) -> list[UnrecordedChange]:
+        return [UnrecordedChange(**v) for _, v in sorted(await self._rows("drift/")) if v]
+
+    async def record_unrecorded_change(self, change: UnrecordedChange) -> None:
+        await self._set(f"drift/{change.server}", change.as_json())
+
+    async def clear_unrecorded_change(self, server: str) -> UnrecordedChange | None:
+        found = await self._get(f"drift/{server}")
+        if not found:
+            return None
+        await self._set(f"drift/{server}", {})  # an empty row: none stands
+        return UnrecordedChange(**found)
 
     async def freeze(self) -> Freeze | None:
         found = await self._get("freeze")

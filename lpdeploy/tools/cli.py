@@ -163,6 +163,10 @@ def cmd_status(args: argparse.Namespace, connect: Connect) -> int:
         for c in s["cowboys"]:
             fix = f", fixed by {short(c['fixed_by'])}" if c["fixed_by"] else ""
             print(f"    cowboy #{c['id']} by {c['created_by']} since {_when(c['created_at'])}: {c['reason']}{fix}")
+        u = s.get("unrecorded_change")
+        if u:  # rollouts to it are refused until a cowboy is recorded or a losa deploys over it
+            print(f"    UNRECORDED CHANGE since {_when(u['at'])}: runs tree {short(u['found'])}, lpdeploy deployed "
+                  f"tree {short(u['expected'])} ({short(u['revision'])}); rollouts refused")
     return 0
 
 
@@ -220,12 +224,30 @@ def _reports(logs: dict[str, str], everything: bool) -> list[str]:
 def cmd_cowboy_add(args: argparse.Namespace, connect: Connect) -> int:
     params = {"servers": _servers(args.server, required=True), "cowboy_reason": _reason(args.reason),
               "fixed_by": _revision(args.fixed_by, "--fixed-by"), "reason": "lpdeploy cowboy add"}
+    if args.patch is not None:
+        params["patch"] = _patch_file(args.patch)
     _, build = _force(args, connect, "cowboy-add", params)
     code = _report(build, quiet_success=True)
     if code == 0 and build is not None:
         for cowboy_id in build["properties"].get(prop.COWBOY_IDS, []):
             print(cowboy_id)
     return code
+
+
+def _patch_file(path: str) -> str:
+    """The diff in ``path`` (``-``: standard input), checked as the master will check it; at most 1 MiB read."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(validators.MAX_PATCH + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(validators.MAX_PATCH + 1)
+    except OSError as e:
+        raise UsageError(f"--patch {path}: {e.strerror}") from None
+    if len(data) > validators.MAX_PATCH:
+        raise UsageError(f"--patch {path}: larger than the {validators.MAX_PATCH // (1024 * 1024)} MiB a cowboy's "
+                         "patch may have")
+    return _checked(validators.patch, data.decode("utf-8", "surrogateescape"), f"--patch {path}")
 
 
 def cmd_cowboy_list(args: argparse.Namespace, connect: Connect) -> int:
@@ -239,6 +261,7 @@ def cmd_cowboy_list(args: argparse.Namespace, connect: Connect) -> int:
         print("no active cowboys" if not args.all else "no cowboys recorded")
     for c in cowboys:
         fix = f" fixed-by {short(c['fixed_by'])}" if c["fixed_by"] else ""
+        fix += f" patch-id {short(c['patch']['patch_id'])}" if c.get("patch") else ""
         line = (f"#{c['id']} {c['server']} {c['state']} by {c['created_by']} "
                 f"{_when(c['created_at'])}{fix}: {c['reason']}")
         if not c["active"]:
@@ -381,6 +404,9 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--fixed-by", metavar="REV",
                      help="full 40-hex commit id of the real fix (any upstream ref); a deploy containing "
                           "it retires the cowboy")
+    add.add_argument("--patch", metavar="FILE",
+                     help="the diff applied by hand (git diff output, at most 1 MiB; - reads standard input): a "
+                          "deploy whose new commits make the same change (same git patch-id) retires the cowboy")
     _waiting(add)
     add.set_defaults(func=cmd_cowboy_add)
     ls = cbs.add_parser("list", help="list active cowboys", description="List active cowboys.")

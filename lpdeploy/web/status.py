@@ -70,7 +70,9 @@ async def flow_status(upstream: Upstream, ledger: Ledger, registry: Registry, se
         branches.append(entry)
     freeze = await registry.freeze()
     cowboys = await registry.cowboys()
-    servers = [await _server(upstream, registry, name, tips.get(b.production_stable), cowboys)
+    unrecorded = {u.server: u.as_json() for u in await registry.unrecorded_changes()}
+    servers = [{**await _server(upstream, registry, name, tips.get(b.production_stable), cowboys),
+                "unrecorded_change": unrecorded.get(name)}
                for name in (s.name for s in settings.servers)]
     status: dict[str, Any] = {
         "repository": settings.repository.public_url, "suite": settings.suite.identity,

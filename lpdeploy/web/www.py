@@ -143,8 +143,10 @@ class CowboysResource(JsonResource):
 
     async def answer(self, request: Any) -> Any:
         everything = request.args.get(b"all", [b"0"])[0] in (b"1", b"true", b"yes")
-        cowboys = await services(self.app.master).registry.cowboys(include_ended=everything)
-        return [c.as_json() for c in cowboys]
+        registry = services(self.app.master).registry
+        cowboys = await registry.cowboys(include_ended=everything)
+        return [{**c.as_json(), "patch": p.summary() if (p := await registry.cowboy_patch(c.id)) else None}
+                for c in cowboys]
 
 
 class FlakyResource(JsonResource):

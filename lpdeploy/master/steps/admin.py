@@ -15,7 +15,7 @@ from buildbot.process import results
 from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import GitError, InvalidInput, UnknownRevision
-from lpdeploy.core.model import AuditAction, AuditEntry, BuildOutcome, CowboyState, FlowKind, Freeze
+from lpdeploy.core.model import AuditAction, AuditEntry, BuildOutcome, CowboyPatch, CowboyState, FlowKind, Freeze
 from lpdeploy.core.refs import short
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.services import services
@@ -60,13 +60,32 @@ class AdminAction(FlowStep):
         fixed_by = validators.optional_revision(self.getProperty("fixed_by"), "fixed-by revision") or None
         if fixed_by is not None:
             await self.upstream.fetch_revision(fixed_by)  # must exist upstream, on any ref
+        diff = validators.patch(self.getProperty("patch"))
+        patch_id = await self.upstream.patch_id(diff) if diff else None
+        if diff and patch_id is None:
+            raise InvalidInput("patch", diff.strip().split("\n")[0][:80],
+                               "git patch-id finds no single change in it; give the output of git diff for "
+                               "the files patched by hand")
         ids = []
         for name in names:
             c = await registry.add_cowboy(name, reason, fixed_by, self.who, now)
-            await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_ADD, {"cowboy": c.as_json()}))
+            patched = {}
+            if patch_id is not None:
+                deployed = await registry.deployment(name)
+                patch = CowboyPatch(c.id, patch_id, deployed.revision if deployed else None, diff)
+                await registry.save_cowboy_patch(patch)
+                patched = {"patch": patch.summary()}
+            await registry.audit(AuditEntry(now, self.who, AuditAction.COWBOY_ADD, {"cowboy": c.as_json(),
+                                                                                   **patched}))
             ids.append(c.id)
+            was = await registry.clear_unrecorded_change(name)  # the change is recorded now: the cowboy
+            if was is not None:
+                await registry.audit(AuditEntry(now, self.who, AuditAction.UNRECORDED_CHANGE, {
+                    "server": name, "outcome": "cleared", "reason": f"recorded as cowboy #{c.id}",
+                    "was": was.as_json()}))
         self.setProperty(prop.COWBOY_IDS, ids, SOURCE)
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
+        fix += f", with its patch (patch-id {short(patch_id)})" if patch_id else ""
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"
 
     async def _cowboy_remove(self, registry: Registry, now: float) -> str:

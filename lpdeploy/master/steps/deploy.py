@@ -3,8 +3,9 @@
 ``PlanDeploy`` (on the master) checks the freeze, resolves the target on
 production-stable (or stable, for ``auto_deploy`` servers), and asks
 ``policy.server_plan`` for every chosen server: deploy, unchanged, or refused
-because of a cowboy whose fix the target lacks. ``RunDeploys`` (on a worker,
-in a checkout of the target) runs each server's ``deploy_command`` and only
+because of a cowboy whose fix the target lacks (its ``--fixed-by`` commit,
+or a commit making the same change as its patch) or an unrecorded change.
+``RunDeploys`` (on a worker, in a checkout of the target) runs each server's ``deploy_command`` and only
 after it succeeded — and after the server's ``check_command`` passed, if it
 has one — records the deployed revision, retires the cowboys whose fix is
 now deployed, audits overrides and writes a deployment report. A failed
@@ -17,7 +18,6 @@ watched that long and checked again before any other server is touched.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import asdict
 from typing import Any
@@ -35,6 +35,7 @@ from lpdeploy.core.model import (
     AuditAction,
     AuditEntry,
     BuildOutcome,
+    Cowboy,
     CowboyState,
     Decision,
     Deployment,
@@ -52,6 +53,7 @@ from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.crashpoints import crash_point
 from lpdeploy.master.steps import deploy_lease
 from lpdeploy.master.steps.flow import SOURCE, FlowStep, interrupted_build
+from lpdeploy.master.steps.inspect import settle, what_runs
 from lpdeploy.stores.registry import Registry, UnknownCowboy
 
 # what a rollout did to one server (``lpdeploy_servers``: {server: {"status": a ServerStatus, "reason": ...}})
@@ -59,7 +61,7 @@ NOT_DONE = (ServerStatus.REFUSED, ServerStatus.FAILED, ServerStatus.ROLLED_BACK,
             ServerStatus.STOPPED)
 FAILED_HERE = (ServerStatus.FAILED, ServerStatus.ROLLED_BACK, ServerStatus.CHECK_FAILED)  # "failed", not "refused"
 OUTPUT_SHOWN = 200  # characters of a failed check's last output line kept in its reason
-_HASH = re.compile(r"[0-9a-f]{7,64}")  # what an inspect command's last line must be
+PATCH_SCAN_LIMIT = 10_000  # newest commits of a target compared with a server's cowboy patches
 
 
 def deploy_needed(step: buildstep.BuildStep) -> bool:
@@ -129,7 +131,7 @@ class PlanDeploy(FlowStep):
             self.say(f"{p.server}: {p.reason}")
             if p.action is Action.NOTHING and p.retire:
                 await retire(registry, p.retire, self.who, f"its fix is deployed ({short(target.revision)})",
-                             self.master.reactor.seconds())
+                             self.master.reactor.seconds(), dict(p.patch_matches))
         self.setProperty(prop.REVISION, target.revision, SOURCE)
         self.setProperty(prop.CHECKOUT_BRANCH, branch, SOURCE)
         self.setProperty(prop.PLAN, [_plan_json(p) for p in plans], SOURCE)
@@ -161,14 +163,52 @@ class PlanDeploy(FlowStep):
                         fixed.add(c.id)
                 except GitError:
                     self.say(f"{name}: the fix {short(c.fixed_by)} of cowboy #{c.id} is not in the upstream")
-        facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys, frozenset(fixed))
+        unrecorded = next((u for u in await registry.unrecorded_changes() if u.server == name), None)
+        matches = await self._patch_matches(registry, name, deployed, target, [c for c in cowboys if c.id not in fixed])
+        facts = policy.ServerFacts(name, deployed.revision if deployed else None, cowboys,
+                                   frozenset(fixed) | frozenset(matches), unrecorded, tuple(sorted(matches.items())),
+                                   await self.upstream.tree_of(target) if unrecorded else None)
         return policy.server_plan(facts, target, override_reason, automated)
 
+    async def _patch_matches(self, registry: Registry, name: str, deployed: Deployment | None, target: str,
+                             cowboys: list[Cowboy]) -> dict[int, str]:
+        """The cowboys (not already fixed) whose patch the target holds under another commit id: id → commit.
 
-async def retire(registry: Registry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float) -> None:
-    for cowboy_id in ids:
+        Only the commits the target adds to the server (since its deployed
+        revision and the cowboy's base) are looked at, at most
+        ``PATCH_SCAN_LIMIT`` of them, and each commit's patch id is computed
+        once and cached in the registry: a deploy costs git work for the new
+        commits only, however long the history.
+        """
+        patches = {c.id: p for c in cowboys if (p := await registry.cowboy_patch(c.id)) is not None}
+        if not patches:
+            return {}
+        bases = {p.base for p in patches.values() if p.base} | ({deployed.revision} if deployed else set())
         try:
-            c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who, why, now)
+            for b in bases:
+                await self.upstream.fetch_revision(b)
+            shas = [c.sha for c in await self.upstream.commits_between(sorted(bases), target, limit=PATCH_SCAN_LIMIT)]
+            known = await registry.patch_ids(shas)
+            computed = await self.upstream.patch_ids([s for s in shas if s not in known])
+        except GitError as e:
+            self.say(f"{name}: the patches of its cowboys were not compared with {short(target)}: {e}")
+            return {}
+        await registry.save_patch_ids(computed)
+        if len(shas) == PATCH_SCAN_LIMIT:
+            self.say(f"{name}: only the newest {PATCH_SCAN_LIMIT:,} commits of {short(target)} were compared with "
+                     "the patches of its cowboys")
+        ids = {**known, **computed}
+        return policy.patch_matches({i: p.patch_id for i, p in patches.items()}, [(s, ids.get(s, "")) for s in shas])
+
+
+async def retire(registry: Registry, ids: tuple[int, ...] | list[int], who: str, why: str, now: float,
+                 matches: dict[int, str] | None = None) -> None:
+    """Retire the cowboys ``ids``; a cowboy fixed through its patch says which commit made the same change."""
+    for cowboy_id in ids:
+        match = (matches or {}).get(cowboy_id)
+        try:
+            c = await registry.end_cowboy(cowboy_id, CowboyState.RETIRED, who,
+                                          why + (f"; {policy.patch_match_text(match)}" if match else ""), now)
         except UnknownCowboy:
             continue  # already retired by an earlier or concurrent deploy
         await registry.audit(AuditEntry(now, who, AuditAction.COWBOY_RETIRE, {"cowboy": c.as_json(), "why": why}))
@@ -272,7 +312,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             return {"status": ServerStatus.REFUSED, "reason": f"{server.name}: {changed}; not deployed"}
         previous = await registry.deployment(server.name)
         if server.inspect_command:
-            drift = await self._drift(registry, server, previous)
+            drift = await self._drift(registry, server, previous, revision)
             if drift.action is not Action.NOTHING:
                 await registry.audit(AuditEntry(self.master.reactor.seconds(), self.who,
                                                 AuditAction.UNRECORDED_CHANGE, {
@@ -297,6 +337,11 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             plan = {**plan, "reason": f"{plan['reason']}; {found}"}
         now = self.master.reactor.seconds()
         await registry.record_deployment(Deployment(server.name, revision, now, self.who, await self.build_url()))
+        over = await registry.clear_unrecorded_change(server.name)  # it runs what lpdeploy deployed now
+        if over is not None:
+            await registry.audit(AuditEntry(now, self.who, AuditAction.UNRECORDED_CHANGE, {
+                "server": server.name, "outcome": "cleared", "revision": revision, "was": over.as_json(),
+                "reason": f"deployed over it: {self.getProperty('override_reason')}"}))
         # the deploy's own records first: a crash before the retirement below leaves only that to do, and
         # the re-run's plan does it (the server already runs the target: ``policy.server_plan`` retires)
         if plan["overridden"]:
@@ -311,7 +356,7 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         if plan["retire"]:
             crash_point("deploy.before_retire")
         why = f"its fix is deployed ({short(revision)}, build #{self.build.number})"
-        await retire(registry, plan["retire"], self.who, why, now)
+        await retire(registry, plan["retire"], self.who, why, now, {i: sha for i, sha in plan.get("patch_matches", [])})
         try:
             embargoed = await embargoed_commits(self.upstream, registry, self.settings, await self.upstream.fetch())
             report, full = await deployment_report(self.upstream, server.name,
@@ -378,30 +423,24 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
             await registry.record_deployment(previous)  # the canary runs what it ran before again
         return f"the check failed on {canary} after the soak, so the rollout stopped"
 
-    async def _drift(self, registry: Registry, server: Server, previous: Deployment | None) -> Decision:
+    async def _drift(self, registry: Registry, server: Server, previous: Deployment | None,
+                     revision: str) -> Decision:
         """Ask the server what it runs (its ``inspect_command``) and compare with what lpdeploy deployed there."""
         if previous is None:
             return Decision(Action.NOTHING, f"{server.name}: nothing deployed by lpdeploy to compare with")
-        cmd = await self.makeRemoteShellCommand(command=server.inspect_argv(), collectStdout=True,
-                                                stdioLogName=f"inspect {server.name}",
-                                                timeout=server.check_timeout, maxTime=server.check_timeout)
-        await self.runCommand(cmd)
-        lines = [line.strip() for line in (cmd.stdout or "").splitlines() if line.strip()]
-        seen = lines[-1].lower() if lines else ""
-        if cmd.results() != results.SUCCESS or cmd.didFail() or not _HASH.fullmatch(seen):
-            why = f"exit code {cmd.rc}" if cmd.didFail() else "it printed no tree sha"
+        seen, why = await what_runs(self, server)
+        if seen is None:
             return Decision(Action.REFUSE, f"refusing to deploy to {server.name}: its inspect command failed "
                                            f"({why}), so what it runs is unknown")
-        try:
-            await self.upstream.fetch_revision(previous.revision)
-            deployed_tree: str | None = await self.upstream.tree_of(previous.revision)
-        except GitError:
-            deployed_tree = None  # no longer upstream: nothing to compare with
-        cowboy = any(c.server == server.name for c in await registry.cowboys())
+        deployed_tree, cowboy = await settle(self, registry, server.name, previous, seen)  # stored, audited
         override = str(self.getProperty("override_reason") or "").strip() \
             if self.getProperty("override_cowboys") else None
+        try:
+            target_tree: str | None = await self.upstream.tree_of(revision)
+        except GitError:
+            target_tree = None
         return policy.drift_decision(server.name, previous.revision, deployed_tree, seen,
-                                     cowboy, override or None, bool(self.getProperty(prop.AUTO)))
+                                     cowboy, override or None, bool(self.getProperty(prop.AUTO)), target_tree)
 
     async def _run_deploy_command(self, server: Server, revision: str, log: str) -> int | None:
         """Run ``server``'s deploy command for ``revision``; None when it succeeded, else its exit code."""
