@@ -68,7 +68,7 @@ def test_a_spurious_failure_waits_for_the_next_push_and_only_bisection_blames(mo
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("workers", [1, 4])
-@pytest.mark.parametrize("mode", ["a", "b", "c"])
+@pytest.mark.parametrize("mode", ["a", "b", "c", "a+", "b+", "c+"])
 def test_a_tiny_month_lands_or_reverts_every_push(mode: str, workers: int, seed: int) -> None:
     plan = gate_month.plan_month(pushes=20, break_pct=20, flaky=1, seed=seed)
     gate = gate_month.simulate(mode, workers, plan)
@@ -83,9 +83,9 @@ def test_a_tiny_month_lands_or_reverts_every_push(mode: str, workers: int, seed:
     assert m["landed"] == 17 and m["suite_runs"] >= 1 and m["runs_per_landed"] == m["suite_runs"] / 17
     assert set(gate.blocked_from) <= good
     assert m["blocked_h"] >= m["held_h"] >= 0
-    if mode == "a":
+    if mode.rstrip("+") == "a":
         assert gate.probe_runs == 0 and gate.named == {} and gate.episodes == []
-    if mode == "b":
+    if mode.rstrip("+") == "b":
         assert all(e.runs <= serial_bound(e.hi - e.lo) for e in gate.episodes)
 
 
@@ -122,3 +122,51 @@ def test_serial_bisections_of_the_full_month_stay_within_the_bound() -> None:
     long = [e for e in gate.episodes if e.hi - e.lo >= 4]
     assert long  # one worker batches: some failing batches hold several commits
     assert all(e.runs <= serial_bound(e.hi - e.lo) for e in gate.episodes)
+
+
+RERUN = gate_month.RERUN_FRACTION * 6 * HOUR  # one round of re-runs, or one re-check
+
+
+@pytest.mark.parametrize("mode", ["a+", "b+", "c+"])
+def test_with_rerun_a_spurious_failure_passes_on_its_rerun_and_nothing_waits(mode: str) -> None:
+    plan = [(0.0, "f", "flaky"), (10 * HOUR, "g", "good")]
+    gate = gate_month.simulate(mode, 1, plan)
+    assert gate.reached["f"] == pytest.approx(SUITE + RERUN)  # its own run passes, after the re-run
+    assert gate.flaky_recorded == [("test_f", pytest.approx(SUITE + RERUN))]  # flaky.judge: recorded as flaky
+    assert gate.reruns == 1 and gate.rechecks == 0 and gate.named == {} and gate.reverted == set()
+    m = gate_month.measure(gate, plan)
+    assert m["false_blames"] == [] and m["blocked_h"] == 0 and gate.blocked_from == {}
+
+
+def test_with_rerun_the_two_flaky_pushes_of_the_month_cause_no_blame_and_no_blocked_hour() -> None:
+    plan = gate_month.plan_month(pushes=200, break_pct=10, flaky=2, seed=1)
+    plain = gate_month.measure(gate_month.simulate("c", 8, plan), plan)
+    assert len(plain["false_blames"]) == 2  # without re-runs both flaky pushes are blamed on 8 workers
+    for workers in (1, 4, 8):
+        for mode in ("a+", "b+", "c+"):
+            gate = gate_month.simulate(mode, workers, plan)
+            m = gate_month.measure(gate, plan)
+            assert m["false_blames"] == [], (mode, workers)
+            assert set(m["flaky_outcome"]) == gate.flaky and len(gate.flaky) == 2
+            assert all(o == {"blocked_h": 0.0, "blamed": False} for o in m["flaky_outcome"].values()), (mode, workers)
+            assert len(gate.flaky_recorded) == 2 and m["stranded"] == []
+
+
+def test_with_rerun_a_real_break_is_re_checked_once_before_it_is_named() -> None:
+    gate = gate_month.simulate("b+", 1, batch(4, 3), triage_hours=SLOW_PEOPLE)
+    # c4 (the tip) fails and fails its re-run, c2 passes, c3 fails and fails its re-run, then the re-check
+    assert gate.named == {"c3": pytest.approx(3 * SUITE + 3 * RERUN)}
+    assert gate.reruns == 2 and gate.rechecks == 1 and gate.flaky_recorded == []
+    assert gate.reached["c2"] == pytest.approx(3 * SUITE + 3 * RERUN)
+    assert gate.kept == {gate.devel[gate.index("c4")].tree: ("test_c3",)}  # the tip's kept tests, never re-checked
+
+
+def test_the_re_check_before_blame_clears_a_spurious_failure_without_re_runs() -> None:
+    # a sharded suite with rerun_failures = 0: the tip fails spuriously, the bisection re-checks f before naming it
+    plan = [(0.0, "g1", "good"), (0.0, "f", "flaky")]
+    gate = gate_month.simulate("b", 1, plan, recheck=True)
+    assert gate.reruns == 0 and gate.rechecks == 1 and gate.named == {}
+    assert gate.flaky_recorded == [("test_f", pytest.approx(2 * SUITE + RERUN))]
+    assert gate.reached["f"] == pytest.approx(2 * SUITE + RERUN)  # the tree counts as passed: stable moves to f
+    unchecked = gate_month.simulate("b", 1, plan)  # a plain suite: nothing to re-check, f is blamed
+    assert unchecked.named == {"f": pytest.approx(2 * SUITE)}
