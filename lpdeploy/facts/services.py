@@ -21,6 +21,7 @@ from typing import Any
 
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import DbLedger, InMemoryLedger, Ledger
+from lpdeploy.stores.qa import DbQaMarks, InMemoryQaMarks, QaMarks
 from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry, Registry
 from lpdeploy.stores.timings import DbTimings, InMemoryTimings, Timings
 
@@ -36,6 +37,12 @@ class Services:
     registry: Registry
     timings: Timings
     upstreams: dict[str, Upstream] = field(default_factory=dict)  # URL → a stand-in; else the master's mirror
+    qa_marks: QaMarks | None = None  # None: the database store
+
+    @property
+    def qa(self) -> QaMarks:
+        """The QA marks (``stores/qa.py``): the database store unless ``install`` put another in place."""
+        return self.qa_marks if self.qa_marks is not None else DbQaMarks(self.master)
 
     def upstream(self, url: str) -> Upstream:
         """The upstream at ``url``: the master's one mirror of it, unless a stand-in was installed."""
@@ -50,14 +57,15 @@ def services(master: Any) -> Services:
 
 
 def install(master: Any, ledger: Ledger | None = None, registry: Registry | None = None,
-            timings: Timings | None = None, upstreams: dict[str, Upstream] | None = None) -> Services:
+            timings: Timings | None = None, upstreams: dict[str, Upstream] | None = None,
+            qa: QaMarks | None = None) -> Services:
     """Put other stores (or upstreams) in place for ``master``; what is not given stays as it was."""
     now = services(master)
     _per_master[master] = Services(master, ledger or now.ledger, registry or now.registry, timings or now.timings,
-                                   {**now.upstreams, **(upstreams or {})})
+                                   {**now.upstreams, **(upstreams or {})}, qa or now.qa_marks)
     return _per_master[master]
 
 
 def in_memory(master: Any) -> Services:
     """The in-memory twins of the three stores for ``master`` (tests and benchmarks)."""
-    return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings())
+    return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings(), qa=InMemoryQaMarks())

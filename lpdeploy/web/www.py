@@ -1,6 +1,7 @@
 """lpdeploy's web plugin, mounted by Buildbot at ``/plugins/lpdeploy/``.
 
 ``status.json`` serves ``status.flow_status`` for the CLI and for people;
+``qa.json`` and ``qa-mark`` the QA report and marking (``lpdeploy.web.qa``);
 ``hook`` receives push webhooks (``lpdeploy.web.hook``);
 ``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
 for every configured plugin.
@@ -152,9 +153,13 @@ class LpDeployApp:
     ui = False
 
     def __init__(self) -> None:
+        from lpdeploy.web.qa import QaListResource, QaMarkResource  # they build on JsonResource, above
+
         self.master: Any = None
         self.resource = resource.Resource()
         children: dict[bytes, resource.Resource] = {
+            b"qa.json": QaListResource(self),
+            b"qa-mark": QaMarkResource(self),
             b"status.json": StatusResource(self),
             b"cowboys.json": CowboysResource(self),
             b"audit.json": AuditResource(self),
