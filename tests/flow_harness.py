@@ -38,7 +38,7 @@ cat app.txt
 sleep 0.2
 grep -q "^status: ok" app.txt
 """
-PASSWORDS = {"bob": "bob-pw", "alice": "alice-pw", "carol": "carol-pw"}
+PASSWORDS = {"bob": "bob-pw", "alice": "alice-pw", "carol": "carol-pw", "quinn": "quinn-pw"}
 
 
 def free_port() -> int:

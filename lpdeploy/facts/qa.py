@@ -49,13 +49,16 @@ async def qa_report(upstream: Upstream, registry: Registry, marks: QaMarks, sett
                                tuple(s for s in staged if c.sha in staged[s]), c.sha in exempt) for c in commits]
     report = qa.qa_report(base, candidates, await marks.marks(), settings.qa.bug_pattern,
                           settings.auth.users_with("qa"), staging_servers(settings))
-    if may_see_security or not report.rows:
+    if may_see_security:
         return report
     hidden = await embargoed_commits(upstream, registry, settings, tips)
     rows = tuple(replace(r, subject=shown_subject(r.revision, r.subject, hidden, False),
                          author=shown_author(r.revision, r.author, hidden, False), bugs=(), reason=EMBARGOED)
                  if r.revision in hidden else r for r in report.rows)
-    return replace(report, rows=rows)
+    # production-stable's tip is a released fix until its merge-back: not even its id is shown here
+    base = EMBARGOED if base in hidden else base
+    deployable = base if report.deployable == report.base else report.deployable
+    return replace(report, base=base, deployable=deployable, rows=rows)
 
 
 async def _staged(upstream: Upstream, registry: Registry, settings: Settings, stable: str,

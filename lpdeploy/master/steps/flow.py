@@ -229,7 +229,7 @@ class Decide(FlowStep):
         if requested is not None and ps_tip is not None and await self.upstream.contains(ps_tip, requested):
             return policy.promotion_target(b.stable, tips.get(b.stable), requested, True)  # already promoted
         reach = services(self.master)
-        report = await qa_report(self.upstream, reach.registry, reach.qa, self.settings, tips, may_see_security=False)
+        report = await qa_report(self.upstream, reach.registry, reach.qa, self.settings, tips, may_see_security=True)
         decision = qa.promotion_decision(report, requested)
         self.setProperty(prop.QA, decision.reason, SOURCE)
         return decision
