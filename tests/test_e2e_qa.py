@@ -74,6 +74,11 @@ def revert_on_devel(flow: Flow, sha: str) -> str:
     return revert
 
 
+def dashboard(flow: Flow, user: str | None) -> str:
+    with flow.session(user).open(flow.url + "plugins/wsgi_dashboards/pipeline/fragment", timeout=60) as r:
+        return str(r.read().decode())
+
+
 def qa_list(flow: Flow, user: str | None = None) -> dict[str, Any]:
     listed = flow.cli("qa", "list", "--json", user=user)
     assert listed.returncode == 0, listed.stderr
@@ -116,6 +121,13 @@ def test_a_qa_bad_commit_holds_promotion_and_a_revert_on_stable_releases_it(flow
     assert rows[footer]["bugs"][0]["bug"] == "77"
     assert rows[footer]["staging"] == ["qastaging"] and rows[footer]["on_staging"]
     assert report["deployable"] == login and report["blocker"]["revision"] == search
+
+    page = dashboard(flow, "quinn")  # the deployment report
+    assert f'id="qa-{search}"' in page and "search answers 500" in page and "marked by" in page
+    assert 'href="https://bugs.launchpad.net/bugs/1234"' in page
+    assert page.index(f'id="qa-{login}"') < page.index('id="deployable-line"') < page.index(f'id="qa-{search}"')
+    assert page.count('class="qa-mark"') == 3 and 'value="untestable"' in page  # buttons for the qa role
+    assert 'class="qa-mark"' not in dashboard(flow, "carol") and f'id="qa-{search}"' in dashboard(flow, "carol")
 
     beyond = flow.cli("promote", "--revision", footer, user="bob")
     assert beyond.returncode == 1, beyond.stdout + beyond.stderr

@@ -72,9 +72,9 @@ def make_app() -> Flask:
                 may_see_security=Role.SECURITY in roles, now=master.reactor.seconds()))
 
         view: dict[str, Any] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
-        api = request.script_root.rsplit("/plugins/", 1)[0] + "/api/v2/"
-        return {"v": view, "user": user, "roles": roles, "settings": settings, "api": api,
-                "refresh": REFRESH_SECONDS}
+        root = request.script_root.rsplit("/plugins/", 1)[0]
+        return {"v": view, "user": user, "roles": roles, "settings": settings, "api": root + "/api/v2/",
+                "lpdeploy": root + "/plugins/lpdeploy/", "refresh": REFRESH_SECONDS}
 
     @app.route("/index.html")
     def embedded() -> str:

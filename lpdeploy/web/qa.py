@@ -30,6 +30,7 @@ from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.qa import qa_report, record_mark, staging_servers
 from lpdeploy.facts.services import services
+from lpdeploy.web.snapshot import DashboardSnapshot
 from lpdeploy.web.www import JsonResource, roles
 
 MARKERS = frozenset({Role.QA, Role.LOSA})
@@ -104,6 +105,7 @@ class QaMarkResource(JsonResource):
         now = master.reactor.seconds()
         for rev in revisions:
             await record_mark(reach.qa, reach.registry, QaMark(rev, state, user, now, reason))
+        DashboardSnapshot.of(master).invalidate()  # the deployment report shows the marks
         return {"marked": revisions, "state": state, "by": user, "at": now, "reason": reason}
 
 
