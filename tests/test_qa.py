@@ -21,6 +21,7 @@ from lpdeploy.core.qa import (
     QaState,
     bug_link,
     bug_refs,
+    mark_refusal,
     promotion_decision,
     qa_report,
     reverted,
@@ -224,3 +225,21 @@ def test_require_qa_promotes_exactly_the_deployable_tips(
     d = promotion_decision(report, None)
     assert d.revision == report.deployable
     assert d.action is (Action.NOTHING if report.deployable == BASE else Action.MOVE)
+
+
+# --- who may mark -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("user", "roles", "words"), [
+    (None, set(), "log in"),
+    ("carol", set(), "'carol' may not mark"),
+    ("alice", {"security"}, "'alice' may not mark"),
+])
+def test_anonymous_and_developers_may_not_mark(user: str | None, roles: set[str], words: str) -> None:
+    refusal = mark_refusal(user, roles)
+    assert refusal is not None and words in refusal
+
+
+@pytest.mark.parametrize("roles", [{"qa"}, {"losa"}, {"qa", "security"}])
+def test_the_qa_and_losa_roles_may_mark(roles: set[str]) -> None:
+    assert mark_refusal("quinn", roles) is None

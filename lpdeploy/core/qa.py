@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lpdeploy.core.model import AUTOMATIC, Action, Decision
+from lpdeploy.core.model import AUTOMATIC, Action, Decision, Role
 from lpdeploy.core.refs import short
 
 
@@ -44,6 +44,7 @@ class QaState(enum.StrEnum):
 
 
 MARKS = (QaState.OK, QaState.BAD, QaState.UNTESTABLE)
+MARKERS = frozenset({Role.QA, Role.LOSA})  # the roles that may mark; everyone else is refused
 PASSING = frozenset({QaState.OK, QaState.UNTESTABLE})
 # the default ``[qa] bug_pattern``: Launchpad's "LP: #1234" and the forges' "Fixes #1234"
 DEFAULT_BUG_PATTERN = r"(?:LP:\s*#|Fixes\s+#)(\d+)"
@@ -138,6 +139,15 @@ class QaReport:
                 "blocker": asdict(self.blocker) if self.blocker else None,
                 "left_behind": list(self.left_behind),
                 "commits": [r.as_json(bug_url) for r in self.rows]}
+
+
+def mark_refusal(user: str | None, roles: set[str]) -> str | None:
+    """Why ``user`` (with ``roles``) may not mark revisions, or None: deny by default, like every control action."""
+    if not user:
+        return "not allowed: log in as a user with the qa or losa role to mark revisions"
+    if not roles & MARKERS:
+        return f"not allowed: user {user!r} may not mark revisions (marking needs the qa or losa role)"
+    return None
 
 
 def bug_refs(message: str, pattern: str = DEFAULT_BUG_PATTERN) -> tuple[str, ...]:

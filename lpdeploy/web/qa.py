@@ -25,7 +25,7 @@ from twisted.internet import defer
 from lpdeploy.core import validators
 from lpdeploy.core.errors import InvalidInput
 from lpdeploy.core.model import Role
-from lpdeploy.core.qa import MARKS, QaMark, QaState
+from lpdeploy.core.qa import MARKS, QaMark, QaState, mark_refusal
 from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.qa import qa_report, record_mark, staging_servers
@@ -33,7 +33,6 @@ from lpdeploy.facts.services import services
 from lpdeploy.web.snapshot import DashboardSnapshot
 from lpdeploy.web.www import JsonResource, roles
 
-MARKERS = frozenset({Role.QA, Role.LOSA})
 MAX_MARKED = 100  # revisions in one request
 MAX_BODY = 64 * 1024
 TIPS_MAX_AGE = 5.0  # seconds: readers share recent fetches
@@ -90,11 +89,9 @@ class QaMarkResource(JsonResource):
         settings = _settings(master)
         _same_origin(request, settings)
         user = (master.www.getUserInfos(request) or {}).get("username")
-        if not user:
-            raise Error(403, b"not allowed: log in as a user with the qa or losa role to mark revisions")
-        if not roles(request, master) & MARKERS:
-            raise Error(403, f"not allowed: user {user!r} may not mark revisions "
-                             "(marking needs the qa or losa role)".encode())
+        refusal = mark_refusal(user, roles(request, master))
+        if refusal is not None or not user:
+            raise Error(403, (refusal or "not allowed").encode())
         state, revisions, reason = _read_body(request)
         reach = services(master)
         upstream = reach.upstream(settings.repository.url)
