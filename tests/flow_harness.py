@@ -415,6 +415,7 @@ ALL_EVENTS = ["/".join(["*"] * n) for n in range(2, 8)]
 SOME_EVENTS = ["builds/*/*", "builders/*/builds/*/*", "builds/*/properties/*", "buildsets/*/*"]
 PAGES = ["api/latest/builds?property=*", "api/latest/buildrequests?property=*",  # /api/latest is /api/v2
          "plugins/lpdeploy/status.json", "plugins/lpdeploy/cowboys.json?all=1", "plugins/lpdeploy/audit.json",
+         "plugins/lpdeploy/qa.json",
          "plugins/wsgi_dashboards/pipeline/index.html", "plugins/wsgi_dashboards/pipeline/page",
          "plugins/wsgi_dashboards/pipeline/fragment"]
 
