@@ -183,7 +183,7 @@ def post_mark(flow: Flow, user: str | None, body: Any, content_type: str = "appl
         return e.code, e.read().decode()
 
 
-def release_fix(flow: Flow, secret: str) -> str:
+def release_fix(flow: Flow, secret: str, branch: str = "security/qa-door") -> str:
     """A security fix on production-stable, released and still embargoed (staging does not run it)."""
     flow.settle()
     git("fetch", "--quiet", str(flow.upstream), "refs/heads/production-stable", cwd=flow.work)
@@ -191,7 +191,7 @@ def release_fix(flow: Flow, secret: str) -> str:
     (flow.work / f"fix_{secret}.txt").write_text(f"the fix: {secret}\n")
     git("add", f"fix_{secret}.txt", cwd=flow.work)
     git("commit", "--quiet", "-m", f"Close the login bypass {secret}\n\nLP: #999001", cwd=flow.work)
-    git("push", "--quiet", str(flow.upstream), "HEAD:refs/heads/security/qa-door", cwd=flow.work)
+    git("push", "--quiet", str(flow.upstream), f"HEAD:refs/heads/{branch}", cwd=flow.work)
     fix = git("rev-parse", "HEAD", cwd=flow.work)
     wait_until(lambda: flow.tip("production-stable") == fix, 300, "production-stable to take the fix")
     flow.settle()
@@ -230,3 +230,21 @@ def test_the_marking_path_refuses_strangers_forms_and_foreign_origins_and_never_
         assert secret not in body and "999001" not in body, user
     with flow.session("alice").open(flow.url + "plugins/lpdeploy/qa.json", timeout=60) as r:
         assert json.loads(r.read())["base"] == fix  # the security role sees it
+
+
+def test_a_security_fixs_merge_back_never_waits_for_qa(flow: Flow) -> None:
+    fix = release_fix(flow, "qa9c2d", branch="security/qa-exempt")
+    merged = flow.cli("merge-back", "security/qa-exempt", user="alice")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    wait_until(lambda: flow.is_ancestor(fix, flow.tip("stable") or ""), 180, "the merge-back to reach stable")
+    flow.settle()
+    report = qa_list(flow)
+    exempt = [c for c in report["commits"] if c["security"]]
+    assert len(exempt) == 1 and exempt[0]["qa"] == "needs-testing", report  # shown as such, never QA'd
+    waiting = [c["revision"] for c in report["commits"] if not c["security"] and c["qa"] not in ("ok", "untestable")]
+    if waiting:
+        assert flow.cli("qa", "ok", *waiting, user="quinn").returncode == 0
+    assert qa_list(flow)["deployable"] == flow.tip("stable")  # the merge-back does not hold the line
+    promoted = flow.cli("promote", user="bob")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert flow.tip("production-stable") == flow.tip("stable")
