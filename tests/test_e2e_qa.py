@@ -7,7 +7,8 @@ a production server nobody deploys here (so a released fix stays embargoed);
 carol is a developer with no role. The marking path
 (``/plugins/lpdeploy/qa-mark``) is then attacked directly: anonymous, a
 developer, a cross-site form, a foreign origin, and a QA engineer fishing
-for an embargoed security fix.
+for an embargoed security fix. Last, that fix's merge-back reaches stable:
+it is shown as a security fix and never waits for QA.
 """
 
 from __future__ import annotations
