@@ -38,7 +38,7 @@ cat app.txt
 sleep 0.2
 grep -q "^status: ok" app.txt
 """
-PASSWORDS = {"bob": "bob-pw", "alice": "alice-pw", "carol": "carol-pw"}
+PASSWORDS = {"bob": "bob-pw", "alice": "alice-pw", "carol": "carol-pw", "quinn": "quinn-pw"}
 
 
 def free_port() -> int:
@@ -416,6 +416,7 @@ SOME_EVENTS = ["builds/*/*", "builders/*/builds/*/*", "builds/*/properties/*", "
 PAGES = ["api/latest/builds?property=*", "api/latest/buildrequests?property=*",  # /api/latest is /api/v2
          "plugins/lpdeploy/status.json", "plugins/lpdeploy/cowboys.json?all=1", "plugins/lpdeploy/audit.json",
          "plugins/lpdeploy/flaky.json",
+         "plugins/lpdeploy/qa.json",
          "plugins/wsgi_dashboards/pipeline/index.html", "plugins/wsgi_dashboards/pipeline/page",
          "plugins/wsgi_dashboards/pipeline/fragment"]
 

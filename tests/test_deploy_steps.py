@@ -34,7 +34,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from lpdeploy.core.errors import InvalidInput
-from lpdeploy.core.model import CowboyState, Deployment, Freeze, Release
+from lpdeploy.core.model import AUTOMATIC, CowboyState, Deployment, Freeze, Release
+from lpdeploy.core.qa import QaState
 from lpdeploy.core.settings import DeployOptions, parse_settings
 from lpdeploy.facts import services
 from lpdeploy.git.gitops import checkout_commands
@@ -42,6 +43,7 @@ from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys, parse_servers
 from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.qa import DbQaMarks
 from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry
 
 BUILD_NUMBER = 13  # FakeBuild.number
@@ -661,6 +663,25 @@ class CheckedDeploys(CheckedCase):
         self.assertEqual((audit.who, audit.details["server"], audit.details["revision"], audit.details["previous"],
                           audit.details["outcome"]), ("alice", "app1", self.p2, self.p1, "rolled-back"))
         self.assertNotIn("deploy", [e.action for e in await self.registry.audit_log()])
+
+    @async_to_deferred
+    async def test_a_failing_check_marks_the_revision_qa_bad_with_the_checks_output(self):
+        """Issue 14: the revision that failed its check is bad for QA (it holds promotion under require_qa)."""
+        self.history()
+        await self.deployed("app1", self.p1)
+        self.setup_flow_step(RunDeploys(settings=self.settings), **self.decided(self.p2, self.plan("app1")))
+        self.expect_commands(
+            self.deploy("app1", self.p2),
+            *[self.check("app1", self.p2, 1, "GET /+health: 500\n") for _ in range(3)],
+            *self.checkout("app1", self.p1), self.deploy("app1", self.p1))
+        self.expect_outcome(result=FAILURE)
+        await self.run_with_pauses(2)
+        marks = await DbQaMarks(self.master).marks()
+        self.assertEqual(set(marks), {self.p2})
+        self.assertEqual((marks[self.p2].state, marks[self.p2].by), (QaState.BAD, AUTOMATIC))
+        self.assertIn("failed on app1 (exit code 1, 3 attempts): GET /+health: 500", marks[self.p2].reason)
+        (audit,) = [e for e in await self.registry.audit_log() if e.action == "qa-mark"]
+        self.assertEqual((audit.who, audit.details["revision"], audit.details["state"]), (AUTOMATIC, self.p2, "bad"))
 
     @async_to_deferred
     async def test_a_failing_check_never_rolls_back_past_a_released_security_fix(self):

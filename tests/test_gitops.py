@@ -569,6 +569,7 @@ def _reads(repo, mirror, h):
     assert mirror.count_between([h["A"]], [h["R"]]) == 2
     assert [c.sha for c in mirror.first_parents(h["A"], h["R"])] == [h["R"], h["B"]]
     assert set(mirror.patch_ids([h["B"], h["R"]])) == {h["B"], h["R"]}
+    assert set(mirror.first_parent_messages(h["A"], h["R"])) == {h["R"], h["B"]}
 
 
 def _ls_remote(repo, mirror, h):
@@ -588,11 +589,23 @@ OPERATIONS = {"push": _push, "lost-reply": _lost_reply, "stale-push": _stale_pus
               "push_new_ref": _push_new_ref, "reads": _reads, "ls_remote": _ls_remote}
 
 
+def test_first_parent_messages_are_whole_messages_with_bodies(repo, mirror, history):
+    """What QA reads: bug references and git revert's line live in the body, not the subject."""
+    mirror.fetch()
+    messages = mirror.first_parent_messages(history["A"], history["R"])
+    commits = mirror.first_parents(history["A"], history["R"])
+    assert list(messages) == [c.sha for c in commits]
+    for c in commits:
+        assert messages[c.sha].startswith(c.subject)
+        assert "\x00" not in messages[c.sha] and "\x1e" not in messages[c.sha]
+    assert f"This reverts commit {history['B']}." in messages[history["R"]]  # git revert wrote it in the body
+
+
 def test_the_operations_cover_every_git_running_method_of_the_mirror():
     # a new Mirror method must be added to OPERATIONS, or this fails
     covered = {"push", "fetch_revision", "merge", "push_new_ref", "fetch", "heads", "has", "tree_of",
                "is_ancestor", "commit", "commit_times", "commits_between", "count_between", "first_parents",
-               "patch_ids", "ensure", "git", "remote", "confirm_landed"}
+               "patch_ids", "first_parent_messages", "ensure", "git", "remote", "confirm_landed"}
     public = {name for name in vars(Mirror) if not name.startswith("_")}
     assert public == covered
 

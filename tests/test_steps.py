@@ -35,10 +35,12 @@ from twisted.trial import unittest
 
 from lpdeploy.core.errors import PushUnconfirmed
 from lpdeploy.core.model import FlowKind, Release, Result, TestRecord
+from lpdeploy.core.qa import QaMark, QaState
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.master.steps.flow import MAX_CAS_ATTEMPTS, PUSH_RETRY_CAP, Decide, MoveBranches, RunSuite
 from lpdeploy.stores.ledger import DbLedger
+from lpdeploy.stores.qa import DbQaMarks
 from lpdeploy.stores.registry import DbRegistry
 
 BUILD_NUMBER = 13  # FakeBuild.number
@@ -581,3 +583,58 @@ class MoveBranchesLostReply(StepCase):
         await self.run_with_clock()
         self.assertEqual(self.repo.tip("stable"), self.s1)
         self.assertEqual(await self.moved_events(), [])
+
+
+class DecidePromoteRequiringQa(StepCase):
+    """``[promotion] require_qa``: the promote build (forced, or started by the cron schedule) takes the QA'd line."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.settings = parse_settings({"repository": {"url": self.repo.url},
+                                        "suite": {"command": self.SUITE_COMMAND},
+                                        "promotion": {"require_qa": True}})
+        self.flow_history()
+        self.repo.push("stable", self.d2)  # s1 (production) ← d1 ← d2 (stable)
+        for sha in (self.d1, self.d2):
+            yield defer.ensureDeferred(self.record(sha))
+
+    async def mark(self, sha, state):
+        await DbQaMarks(self.master).mark(QaMark(sha, state, "quinn", 1.0, "tested on qastaging"))
+
+    @async_to_deferred
+    async def test_without_a_revision_the_deployable_one_is_promoted_and_the_rest_left_behind(self):
+        await self.mark(self.d1, QaState.OK)
+        await self.mark(self.d2, QaState.BAD)
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE))  # as the cron starts it
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", self.d1)
+        await self.run_step()
+        self.assertIn("left behind: 1 commit", self.prop("lpdeploy_qa"))
+        self.assertIn(f"{self.d2[:12]} was marked bad by quinn", self.prop("lpdeploy_qa"))
+
+    @async_to_deferred
+    async def test_a_revision_beyond_deployable_is_refused_naming_the_blocking_commit(self):
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE), target_revision=self.d2)
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("lpdeploy_outcome", "refused", "lpdeploy")
+        await self.run_step()
+        self.assertIn(f"blocked by {self.d1[:12]}, needs-testing", self.prop("lpdeploy_reason"))
+        self.assertEqual(self.repo.tip("production-stable"), self.s1)
+
+    @async_to_deferred
+    async def test_with_nothing_qad_the_promotion_is_nothing_to_do_and_says_who_must_act(self):
+        self.setup_flow_step(Decide(settings=self.settings, kind=FlowKind.PROMOTE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_outcome", "nothing", "lpdeploy")
+        await self.run_step()
+        self.assertIn(f"{self.d1[:12]} is not QA'd yet", self.prop("lpdeploy_reason"))
+
+    @async_to_deferred
+    async def test_without_require_qa_marks_change_nothing(self):
+        await self.mark(self.d1, QaState.BAD)
+        settings = parse_settings({"repository": {"url": self.repo.url}, "suite": {"command": self.SUITE_COMMAND}})
+        self.setup_flow_step(Decide(settings=settings, kind=FlowKind.PROMOTE))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_revision", self.d2)
+        await self.run_step()

@@ -33,12 +33,14 @@ from lpdeploy.core.model import (
     SecurityJob,
     ServerStatus,
 )
+from lpdeploy.core.qa import QaState
 from lpdeploy.core.results import TestStatus
 from lpdeploy.core.settings import KNOWN_ROLES
 
 STORED = {
     Result: {"PASSED": "passed", "FAILED": "failed"},
-    Role: {"SECURITY": "security", "LOSA": "losa"},
+    Role: {"SECURITY": "security", "LOSA": "losa", "QA": "qa"},
+    QaState: {"NEEDS_TESTING": "needs-testing", "OK": "ok", "BAD": "bad", "UNTESTABLE": "untestable"},
     FlowKind: {"GATE": "gate", "PROMOTE": "promote", "DEPLOY": "deploy", "ADMIN": "admin", "SECURITY": "security"},
     BuildOutcome: {"MOVED": "moved", "NOTHING": "nothing", "DEPLOYED": "deployed", "DONE": "done",
                    "REFUSED": "refused", "FAILED": "failed"},
@@ -59,7 +61,7 @@ STORED = {
                   "COWBOY_REMOVE": "cowboy-remove", "COWBOY_RETIRE": "cowboy-retire",
                   "COWBOY_OVERRIDE": "cowboy-override", "FREEZE": "freeze", "THAW": "thaw",
                   "SECURITY_BUILD": "security-build", "SECURITY_PROMOTE": "security-promote",
-                  "MERGE_BACK": "merge-back"},
+                  "MERGE_BACK": "merge-back", "QA_MARK": "qa-mark"},
 }
 
 
@@ -75,8 +77,8 @@ def test_the_cli_accepts_exactly_the_successful_outcomes() -> None:
     assert set(OK_OUTCOMES) == {"moved", "nothing", "deployed", "done"}
 
 
-def test_the_site_file_knows_exactly_the_two_roles() -> None:
-    assert set(KNOWN_ROLES) == {"security", "losa"}
+def test_the_site_file_knows_exactly_the_three_roles() -> None:
+    assert set(KNOWN_ROLES) == {"security", "losa", "qa"}
 
 
 def test_rows_stored_as_plain_strings_load_as_enums() -> None:
@@ -111,4 +113,5 @@ def test_every_build_property_keeps_its_name() -> None:
         "RUN_DEPLOY": "lpdeploy_run_deploy", "SERVERS": "lpdeploy_servers", "ACTION": "lpdeploy_action",
         "COWBOY_IDS": "lpdeploy_cowboy_ids", "JOB": "lpdeploy_job", "PARENT_BUILDID": "lpdeploy_parent_buildid",
         "SHARD": "lpdeploy_shard", "ATTEMPT": "lpdeploy_attempt", "PREVIOUS_TIP": "lpdeploy_previous_tip",
+        "QA": "lpdeploy_qa",
     }

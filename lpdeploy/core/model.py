@@ -220,6 +220,7 @@ class Role(enum.StrEnum):
 
     SECURITY = "security"  # may see embargoed fixes and run security work
     LOSA = "losa"  # sysadmins: force gate, promote, deploy and admin builds
+    QA = "qa"  # QA engineers: mark revisions ok, bad or untestable (``lpdeploy qa``); losas may too
 
 
 class FlowKind(enum.StrEnum):
@@ -275,6 +276,7 @@ class AuditAction(enum.StrEnum):
     SECURITY_PROMOTE = "security-promote"
     MERGE_BACK = "merge-back"
     FAILOVER = "failover"  # a master took over the work of a silent one (lpdeploy.core.failover)
+    QA_MARK = "qa-mark"  # a revision marked ok, bad or untestable (by a person, or by a failed rollout check)
 
 
 class EventKind(enum.StrEnum):

@@ -23,6 +23,7 @@ RUN_SUITE = "lpdeploy_run_suite"  # bool: the checkout and suite steps run only 
 CHECKOUT_BRANCH = "lpdeploy_checkout_branch"  # the ref the worker checks REVISION out from
 CULPRIT = "lpdeploy_culprit"  # set by the gate's Bisect step: the commit it found breaking devel (public)
 PROBE = "lpdeploy_probe"  # set on a gate build that tests one commit of a failing batch (a bisection probe)
+QA = "lpdeploy_qa"  # a promote build under ``require_qa``: what QA decided (and what it left behind, and why)
 
 # the deploy builder
 AUTO = "lpdeploy_auto"  # set by AutoDeployScheduler: an automatic deploy (stable, never overriding)

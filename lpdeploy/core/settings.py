@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lpdeploy.core.errors import InvalidInput, SettingsError
 from lpdeploy.core.freeze_windows import FreezeWindow
 from lpdeploy.core.model import Role
+from lpdeploy.core.qa import DEFAULT_BUG_PATTERN
 from lpdeploy.core.refs import validate_branch, validate_branch_pattern
 from lpdeploy.core.validators import server_name, user_name
 
@@ -133,6 +134,15 @@ class Auth:
 @dataclass(frozen=True)
 class Promotion:
     schedule: str | None = None  # cron syntax, local time of the master
+    require_qa: bool = False  # promote only the QA'd line: the ``deployable`` revision (``core/qa.py``)
+
+
+@dataclass(frozen=True)
+class QaSettings:
+    """``[qa]``: how bug references are found in commit messages, and where they link to."""
+
+    bug_pattern: str = DEFAULT_BUG_PATTERN  # a regular expression; its one group (if any) is the bug number
+    bug_url: str | None = None  # e.g. "https://bugs.launchpad.net/bugs/{bug}"
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,7 @@ class Settings:
     workers: Workers = Workers()
     auth: Auth = Auth()
     promotion: Promotion = Promotion()
+    qa: QaSettings = QaSettings()
     gate: Gate = Gate()
     freeze: FreezeSettings = FreezeSettings()
     deploy: DeployOptions = DeployOptions()
@@ -295,7 +306,7 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
     """Validate an already-parsed site file (relative paths resolve against ``base``)."""
     r = _Reader(raw, "")
     r.only("repository", "branches", "suite", "www", "workers", "auth", "promotion", "gate", "freeze", "deploy",
-           "servers", "database", "mq", "cluster", "title", "webhook")
+           "servers", "database", "mq", "cluster", "title", "webhook", "qa")
     repo = r.table("repository", required=True)
     repo.only("url", "poll_interval", "timeout")
     repository = Repository(
@@ -366,7 +377,10 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
                 raise SettingsError(f"auth.roles.{role}", f"{u!r} is not a valid user name") from None
         roles[role] = users
     pr = r.table("promotion")
-    pr.only("schedule")
+    pr.only("schedule", "require_qa")
+    require_qa = pr.raw.get("require_qa", False)
+    if not isinstance(require_qa, bool):
+        raise SettingsError("promotion.require_qa", f"must be true or false, not {require_qa!r}")
     schedule = pr.string("schedule", None)
     if schedule is not None:
         _check_cron("promotion.schedule", schedule)
@@ -394,7 +408,8 @@ def parse_settings(raw: dict[str, Any], base: Path | None = None) -> Settings:
         www=www,
         workers=workers,
         auth=Auth(htpasswd=htpasswd, roles=roles),
-        promotion=Promotion(schedule=schedule),
+        promotion=Promotion(schedule=schedule, require_qa=require_qa),
+        qa=_qa(r.table("qa")),
         gate=Gate(notify_command=notify),
         freeze=_freeze(r),
         deploy=DeployOptions(soak=dp.integer("soak", DeployOptions.soak, low=0, high=86400),
@@ -512,6 +527,24 @@ def _servers(r: _Reader) -> tuple[Server, ...]:
                               check_pause=s.integer("check_pause", Server.check_pause, low=0, high=3600),
                               inspect_command=inspect))
     return tuple(servers)
+
+
+def _qa(t: _Reader) -> QaSettings:
+    """``[qa]``: a bug pattern that compiles and has at most one group; a bug URL with ``{bug}``."""
+    t.only("bug_pattern", "bug_url")
+    pattern = t.string("bug_pattern", DEFAULT_BUG_PATTERN)
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as e:
+        raise SettingsError("qa.bug_pattern", f"{pattern!r} is not a regular expression: {e}") from None
+    if groups > 1:
+        raise SettingsError("qa.bug_pattern", f"{pattern!r} has {groups} groups: use one, around the bug number "
+                                              "(other groups as (?:...))")
+    url = t.string("bug_url", None)
+    if url is not None and ("{bug}" not in url or urlsplit(url).scheme not in ("http", "https")):
+        raise SettingsError("qa.bug_url", f"{url!r}: an http(s) URL containing {{bug}}, e.g. "
+                                          "\"https://bugs.launchpad.net/bugs/{bug}\"")
+    return QaSettings(bug_pattern=pattern, bug_url=url)
 
 
 def _webhook(r: _Reader, base: Path | None) -> Webhook | None:

@@ -22,6 +22,7 @@ from typing import Any
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.flaky import DbFlakyLog, FlakyLog, InMemoryFlakyLog
 from lpdeploy.stores.ledger import DbLedger, InMemoryLedger, Ledger
+from lpdeploy.stores.qa import DbQaMarks, InMemoryQaMarks, QaMarks
 from lpdeploy.stores.registry import DbRegistry, InMemoryRegistry, Registry
 from lpdeploy.stores.timings import DbTimings, InMemoryTimings, Timings
 from lpdeploy.stores.upstream_health import DbUpstreamHealth, InMemoryUpstreamHealth, UpstreamHealthStore
@@ -40,6 +41,12 @@ class Services:
     upstreams: dict[str, Upstream] = field(default_factory=dict)  # URL → a stand-in; else the master's mirror
     health: UpstreamHealthStore | None = None  # None: the database store (issue 12: "unreachable since")
     flaky: FlakyLog | None = None  # None: the database's (``flaky_log``)
+    qa_marks: QaMarks | None = None  # None: the database store
+
+    @property
+    def qa(self) -> QaMarks:
+        """The QA marks (``stores/qa.py``): the database store unless ``install`` put another in place."""
+        return self.qa_marks if self.qa_marks is not None else DbQaMarks(self.master)
 
     @property
     def flaky_log(self) -> FlakyLog:
@@ -70,15 +77,17 @@ def services(master: Any) -> Services:
 
 def install(master: Any, ledger: Ledger | None = None, registry: Registry | None = None,
             timings: Timings | None = None, upstreams: dict[str, Upstream] | None = None,
-            health: UpstreamHealthStore | None = None, flaky: FlakyLog | None = None) -> Services:
+            health: UpstreamHealthStore | None = None, flaky: FlakyLog | None = None,
+            qa: QaMarks | None = None) -> Services:
     """Put other stores (or upstreams) in place for ``master``; what is not given stays as it was."""
     now = services(master)
     _per_master[master] = Services(master, ledger or now.ledger, registry or now.registry, timings or now.timings,
-                                   {**now.upstreams, **(upstreams or {})}, health or now.health, flaky or now.flaky)
+                                   {**now.upstreams, **(upstreams or {})}, health or now.health, flaky or now.flaky,
+                                   qa or now.qa_marks)
     return _per_master[master]
 
 
 def in_memory(master: Any) -> Services:
     """The in-memory twins of the stores for ``master`` (tests and benchmarks)."""
     return install(master, InMemoryLedger(), InMemoryRegistry(), InMemoryTimings(), health=InMemoryUpstreamHealth(),
-                   flaky=InMemoryFlakyLog())
+                   flaky=InMemoryFlakyLog(), qa=InMemoryQaMarks())

@@ -289,6 +289,23 @@ class Mirror:
             commits.append(Commit(sha=h, tree=tree, author=author, subject=subject, timestamp=int(ts)))
         return commits
 
+    def first_parent_messages(self, base: str | None, tip: str, limit: int = 200) -> dict[str, str]:
+        """The whole message of each commit of ``first_parents(base, tip, limit)``, by sha.
+
+        What QA reads besides the subject: bug references and git revert's
+        ``This reverts commit <sha>.`` line.
+        """
+        args = ["log", "--first-parent", f"--max-count={limit}", "--format=%H%x00%B%x1e",
+                "--end-of-options", validate_revision(tip)]
+        if base is not None:
+            args.append("^" + validate_revision(base))
+        out = {}
+        for record in self.git(*args).stdout.split("\x1e"):
+            sha, sep, message = record.lstrip("\n").partition("\x00")
+            if sep:
+                out[sha] = message
+        return out
+
     def merge(self, ours: str, theirs: str, message: str) -> str:
         """Create (in the mirror only) a merge commit of ``theirs`` into ``ours``; return its sha.
 

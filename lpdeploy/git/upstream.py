@@ -132,6 +132,9 @@ class Upstream:
     async def first_parents(self, base: str | None, tip: str, limit: int = 200) -> list[Commit]:
         return await self._run(self.mirror.first_parents, base, tip, limit)
 
+    async def first_parent_messages(self, base: str | None, tip: str, limit: int = 200) -> dict[str, str]:
+        return await self._run(self.mirror.first_parent_messages, base, tip, limit)
+
     async def push(self, moves: list[Move]) -> bool:
         """``Mirror.push``: True when the push landed though its reply was lost."""
         try:

@@ -20,7 +20,7 @@ from lpdeploy.core import properties as prop
 from lpdeploy.core import validators
 from lpdeploy.core.errors import Interrupted, InvalidInput, UsageError
 from lpdeploy.core.model import OK_OUTCOMES, Result
-from lpdeploy.core.refs import short, validate_branch
+from lpdeploy.core.refs import short, validate_branch, validate_revision
 from lpdeploy.tools.client import FINAL_RESULTS, ApiError, Client
 
 DEFAULT_URL = "http://localhost:8010/"
@@ -190,7 +190,11 @@ def _when(ts: float) -> str:
 def cmd_promote(args: argparse.Namespace, connect: Connect) -> int:
     params = {"target_revision": _revision(args.revision, "--revision"),
               "reason": _reason(args.reason, required=False) or "lpdeploy promote"}
-    return _report(_force(args, connect, "promote", params)[1])
+    build = _force(args, connect, "promote", params)[1]
+    props = (build or {}).get("properties", {})
+    if props.get(prop.QA) and props[prop.QA] != props.get(prop.REASON):
+        print(f"qa: {props[prop.QA]}")  # [promotion] require_qa: what it promoted, left behind, and why
+    return _report(build)
 
 
 def cmd_deploy(args: argparse.Namespace, connect: Connect) -> int:
@@ -338,6 +342,60 @@ def cmd_flaky(args: argparse.Namespace, connect: Connect) -> int:
     return 0
 
 
+def cmd_qa_mark(args: argparse.Namespace, connect: Connect) -> int:
+    revisions = [_checked(validate_revision, r, "REV") for r in args.revisions]
+    reason = _reason(args.reason, required=False)
+    client = connect()
+    answer = client.post("plugins/lpdeploy/qa-mark", {"state": args.state, "revisions": revisions, "reason": reason})
+    for rev in answer["marked"]:
+        print(f"{short(rev)} marked {answer['state']} by {answer['by']}" + (f": {reason}" if reason else ""))
+    return 0
+
+
+def cmd_qa_list(args: argparse.Namespace, connect: Connect) -> int:
+    client = connect()
+    client.login()
+    report = client.get("plugins/lpdeploy/qa.json")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for line in qa_lines(report):
+        print(line)
+    return 0
+
+
+def qa_lines(report: dict[str, Any]) -> list[str]:
+    """``lpdeploy qa list``: the deployable line first, then every undeployed commit, oldest first."""
+    commits = report["commits"]
+    if not commits:
+        return ["nothing to QA: production-stable holds every commit on stable"]
+    lines = []
+    deployable = report["deployable"]
+    behind = len(report["left_behind"])
+    if deployable == report["base"]:
+        lines.append(f"deployable: nothing beyond production-stable ({behind} commits waiting)")
+    else:
+        lines.append(f"deployable: {short(deployable)} ({len(commits) - behind} of {len(commits)} commits)")
+    if report.get("blocker"):
+        b = report["blocker"]
+        lines.append(f"blocked by {short(b['revision'])}: {b['why']}; waiting for {b['who']}")
+    for c in commits:
+        state = "security fix (exempt)" if c["security"] else c["qa"]
+        if c.get("reverted_by"):
+            state += f", reverted by {short(c['reverted_by'])}"
+        who = f" by {c['marked_by']}" + (f" {_when(c['marked_at'])}" if c.get("marked_at") else "") \
+            if c.get("marked_by") else ""
+        bugs = " ".join(f"#{b['bug']}" for b in c["bugs"])
+        staging = f"  on {', '.join(c['staging'])}" if c["staging"] else ""
+        line = f"  {short(c['revision'])}  {state:<14}{who}  {c['subject']}  ({c['author']})"
+        lines.append(line + (f"  bugs: {bugs}" if bugs else "") + staging)
+        if c.get("reason") and c["qa"] != "needs-testing":
+            lines.append(f"      {c['reason']}")
+        if c["revision"] == deployable:
+            lines.append("  ---- deployable ----")
+    return lines
+
+
 # --- the parser ----------------------------------------------------------
 
 
@@ -443,6 +501,27 @@ def parser() -> argparse.ArgumentParser:
     mb.add_argument("branch", metavar="BRANCH", help="the security branch")
     _waiting(mb)
     mb.set_defaults(func=cmd_merge_back)
+    q = sub.add_parser("qa", help="QA state of the commits not yet on production (marking: role qa or losa)",
+                       description="QA marks: what was tested on staging. Only revisions deployable as tip "
+                                   "(everything from production-stable up to them ok or untestable) are promoted "
+                                   "when the site sets [promotion] require_qa.")
+    qs = q.add_subparsers(dest="qa_command", required=True, metavar="ACTION")
+    for state, what in (("ok", "it works on staging"), ("bad", "it is broken: holds promotion until reverted "
+                                                                 "on stable or marked again"),
+                        ("untestable", "it cannot be tested on staging; it does not hold promotion")):
+        m = qs.add_parser(state, help=f"mark revisions {state}: {what}",
+                          description=f"Mark each REV (a full 40-hex commit id on stable) {state}: {what}. "
+                                      "Replaces an earlier mark; audited.")
+        m.add_argument("revisions", nargs="+", metavar="REV", help="a full 40-hex commit id on stable")
+        m.add_argument("--reason", help="why (shown in qa list, the dashboard and the audit trail)")
+        m.set_defaults(func=cmd_qa_mark, state=state)
+    ql = qs.add_parser("list", help="the commits on stable not on production-stable, oldest first",
+                       description="Each commit on stable that production-stable lacks, oldest first: its QA "
+                                   "state, who marked it, its bugs, whether the staging servers run it; and the "
+                                   "deployable revision, with what blocks beyond it and who must act.")
+    ql.add_argument("--json", action="store_true", help="print JSON")
+    ql.set_defaults(func=cmd_qa_list)
+
     au = sub.add_parser("audit", help="who did what, when (role security or losa)",
                         description="The audit trail: forced security builds, promotions, merge-backs, "
                                     "deploys, overrides, cowboys, freezes; newest first.")

@@ -104,6 +104,18 @@ class Client:
             raise ApiError(f"the master refused: {_message(reply['error'].get('message'))}", 400)
         return reply.get("result") if isinstance(reply, dict) else reply
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """A JSON POST to one of lpdeploy's own control paths (``plugins/lpdeploy/...``), logged in."""
+        self.login()
+        try:
+            return self._request(path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        except ApiError as e:
+            if e.status == 403:
+                raise ApiError(e.detail, 403, e.detail) from None
+            if e.status == 400:
+                raise ApiError(f"the master refused: {e.detail}", 400, e.detail) from None
+            raise
+
     def wait_for_request(self, brid: int, progress: Callable[[str], None], timeout: float) -> dict[str, Any]:
         """Wait until build request ``brid`` completes; return its last build (with properties).
 

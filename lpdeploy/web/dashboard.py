@@ -83,9 +83,9 @@ def make_app() -> Flask:
 
         found: tuple[dict[str, Any], dict[str, Any]] = blockingCallFromThread(reactor, gather)  # type: ignore[arg-type]
         view, flaky = found
-        api = request.script_root.rsplit("/plugins/", 1)[0] + "/api/v2/"
-        return {"v": view, "flaky": flaky, "user": user, "roles": roles, "settings": settings, "api": api,
-                "refresh": REFRESH_SECONDS}
+        root = request.script_root.rsplit("/plugins/", 1)[0]
+        return {"v": view, "flaky": flaky, "user": user, "roles": roles, "settings": settings,
+                "api": root + "/api/v2/", "lpdeploy": root + "/plugins/lpdeploy/", "refresh": REFRESH_SECONDS}
 
     @app.route("/index.html")
     def embedded() -> str:

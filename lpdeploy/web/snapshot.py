@@ -37,8 +37,11 @@ from twisted.internet import defer
 
 from lpdeploy.core.model import Tips
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.qa import qa_report
+from lpdeploy.facts.services import services
 from lpdeploy.git.upstream import Upstream
 from lpdeploy.stores.ledger import Ledger
+from lpdeploy.stores.qa import QaMarks
 from lpdeploy.stores.registry import Registry
 from lpdeploy.web.pipeline import pipeline_view
 
@@ -97,7 +100,7 @@ class DashboardSnapshot:
         return _per_master[master]
 
     def invalidate(self) -> None:
-        """Something the page shows changed (called on every finished build)."""
+        """Something the page shows changed (called on every finished build, and by a QA mark)."""
         self.builds_finished += 1
 
     async def _listen(self) -> None:
@@ -139,5 +142,14 @@ class DashboardSnapshot:
         self.computations += 1
         for may_see_security in (key, not key):
             view = await pipeline_view(facts, ledger, registry, settings, may_see_security=may_see_security, now=now)
+            view["qa"] = await _qa(facts, registry, services(self.master).qa, settings, tips,
+                                   may_see_security)  # the deployment report
             self._pictures[may_see_security] = _Picture(view, stamp, now)
         return self._pictures[key]
+
+
+async def _qa(upstream: Upstream, registry: Registry, marks: QaMarks, settings: Settings, tips: Tips,
+              may_see_security: bool) -> dict[str, Any]:
+    """The deployment report (``facts/qa.py``) as the page shows it: the same rows as ``lpdeploy qa list``."""
+    report = await qa_report(upstream, registry, marks, settings, tips, may_see_security)
+    return report.as_json(settings.qa.bug_url)

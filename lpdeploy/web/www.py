@@ -2,6 +2,7 @@
 
 ``status.json`` serves ``status.flow_status`` for the CLI and for people;
 ``flaky.json`` the flaky tests and the quarantine (``status.flaky_report``);
+``qa.json`` and ``qa-mark`` the QA report and marking (``lpdeploy.web.qa``);
 ``hook`` receives push webhooks (``lpdeploy.web.hook``);
 ``scripts.js`` and ``styles.css`` exist because Buildbot's React UI loads them
 for every configured plugin.
@@ -172,9 +173,13 @@ class LpDeployApp:
     ui = False
 
     def __init__(self) -> None:
+        from lpdeploy.web.qa import QaListResource, QaMarkResource  # they build on JsonResource, above
+
         self.master: Any = None
         self.resource = resource.Resource()
         children: dict[bytes, resource.Resource] = {
+            b"qa.json": QaListResource(self),
+            b"qa-mark": QaMarkResource(self),
             b"status.json": StatusResource(self),
             b"cowboys.json": CowboysResource(self),
             b"audit.json": AuditResource(self),

@@ -30,6 +30,7 @@ from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput
 from lpdeploy.core.freeze_windows import span
 from lpdeploy.core.model import (
+    AUTOMATIC,
     EMBARGOED,
     Action,
     AuditAction,
@@ -43,9 +44,11 @@ from lpdeploy.core.model import (
     FlowKind,
     ServerStatus,
 )
+from lpdeploy.core.qa import QaMark, QaState
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Server, Settings
 from lpdeploy.facts.embargo import embargoed_commits
+from lpdeploy.facts.qa import record_mark
 from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Commit, checkout_commands
@@ -496,6 +499,8 @@ class RunDeploys(buildstep.ShellMixin, FlowStep):
         await registry.audit(AuditEntry(now, self.who, AuditAction.DEPLOY_CHECK_FAILED, {
             "server": server.name, "revision": revision, "previous": before,
             "check": server.check_argv(revision), "failure": failure, "outcome": status, "rollback": what}))
+        # a revision that failed its check on a server is QA'd: bad, until reverted or marked again
+        await record_mark(services(self.master).qa, registry, QaMark(revision, QaState.BAD, AUTOMATIC, now, failure))
         return {"status": status, "reason": f"{failure}; {what}"}
 
     async def _roll_back(self, server: Server, revision: str) -> str | None:

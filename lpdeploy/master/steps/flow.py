@@ -23,7 +23,7 @@ from buildbot.process import buildstep, results
 from buildbot.reporters.utils import getURLForBuild
 from twisted.internet.task import deferLater
 
-from lpdeploy.core import policy, validators
+from lpdeploy.core import policy, qa, validators
 from lpdeploy.core import properties as prop
 from lpdeploy.core.errors import GitError, InvalidInput, StaleBranch
 from lpdeploy.core.flows import FLOWS
@@ -41,6 +41,7 @@ from lpdeploy.core.model import (
 )
 from lpdeploy.core.refs import qualified, short, validate_revision
 from lpdeploy.core.settings import Settings
+from lpdeploy.facts.qa import qa_report
 from lpdeploy.facts.releases import lost_fixes
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Move, checkout_command
@@ -239,7 +240,22 @@ class Decide(FlowStep):
         on_stable = False
         if requested is not None and stable_tip is not None:
             on_stable = await self.upstream.contains(stable_tip, requested)
-        return policy.promotion_target(b.stable, stable_tip, requested, on_stable)
+        decision = policy.promotion_target(b.stable, stable_tip, requested, on_stable)
+        if self.kind is FlowKind.PROMOTE and self.settings.promotion.require_qa and not decision.refused:
+            decision = await self._qa_target(tips, requested)
+        return decision
+
+    async def _qa_target(self, tips: Any, requested: str | None) -> Decision:
+        """``[promotion] require_qa``: only the QA'd line travels (``qa.promotion_decision``); see ``lpdeploy_qa``."""
+        b = self.settings.branches
+        ps_tip = tips.get(b.production_stable)
+        if requested is not None and ps_tip is not None and await self.upstream.contains(ps_tip, requested):
+            return policy.promotion_target(b.stable, tips.get(b.stable), requested, True)  # already promoted
+        reach = services(self.master)
+        report = await qa_report(self.upstream, reach.registry, reach.qa, self.settings, tips, may_see_security=True)
+        decision = qa.promotion_decision(report, requested)
+        self.setProperty(prop.QA, decision.reason, SOURCE)
+        return decision
 
     async def _lost_fixes(self, target: str) -> Decision | None:
         """Refuse a promotion that would drop a released security fix (the history, not the branch rows)."""
