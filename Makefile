@@ -40,9 +40,9 @@ lint: $(STAMP)
 
 # the suite in two parts: most of it in parallel (a module stays on one process: its master is shared),
 # then the tests marked serial alone (they measure latency or load, or share the fresh clone)
-TEST_JOBS ?= 3
+TEST_JOBS ?= 5
 test: lint $(CLUSTER_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial" --durations=15
 	$(BIN)/python -m pytest -q -m serial
 
 bench: $(CLUSTER_STAMP)

@@ -106,8 +106,12 @@ def test_ctrl_c_during_the_canarys_soak_stops_the_rollout_before_the_others(flow
     cli = subprocess.Popen([str(BIN / "lpdeploy"), "deploy", "--server", "app1", "--server", "app2"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        wait_until(lambda: history(flow, "app1")[-1:] == [target], 120, "the canary to be deployed")
-        cli.send_signal(signal.SIGINT)  # within the soak: its check takes a moment, the soak SOAK seconds
+        # the canary deployed, checked and recorded: the soak (SOAK seconds) has begun. Waiting for the deploy
+        # command alone is not enough on a loaded machine: a Ctrl-C during the check leaves app1 unrecorded
+        wait_until(lambda: history(flow, "app1")[-1:] == [target]
+                   and {s["name"]: s["deployed"] for s in flow.status()["servers"]}["app1"] == target,
+                   120, "the canary to be deployed and recorded")
+        cli.send_signal(signal.SIGINT)
         _, err = cli.communicate(timeout=120)
     finally:
         if cli.poll() is None:
