@@ -17,9 +17,10 @@ from test_shard_steps import FAILED, PASSED, Outcome, RunShardsCase, ShardCase
 from lpdeploy.core.model import Result
 from lpdeploy.core.settings import parse_settings
 from lpdeploy.core.shard_watch import POLL
-from lpdeploy.master.steps.bisect import Bisect
+from lpdeploy.master.steps.bisect import Bisect, _recheck_lease
 from lpdeploy.master.steps.shards import RECHECK_BASE, ShardRuns
 from lpdeploy.stores.flaky import DbFlakyLog
+from lpdeploy.stores.lease import DbLeases
 from lpdeploy.stores.ledger import DbLedger
 from lpdeploy.stores.registry import DbRegistry
 
@@ -104,3 +105,29 @@ class Recheck(BatchCase):
         self.assertEqual(await self.requests(), {})
         self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[3])
         self.assertIn("no failing tests of", self.decision_log())
+
+    @async_to_deferred
+    async def test_a_culprit_another_build_is_re_checking_is_left_to_that_build(self):
+        # two bisect steps ending at once with the same culprit: the first took the re-check lease and cleared
+        # the kept tests; the second must not name the commit "as it failed" while the first may find it flaky
+        await self.given_a_failed_batch()
+        other = "master 9 (other) build 77"
+        await DbLeases(self.master).take(_recheck_lease(self.repo.tree(self.c[3])), other, 0.0, 3600.0)
+        await self.log.save_failed(self.suite, self.repo.tree(self.c[3]), [])
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual(await self.requests(), {})
+        self.assertIsNone(await DbRegistry(self.master).culprit())
+        self.assertIn(f"{self.c[3][:12]} is being re-checked by {other}", self.decision_log())
+        self.assertEqual(self.repo.tip("stable"), self.s1)
+
+    @async_to_deferred
+    async def test_the_re_check_lease_is_released_whatever_the_verdict(self):
+        await self.given_a_failed_batch()
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        done = self.run_step()
+        await self.play_recheck(passes=False)
+        await done
+        self.assertIsNone(await DbLeases(self.master).state(_recheck_lease(self.repo.tree(self.c[3]))))

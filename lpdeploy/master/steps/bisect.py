@@ -39,8 +39,10 @@ from lpdeploy.core.shard_watch import bounds
 from lpdeploy.facts.batch import BATCH_LIMIT, Batch, read_batch
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Commit
+from lpdeploy.master.steps.deploy_lease import holder
 from lpdeploy.master.steps.flow import MoveBranches, suite_needed
 from lpdeploy.master.steps.shards import RECHECK_BASE, ShardDriver, ShardRuns
+from lpdeploy.stores.lease import DbLeases
 
 MAX_LINKS = 20  # probe builds linked from the step (the log lists every commit)
 NOTIFY_TIMEOUT = 60  # seconds the step waits for ``[gate] notify_command``
@@ -94,7 +96,13 @@ class Bisect(ShardDriver, MoveBranches):
         await self._list(batch)
         cleared = False
         while step.found and step.culprit is not None:
-            verdict = await self._recheck(batch.commit(step.culprit))
+            busy = await self._claim_recheck(batch.commit(step.culprit))
+            if busy is not None:
+                return await self._done(busy)
+            try:
+                verdict = await self._recheck(batch.commit(step.culprit))
+            finally:
+                await DbLeases(self.master).release(_recheck_lease(batch.commit(step.culprit).tree), holder(self))
             if verdict is None:
                 return await self._done("stopped during the re-check: no culprit named", results.CANCELLED)
             if not verdict:
@@ -132,6 +140,23 @@ class Bisect(ShardDriver, MoveBranches):
         self.descriptionDone = [summary[:120]]
         return results.SUCCESS if moved != results.FAILURE else results.WARNINGS
 
+    async def _claim_recheck(self, culprit: Commit) -> str | None:
+        """Take ``culprit``'s re-check lease; the reason this build must not judge it when another build holds it.
+
+        Two bisect steps can finish at the same moment with the same culprit.
+        The first takes the tree's re-check lease (in the shared database) and
+        clears the kept failing tests; the second, finding none kept, would
+        name the commit "as it failed" while the first is about to find the
+        failure flaky. So the second leaves the verdict to the lease's holder.
+        The caller releases the lease after the re-check.
+        """
+        me, ttl = holder(self), RECHECK_LEASE_SLACK + 2 * self.settings.suite.max_time
+        taken = await DbLeases(self.master).take(_recheck_lease(culprit.tree), me, self.master.reactor.seconds(), ttl)
+        if taken.holder == me:
+            return None
+        return (f"{short(culprit.sha)} is being re-checked by {taken.holder}: that build decides whether "
+                "it is named; this one names no culprit")
+
     async def _recheck(self, culprit: Commit) -> bool | None:
         """Run the culprit's failing tests once more before naming it: True if all passed (flaky), None if stopped.
 
@@ -147,6 +172,12 @@ class Bisect(ShardDriver, MoveBranches):
                      "not every test ran, or re-checked already): it is named as it failed")
             return False
         await log.save_failed(suite.identity, culprit.tree, [])  # once per tree, whatever comes of it
+        return await self._run_recheck(culprit, tests)
+
+    async def _run_recheck(self, culprit: Commit, tests: list[str]) -> bool | None:
+        """Run ``tests`` alone on ``culprit``: True if all passed (recorded flaky, the tree passed), None if stopped."""
+        suite = self.settings.suite
+        log = services(self.master).flaky_log
         self.say(f"re-check: running the {len(tests)} failing test(s) of {short(culprit.sha)} once more, "
                  f"each alone, before naming it: {', '.join(tests[:10])}{' …' if len(tests) > 10 else ''}")
         started = self.master.reactor.seconds()
@@ -213,3 +244,11 @@ class Bisect(ShardDriver, MoveBranches):
         self.descriptionDone = [(summary or reason)[:120]]
         await self.flush()
         return result
+
+
+RECHECK_LEASE_SLACK = 600  # seconds beyond twice the suite's max_time before a dead re-checker's lease frees itself
+
+
+def _recheck_lease(tree: str) -> str:
+    """The lease of one tree's re-check: at most one build re-checks a tree at a time, across masters."""
+    return f"recheck/{tree}"
