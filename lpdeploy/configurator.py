@@ -39,7 +39,7 @@ from lpdeploy.core.model import FlowKind, JobKind, Role
 from lpdeploy.core.settings import Settings, load_settings, site_file, site_overlay
 from lpdeploy.master import db_outage, lost_worker
 from lpdeploy.master.changes import FlowPoller
-from lpdeploy.master.cowboy_forms import CowboyForceScheduler
+from lpdeploy.master.cowboy_forms import PATCH_FIELD, CowboyForceScheduler
 from lpdeploy.master.failover import FailoverService
 from lpdeploy.master.schedulers import (
     AutoDeployScheduler,
@@ -339,7 +339,7 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
             _servers_text(settings, f"Servers ({names})", required=True),
             _reason_text("cowboy_reason", "What was patched by hand, and why", "cowboy reason", required=True),
             _revision_text("fixed_by", "Commit with the real fix (full sha, optional)", "fixed-by revision"),
-            _text(prop.PATCH_FIELD, "The patch applied by hand (git diff output, optional; kept for losas only)",
+            _text(PATCH_FIELD, "The patch applied by hand (git diff output, optional; kept for losas only)",
                   validators.patch),
         ]),
         _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [

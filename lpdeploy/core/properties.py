@@ -35,7 +35,6 @@ SERVERS = "lpdeploy_servers"  # per server: {"status": a core.model.ServerStatus
 ACTION = "lpdeploy_action"  # which bookkeeping action the build carries out
 COWBOY_IDS = "lpdeploy_cowboy_ids"  # the ids of the cowboys a ``cowboy-add`` recorded
 PATCH_UPLOAD = "lpdeploy_patch_upload"  # a ``cowboy-add``'s token for its diff, kept master-side (never the diff)
-PATCH_FIELD = "patch"  # the cowboy-add form field (and CLI parameter) carrying the diff to the scheduler
 
 # security and merge-back builds
 JOB = "lpdeploy_job"  # the opaque token of the job kept master-side

@@ -27,6 +27,8 @@ from lpdeploy.core.model import AUTOMATIC, PatchUpload
 from lpdeploy.facts.services import services
 from lpdeploy.stores.registry import new_upload_token
 
+PATCH_FIELD = "patch"  # the form field (and CLI parameter) carrying the diff; it never reaches a buildset
+
 
 class CowboyForceScheduler(ForceScheduler):
     """The cowboy-add form: a non-empty ``patch`` field is stored as an upload; the buildset gets its token."""
@@ -39,9 +41,9 @@ class CowboyForceScheduler(ForceScheduler):
     async def _add(self, reason: str, sourcestamps: Any, properties: Properties, kwargs: dict[str, Any]) -> Any:
         kept = Properties()
         for name, (value, source) in properties.asDict().items():
-            if name not in (prop.PATCH_FIELD, prop.PATCH_UPLOAD):
+            if name not in (PATCH_FIELD, prop.PATCH_UPLOAD):
                 kept.setProperty(name, value, source)
-        diff = properties.getProperty(prop.PATCH_FIELD) or ""
+        diff = properties.getProperty(PATCH_FIELD) or ""
         if diff:
             token = new_upload_token()
             owner = properties.getProperty("owner")  # who, as ``FlowStep.who`` reads it back to claim
