@@ -339,7 +339,7 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
             _servers_text(settings, f"Servers ({names})", required=True),
             _reason_text("cowboy_reason", "What was patched by hand, and why", "cowboy reason", required=True),
             _revision_text("fixed_by", "Commit with the real fix (full sha, optional)", "fixed-by revision"),
-            _text(PATCH_FIELD, "The patch applied by hand (git diff output, optional; kept for losas only)",
+            _text(PATCH_FIELD, "The patch applied by hand (git diff output, optional; never shown to viewers)",
                   validators.patch),
         ]),
         _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [

@@ -141,9 +141,13 @@ def test_a_cowboy_whose_patch_lands_under_another_commit_id_retires_with_the_dep
     patch = flow.base / "relay.diff"
     assert MARKER in diff
     patch.write_text(diff)
-    added = flow.cli("cowboy", "add", "--server", "app2", "--reason", "mail relay changed by hand",
-                     "--patch", str(patch), user="bob")
+    with flow.recording(None) as anonymous, flow.recording("carol") as developer:  # the event streams too
+        added = flow.cli("cowboy", "add", "--server", "app2", "--reason", "mail relay changed by hand",
+                         "--patch", str(patch), user="bob")
     assert added.returncode == 0, added.stderr
+    for rec in (anonymous, developer):
+        assert "lpdeploy-admin" in rec.text or "lpdeploy_patch_upload" in rec.text, rec.text[:500]  # it saw the build
+        assert "SECRET-HOTFIX" not in rec.text
     cowboy_id = int(added.stdout.split()[-1])
     assert_no_viewer_reads_the_diff(flow, flow.builds("lpdeploy-admin")[-1]["buildid"])
 
