@@ -39,6 +39,7 @@ from lpdeploy.core.model import FlowKind, JobKind, Role
 from lpdeploy.core.settings import Settings, load_settings, site_file, site_overlay
 from lpdeploy.master import db_outage, lost_worker
 from lpdeploy.master.changes import FlowPoller
+from lpdeploy.master.cowboy_forms import PATCH_FIELD, CowboyForceScheduler
 from lpdeploy.master.failover import FailoverService
 from lpdeploy.master.schedulers import (
     AutoDeployScheduler,
@@ -308,16 +309,17 @@ def _servers_text(settings: Settings, label: str, required: bool = False) -> Che
 
 
 def _force(name: str, builder: str, label: str, codebase: CodebaseParameter, params: list[Any],
-           button: str | None = None) -> ForceScheduler:
+           button: str | None = None, cls: type[ForceScheduler] = ForceScheduler) -> ForceScheduler:
     """A force scheduler of the flow: every field it shows is fixed or checked by a rule."""
-    return ForceScheduler(name=name, builderNames=[builder], label=label, buttonName=button or label,
+    return cls(name=name, builderNames=[builder], label=label, buttonName=button or label,
                           reason=_reason_field(f"lpdeploy {name}"), priority=NoPriority(name="priority"),
                           codebases=[codebase], properties=params)
 
 
 def _admin_scheduler(settings: Settings, action: str, label: str, params: list[Any]) -> ForceScheduler:
     return _force(action, ADMIN_BUILDER, label, _fixed_codebase(settings, settings.branches.production_stable),
-                  [FixedParameter(name=prop.ACTION, default=action), *params])
+                  [FixedParameter(name=prop.ACTION, default=action), *params],
+                  cls=CowboyForceScheduler if action == "cowboy-add" else ForceScheduler)
 
 
 def _deploy_schedulers(settings: Settings) -> list[Any]:
@@ -337,7 +339,8 @@ def _deploy_schedulers(settings: Settings) -> list[Any]:
             _servers_text(settings, f"Servers ({names})", required=True),
             _reason_text("cowboy_reason", "What was patched by hand, and why", "cowboy reason", required=True),
             _revision_text("fixed_by", "Commit with the real fix (full sha, optional)", "fixed-by revision"),
-            _text("patch", "The patch applied by hand (git diff output, optional)", validators.patch),
+            _text(PATCH_FIELD, "The patch applied by hand (git diff output, optional; never shown to viewers)",
+                  validators.patch),
         ]),
         _admin_scheduler(settings, "cowboy-remove", "Remove a cowboy", [
             _text("cowboy_id", "Cowboy id", lambda v: str(validators.cowboy_id(v)), required=True, size=10),

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lpdeploy.core.bisect import Culprit
-from lpdeploy.core.errors import LpDeployError
+from lpdeploy.core.errors import InvalidInput, LpDeployError
 from lpdeploy.core.model import (
     AuditEntry,
     Cowboy,
@@ -28,12 +28,13 @@ from lpdeploy.core.model import (
     JobKind,
     MergeBackAttempt,
     MergeBackOutcome,
+    PatchUpload,
     Release,
     SecurityFix,
     SecurityJob,
     UnrecordedChange,
 )
-from lpdeploy.stores.registry import UnknownCowboy, new_job_token
+from lpdeploy.stores.registry import UPLOAD_TTL, UnknownCowboy, new_job_token, new_upload_token
 
 T0 = 1_700_000_000.25
 FIX = "f" * 40
@@ -209,6 +210,64 @@ async def a_cowboys_patch_is_kept_whole_and_patch_ids_are_cached_by_commit(regis
     many = [f"{i:040x}" for i in range(1, 1201)]  # more than one batch of names
     await registry.save_patch_ids({s: "6" * 40 for s in many})
     assert len(await registry.patch_ids(many + [REV_C])) == 1201
+
+
+DIFF = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n"
+
+
+async def _refused(claim: Awaitable[str], words: str) -> str:
+    """The one-line message of a refused claim (``InvalidInput``), checked to hold ``words``."""
+    try:
+        await claim
+    except InvalidInput as e:
+        assert words in str(e) and "\n" not in str(e), str(e)
+        return str(e)
+    raise AssertionError(f"the claim was not refused ({words})")
+
+
+async def an_upload_is_claimed_once_by_its_uploader(registry: Any) -> None:
+    token = new_upload_token()
+    await registry.save_patch_upload(PatchUpload(token, DIFF, "bob", T0))
+    assert await registry.claim_patch_upload(token, "bob", T0 + 5) == DIFF
+    await _refused(registry.claim_patch_upload(token, "bob", T0 + 6), "already used")  # single use
+
+
+async def an_upload_cannot_be_claimed_by_another_user_and_stays_for_its_uploader(registry: Any) -> None:
+    token = new_upload_token()
+    await registry.save_patch_upload(PatchUpload(token, DIFF, "bob", T0))
+    await _refused(registry.claim_patch_upload(token, "mallory", T0 + 1), "uploaded by another user")
+    assert await registry.claim_patch_upload(token, "bob", T0 + 2) == DIFF
+
+
+async def an_expired_upload_is_refused_and_gone(registry: Any) -> None:
+    token, fresh = new_upload_token(), new_upload_token()
+    await registry.save_patch_upload(PatchUpload(token, DIFF, "bob", T0))
+    await _refused(registry.claim_patch_upload(token, "bob", T0 + UPLOAD_TTL + 1), "expired")
+    await _refused(registry.claim_patch_upload(token, "bob", T0 + 1), "already used")  # removed when refused
+    await registry.save_patch_upload(PatchUpload(fresh, DIFF, "bob", T0))
+    assert await registry.claim_patch_upload(fresh, "bob", T0 + UPLOAD_TTL) == DIFF  # the bound itself is kept
+
+
+async def uploads_left_unclaimed_are_purged_by_a_later_upload(registry: Any) -> None:
+    old, new = new_upload_token(), new_upload_token()
+    await registry.save_patch_upload(PatchUpload(old, DIFF, "bob", T0))
+    await registry.save_patch_upload(PatchUpload(new, DIFF, "bob", T0 + UPLOAD_TTL + 1))
+    await _refused(registry.claim_patch_upload(old, "bob", T0 + 1), "already used")  # purged, not just refused
+    assert await registry.claim_patch_upload(new, "bob", T0 + UPLOAD_TTL + 2) == DIFF
+
+
+async def an_upload_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved(registry: Any) -> None:
+    token = new_upload_token()
+    await registry.save_patch_upload(PatchUpload(token, DIFF, "bob", T0))
+    for bad in (token + "x", token[:-1], "../" + token[3:], None, 42, ""):
+        await _refused(registry.claim_patch_upload(bad, "bob", T0 + 1), "no such upload")
+    try:
+        await registry.save_patch_upload(PatchUpload("not-a-token", DIFF, "bob", T0))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("an upload was saved under a name new_upload_token cannot make")
+    assert await registry.claim_patch_upload(token, "bob", T0 + 1) == DIFF
 
 
 async def the_freeze_is_set_read_and_thawed(registry: Any) -> None:
@@ -456,6 +515,11 @@ async def a_saved_culprit_is_read_back_whole_and_a_new_one_replaces_it(registry:
 Scenario = Callable[[Any], Awaitable[None]]
 
 SCENARIOS: list[Scenario] = [
+    an_upload_is_claimed_once_by_its_uploader,
+    an_upload_cannot_be_claimed_by_another_user_and_stays_for_its_uploader,
+    an_expired_upload_is_refused_and_gone,
+    uploads_left_unclaimed_are_purged_by_a_later_upload,
+    an_upload_token_that_is_not_a_token_finds_nothing_and_cannot_be_saved,
     a_cowboys_patch_is_kept_whole_and_patch_ids_are_cached_by_commit,
     an_unrecorded_change_stands_per_server_until_cleared,
     a_new_registry_names_no_culprit,

@@ -19,10 +19,11 @@ from buildbot.test.steps import ExpectShell
 from buildbot.util.twisted import async_to_deferred
 from test_deploy_steps import TIMEOUTS, DeployCase, deploy_argv
 
-from lpdeploy.core.model import CowboyPatch, CowboyState
+from lpdeploy.core.model import CowboyPatch, CowboyState, PatchUpload
 from lpdeploy.facts.services import services
 from lpdeploy.master.steps.admin import AdminAction
 from lpdeploy.master.steps.deploy import PlanDeploy, RunDeploys
+from lpdeploy.stores.registry import new_upload_token
 
 T0 = 1_700_000_000.0
 
@@ -53,6 +54,12 @@ class PatchCase(DeployCase):
     def _file(self, name):
         return Path(self.repo.work) / name
 
+    async def upload(self, diff: str, by: str = "bob") -> str:
+        """The diff stored as the cowboy-add form stores it (``cowboy_forms``); returns the build's token."""
+        token = new_upload_token()
+        await self.registry.save_patch_upload(PatchUpload(token, diff, by, self.reactor.seconds()))
+        return token
+
     async def cowboy_with_patch(self):
         await self.deployed("app1", self.p1m)
         c = await self.registry.add_cowboy("app1", "relay changed by hand", None, "bob", T0)
@@ -66,7 +73,8 @@ class RecordingAPatch(PatchCase):
         self.story()
         await self.deployed("app1", self.p1m)
         self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
-                             servers="app1 app2", cowboy_reason="relay changed by hand", patch=self.diff)
+                             servers="app1 app2", cowboy_reason="relay changed by hand",
+                             lpdeploy_patch_upload=await self.upload(self.diff))
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         self.assertEqual(await self.registry.cowboy_patch(1), CowboyPatch(1, self.hand_id, self.p1m, self.diff))
@@ -80,21 +88,59 @@ class RecordingAPatch(PatchCase):
         self.story()
         series = self.repo.git("log", "-p", "--format=commit %H", f"{self.p1}..{self.hand}") + "\n"
         self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
-                             servers="app1", cowboy_reason="relay changed by hand", patch=series)
+                             servers="app1", cowboy_reason="relay changed by hand",
+                             lpdeploy_patch_upload=await self.upload(series))
         self.expect_outcome(result=FAILURE)
         await self.run_step()
         self.assertIn("git patch-id finds no single change in it", self.prop("lpdeploy_reason"))
+        self.assertNotIn(series.split("\n")[0], self.prop("lpdeploy_reason"))  # readable by all: no line of it
         self.assertEqual(await self.registry.cowboys(), [])
 
     @async_to_deferred
     async def test_text_that_is_no_diff_is_refused(self):
         self.story()
         self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
-                             servers="app1", cowboy_reason="relay changed by hand", patch="I edited mail.cf\n")
+                             servers="app1", cowboy_reason="relay changed by hand",
+                             lpdeploy_patch_upload=await self.upload("I edited mail.cf\n"))
         self.expect_outcome(result=FAILURE)
         await self.run_step()
         self.assertIn("is not a unified diff", self.prop("lpdeploy_reason"))
         self.assertEqual(await self.registry.cowboys(), [])
+
+
+    @async_to_deferred
+    async def test_an_upload_of_another_user_is_refused_and_nothing_is_recorded(self):
+        self.story()
+        token = await self.upload(self.diff, by="carol")
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="app1", cowboy_reason="relay changed by hand", lpdeploy_patch_upload=token)
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertIn("uploaded by another user", self.prop("lpdeploy_reason"))
+        self.assertEqual(await self.registry.cowboys(), [])
+        self.assertEqual(await self.registry.claim_patch_upload(token, "carol", self.reactor.seconds()), self.diff)
+
+    @async_to_deferred
+    async def test_a_used_upload_cannot_record_a_second_cowboy(self):
+        self.story()
+        token = await self.upload(self.diff)
+        await self.registry.claim_patch_upload(token, "bob", self.reactor.seconds())  # the first build claimed it
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="app1", cowboy_reason="relay changed by hand", lpdeploy_patch_upload=token)
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertIn("already used", self.prop("lpdeploy_reason"))
+        self.assertEqual(await self.registry.cowboys(), [])
+
+    @async_to_deferred
+    async def test_a_diff_given_as_a_build_property_is_not_read(self):
+        """Only the upload counts: a ``patch`` property (how the diff once travelled) records no patch."""
+        self.story()
+        self.setup_flow_step(AdminAction(settings=self.settings), lpdeploy_action="cowboy-add", owner="bob",
+                             servers="app1", cowboy_reason="relay changed by hand", patch=self.diff)
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertIsNone(await self.registry.cowboy_patch(1))
 
 
 class PlanningOverAPatch(PatchCase):

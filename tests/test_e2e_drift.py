@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,35 @@ def test_the_timer_finds_an_unrecorded_change_which_refuses_the_rollout_until_a_
     assert unrecorded(flow, "app1") is None  # app1 runs what lpdeploy deployed (the cowboy retired with it)
 
 
+MARKER = "# SECRET-HOTFIX-7f3a: login bypass closed here"  # a line of the diff no viewer may read
+
+
+def readable(flow: Flow, user: str | None, path: str) -> str:
+    """``/api/v2/<path>`` as ``user`` reads it ("" when refused: a 403 or 404 shows nothing)."""
+    flow.viewer = user
+    try:
+        return json.dumps(flow.api(path))
+    except urllib.error.HTTPError as e:
+        assert e.code in (403, 404), (path, e.code)
+        return ""
+    finally:
+        flow.viewer = None
+
+
+def assert_no_viewer_reads_the_diff(flow: Flow, buildid: int) -> None:
+    """The attack: every way to read a build's and buildset's properties, as anonymous, a developer, a losa."""
+    buildsetid = flow.api(f"buildrequests/{flow.api(f'builds/{buildid}')['builds'][0]['buildrequestid']}")[
+        "buildrequests"][0]["buildsetid"]
+    paths = [f"builds/{buildid}/properties", "builds?property=*", f"builds/{buildid}?property=*",
+             f"buildsets/{buildsetid}/properties", f"buildsets/{buildsetid}"]
+    for user in (None, "carol", "bob"):
+        for path in paths:
+            assert "SECRET-HOTFIX" not in readable(flow, user, path), (user, path)
+    token = json.loads(readable(flow, "bob", f"builds/{buildid}/properties"))["properties"][0]
+    assert token["lpdeploy_patch_upload"][0], token  # the read worked: the build carries the token, not the diff
+    assert "patch" not in token
+
+
 def test_a_cowboy_whose_patch_lands_under_another_commit_id_retires_with_the_deploy_that_brings_it(
         flow: Flow) -> None:
     flow.given_no_cowboys()
@@ -104,19 +134,26 @@ def test_a_cowboy_whose_patch_lands_under_another_commit_id_retires_with_the_dep
     subprocess.run([*git_, "fetch", "--quiet", str(flow.upstream), "refs/heads/production-stable"], cwd=work,
                    check=True)
     subprocess.run([*git_, "checkout", "--quiet", "--detach", "FETCH_HEAD"], cwd=work, check=True)
-    (work / "mail.cf").write_text("relay = new.example.org\n")
+    (work / "mail.cf").write_text(f"relay = new.example.org\n{MARKER}\n")
     subprocess.run([*git_, "add", "mail.cf"], cwd=work, check=True)
     diff = subprocess.run([*git_, "diff", "--cached"], cwd=work, check=True, capture_output=True, text=True).stdout
     subprocess.run([*git_, "reset", "--quiet", "--hard"], cwd=work, check=True)
     patch = flow.base / "relay.diff"
+    assert MARKER in diff
     patch.write_text(diff)
-    added = flow.cli("cowboy", "add", "--server", "app2", "--reason", "mail relay changed by hand",
-                     "--patch", str(patch), user="bob")
+    with flow.recording(None) as anonymous, flow.recording("carol") as developer:  # the event streams too
+        added = flow.cli("cowboy", "add", "--server", "app2", "--reason", "mail relay changed by hand",
+                         "--patch", str(patch), user="bob")
     assert added.returncode == 0, added.stderr
+    for rec in (anonymous, developer):
+        assert "lpdeploy-admin" in rec.text or "lpdeploy_patch_upload" in rec.text, rec.text[:500]  # it saw the build
+        assert "SECRET-HOTFIX" not in rec.text
     cowboy_id = int(added.stdout.split()[-1])
+    assert_no_viewer_reads_the_diff(flow, flow.builds("lpdeploy-admin")[-1]["buildid"])
 
     flow.given_devel_holds_stable()
-    fix = flow.commit_file("mail.cf", "relay = new.example.org\n", "Move the mail relay", "devel")  # same change
+    fix = flow.commit_file("mail.cf", f"relay = new.example.org\n{MARKER}\n", "Move the mail relay",
+                           "devel")  # the same change
     target = flow.given_promoted("After the relay fix")
     assert flow.is_ancestor(fix, target)
     deploy = flow.cli("deploy", "--server", "app2", user="bob")

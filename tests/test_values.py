@@ -111,7 +111,8 @@ def test_every_build_property_keeps_its_name() -> None:
         "PROBE": "lpdeploy_probe", "CULPRIT": "lpdeploy_culprit",
         "CHECKOUT_BRANCH": "lpdeploy_checkout_branch", "AUTO": "lpdeploy_auto", "PLAN": "lpdeploy_plan",
         "RUN_DEPLOY": "lpdeploy_run_deploy", "SERVERS": "lpdeploy_servers", "ACTION": "lpdeploy_action",
-        "COWBOY_IDS": "lpdeploy_cowboy_ids", "JOB": "lpdeploy_job", "PARENT_BUILDID": "lpdeploy_parent_buildid",
+        "COWBOY_IDS": "lpdeploy_cowboy_ids", "PATCH_UPLOAD": "lpdeploy_patch_upload",
+        "JOB": "lpdeploy_job", "PARENT_BUILDID": "lpdeploy_parent_buildid",
         "SHARD": "lpdeploy_shard", "ATTEMPT": "lpdeploy_attempt", "PREVIOUS_TIP": "lpdeploy_previous_tip",
         "QA": "lpdeploy_qa",
     }

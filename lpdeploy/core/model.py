@@ -134,6 +134,23 @@ class CowboyPatch:
 
 
 @dataclass(frozen=True)
+class PatchUpload:
+    """A cowboy's diff waiting for its ``cowboy-add`` build, kept master-side under an opaque token.
+
+    Build and buildset properties are readable by every viewer of the web UI,
+    and a hot patch is often the fix of a vulnerability, so the diff never
+    becomes a property: the cowboy-add form stores it as an upload and the
+    build carries only ``token``. The build's step claims it once, as the user
+    who uploaded it, within ``registry.UPLOAD_TTL`` seconds.
+    """
+
+    token: str
+    diff: str
+    by: str  # who uploaded it: only they may claim it
+    at: float
+
+
+@dataclass(frozen=True)
 class Deployment:
     server: str
     revision: str

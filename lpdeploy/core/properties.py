@@ -34,6 +34,7 @@ SERVERS = "lpdeploy_servers"  # per server: {"status": a core.model.ServerStatus
 # the admin builder
 ACTION = "lpdeploy_action"  # which bookkeeping action the build carries out
 COWBOY_IDS = "lpdeploy_cowboy_ids"  # the ids of the cowboys a ``cowboy-add`` recorded
+PATCH_UPLOAD = "lpdeploy_patch_upload"  # a ``cowboy-add``'s token for its diff, kept master-side (never the diff)
 
 # security and merge-back builds
 JOB = "lpdeploy_job"  # the opaque token of the job kept master-side

@@ -11,6 +11,9 @@ the append-only history of fixes that reached production, which nothing
 overwrites; ``record_merge_back``/``merge_backs`` every merge-back attempt;
 ``save_job``/``job`` what each security or merge-back build was asked to do
 (branch, who asked), kept here so that the build itself carries only a token.
+A cowboy's diff likewise: ``save_patch_upload`` keeps it under a token until
+its cowboy-add build claims it (``claim_patch_upload``: once, by its
+uploader, within ``UPLOAD_TTL``).
 
 Writes that two masters could race on are made safe: a new cowboy id is
 claimed with an atomic create (the loser takes the next id), a release is an
@@ -31,7 +34,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from lpdeploy.core.bisect import Culprit
-from lpdeploy.core.errors import UnknownCowboy
+from lpdeploy.core.errors import InvalidInput, UnknownCowboy
 from lpdeploy.core.model import (
     AuditEntry,
     Cowboy,
@@ -40,6 +43,7 @@ from lpdeploy.core.model import (
     Deployment,
     Freeze,
     MergeBackAttempt,
+    PatchUpload,
     Release,
     SecurityFix,
     SecurityJob,
@@ -49,11 +53,18 @@ from lpdeploy.core.model import (
 REGISTRY_OBJECT = ("lpdeploy-registry", "lpdeploy.registry.DbRegistry")
 _AUDIT_SEQUENCE = itertools.count()  # orders audit entries recorded within one second
 JOB_TOKEN = re.compile(r"[0-9a-f]{32}")
+UPLOAD_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+UPLOAD_TTL = 3600.0  # seconds a cowboy's uploaded diff waits for its build; then it is refused and purged
 
 
 def new_job_token() -> str:
     """An opaque, unguessable job token: all a security build's properties say about its work."""
     return secrets.token_hex(16)
+
+
+def new_upload_token() -> str:
+    """An opaque, unguessable token for a cowboy's uploaded diff (what its build's property says)."""
+    return secrets.token_urlsafe(24)
 
 
 class Registry(Protocol):
@@ -81,6 +92,16 @@ class Registry(Protocol):
 
     async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
         """The diff cowboy ``cowboy_id`` carries, or None."""
+
+    async def save_patch_upload(self, upload: PatchUpload) -> None:
+        """Keep a cowboy's diff under ``upload.token`` until its build claims it; uploads older than
+        ``UPLOAD_TTL`` at ``upload.at`` are purged. ``ValueError`` for a token ``new_upload_token``
+        could not have made."""
+
+    async def claim_patch_upload(self, token: object, who: str, now: float) -> str:
+        """The diff under ``token``, removed (single use); ``InvalidInput`` when it is unknown or used,
+        older than ``UPLOAD_TTL`` (then it is removed), or uploaded by another user than ``who``
+        (then it stays for its uploader)."""
 
     async def patch_ids(self, shas: list[str]) -> dict[str, str]:
         """The cached ``git patch-id --stable`` of those commits that have one cached ("" for none)."""
@@ -167,6 +188,30 @@ def _check_token(token: str) -> None:
         raise ValueError(f"not a job token: {token!r}")
 
 
+def _upload_refusal(upload: PatchUpload | None, who: str, now: float) -> str | None:
+    """Why ``who`` may not claim ``upload`` at ``now``, or None: the rule both stores keep."""
+    if upload is None:
+        return "no such upload (unknown, or already used)"
+    if _expired(upload, now):
+        return (f"expired: uploads wait {int(UPLOAD_TTL) // 60} minutes for their build; "
+                "run lpdeploy cowboy add again")
+    if upload.by != who:
+        return "uploaded by another user; only they may record a cowboy with it"
+    return None
+
+
+def _expired(upload: PatchUpload | None, now: float) -> bool:
+    return upload is not None and now - upload.at > UPLOAD_TTL
+
+
+def _claim_error(token: object, problem: str) -> InvalidInput:
+    return InvalidInput("patch upload", str(token)[:8] + "…", problem)
+
+
+def _is_upload_token(token: object) -> bool:
+    return isinstance(token, str) and UPLOAD_TOKEN.fullmatch(token) is not None
+
+
 def _by_time(releases: list[Release]) -> list[Release]:
     return sorted(releases, key=lambda r: (r.released_at, r.candidate, r.fix_commit))
 
@@ -192,6 +237,7 @@ class InMemoryRegistry:
         self._drift: dict[str, UnrecordedChange] = {}
         self._patches: dict[int, CowboyPatch] = {}
         self._patch_ids: dict[str, str] = {}
+        self._uploads: dict[str, PatchUpload] = {}
         self._audit: list[AuditEntry] = []
         self._fixes: dict[str, SecurityFix] = {}
         self._events: list[AuditEntry] = []
@@ -219,6 +265,22 @@ class InMemoryRegistry:
 
     async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
         return self._patches.get(cowboy_id)
+
+    async def save_patch_upload(self, upload: PatchUpload) -> None:
+        if not _is_upload_token(upload.token):
+            raise ValueError("not an upload token")
+        self._uploads = {t: u for t, u in self._uploads.items() if upload.at - u.at <= UPLOAD_TTL}
+        self._uploads[upload.token] = upload
+
+    async def claim_patch_upload(self, token: object, who: str, now: float) -> str:
+        upload = self._uploads.get(str(token)) if _is_upload_token(token) else None
+        refusal = _upload_refusal(upload, who, now)
+        if refusal is not None:
+            if _expired(upload, now):
+                del self._uploads[str(token)]
+            raise _claim_error(token, refusal)
+        assert upload is not None
+        return self._uploads.pop(upload.token).diff
 
     async def patch_ids(self, shas: list[str]) -> dict[str, str]:
         return {s: self._patch_ids[s] for s in shas if s in self._patch_ids}
@@ -362,6 +424,41 @@ class DbRegistry:
     async def cowboy_patch(self, cowboy_id: int) -> CowboyPatch | None:
         found = await self._get(f"cowboy-patch/{cowboy_id:08d}")
         return CowboyPatch(**found) if found else None
+
+    async def save_patch_upload(self, upload: PatchUpload) -> None:
+        if not _is_upload_token(upload.token):
+            raise ValueError("not an upload token")
+        stale = [n for n, v in await self._rows("upload/") if upload.at - float(v.get("at", 0)) > UPLOAD_TTL]
+        if stale:
+            await self._delete(stale)
+        await self._set(f"upload/{upload.token}", asdict(upload))
+
+    async def claim_patch_upload(self, token: object, who: str, now: float) -> str:
+        """Removing the row is the claim: of two masters claiming at once, one deletes it, the other finds none."""
+        found = await self._get(f"upload/{token}") if _is_upload_token(token) else None
+        upload = PatchUpload(**found) if found else None
+        refusal = _upload_refusal(upload, who, now)
+        if refusal is None:
+            if await self._delete([f"upload/{token}"]) == 0:  # another master claimed it meanwhile
+                refusal = _upload_refusal(None, who, now)
+        elif _expired(upload, now):
+            await self._delete([f"upload/{token}"])
+        if refusal is not None:
+            raise _claim_error(token, refusal)
+        assert upload is not None
+        return upload.diff
+
+    async def _delete(self, names: list[str]) -> int:
+        """Remove these rows; returns how many were there."""
+        oid = await self._oid()
+
+        def thd(conn: Any) -> int:
+            tbl = self.master.db.model.object_state
+            gone = conn.execute(tbl.delete().where(tbl.c.objectid == oid, tbl.c.name.in_(names))).rowcount
+            conn.commit()
+            return int(gone)
+
+        return await self.master.db.pool.do(thd)
 
     async def patch_ids(self, shas: list[str]) -> dict[str, str]:
         """Read by name, a batch at a time: the cache grows with the history, a deploy asks for a few."""

@@ -60,10 +60,10 @@ class AdminAction(FlowStep):
         fixed_by = validators.optional_revision(self.getProperty("fixed_by"), "fixed-by revision") or None
         if fixed_by is not None:
             await self.upstream.fetch_revision(fixed_by)  # must exist upstream, on any ref
-        diff = validators.patch(self.getProperty("patch"))
+        diff = await self._patch(registry, now)
         patch_id = await self.upstream.patch_id(diff) if diff else None
-        if diff and patch_id is None:
-            raise InvalidInput("patch", diff.strip().split("\n")[0][:80],
+        if diff and patch_id is None:  # the refusal is readable by all: it names no line of the diff
+            raise InvalidInput("patch", f"{len(diff.encode('utf-8', 'surrogateescape')):,} bytes",
                                "git patch-id finds no single change in it; give the output of git diff for "
                                "the files patched by hand")
         ids = []
@@ -87,6 +87,17 @@ class AdminAction(FlowStep):
         fix = f", fixed by {short(fixed_by)}" if fixed_by else ""
         fix += f", with its patch (patch-id {short(patch_id)})" if patch_id else ""
         return f"recorded cowboy {', '.join(f'#{i}' for i in ids)} on {', '.join(names)}: {reason}{fix}"
+
+    async def _patch(self, registry: Registry, now: float) -> str:
+        """The diff the form uploaded (``cowboy_forms``), claimed once and only by who forced this build.
+
+        The build carries only the upload's token: its properties are readable
+        by every viewer, and a hot patch is often a vulnerability's fix.
+        """
+        token = self.getProperty(prop.PATCH_UPLOAD)
+        if not token:
+            return ""
+        return validators.patch(await registry.claim_patch_upload(token, self.who, now))
 
     async def _cowboy_remove(self, registry: Registry, now: float) -> str:
         cowboy = validators.cowboy_id(self.getProperty("cowboy_id"))
