@@ -49,3 +49,14 @@ def test_the_moved_errors_are_still_found_where_they_were() -> None:
     from lpdeploy.tools.localrun import RunError
 
     assert (UnknownCowboy, ApiError, RunError) == (errors.UnknownCowboy, errors.ApiError, errors.RunError)
+
+
+def test_a_git_error_names_the_subcommand_and_gits_own_verdict_not_the_advice_after_it():
+    stderr = ("fatal: '/srv/up.git' does not appear to be a git repository\n"
+              "fatal: Could not read from remote repository.\n\n"
+              "Please make sure you have the correct access rights\nand the repository exists.\n")
+    argv = ["git", "-c", "fetch.writeCommitGraph=true", "--git-dir=/m", "fetch", "--prune", "origin"]
+    e = errors.GitError(argv, 128, stderr)
+    assert str(e) == "git fetch --prune failed (128): fatal: '/srv/up.git' does not appear to be a git repository"
+    assert str(errors.GitError(["git", "status"], 1, "")) == "git status failed (1): no message"
+    assert str(errors.GitError(["git", "push"], 1, "hint: x\nsomething odd\n")) == "git push failed (1): something odd"

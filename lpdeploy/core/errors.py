@@ -31,12 +31,28 @@ class GitError(LpDeployError):
     """A git command failed; carries the argv (never a shell string) and its stderr."""
 
     def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
-        last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
-        words = [a for a in argv[1:] if not a.startswith("--git-dir=")][:2]
-        super().__init__(f"git {' '.join(words)} failed ({returncode}): {last}")
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        # git's own verdict ("fatal: ... does not appear to be a git repository"), not the advice after it
+        verdicts = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        last = verdicts[0] if verdicts else (lines or ["no message"])[-1]
+        super().__init__(f"git {' '.join(_subcommand(argv)[:2])} failed ({returncode}): {last}")
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
+
+
+def _subcommand(argv: list[str]) -> list[str]:
+    """``argv`` after ``git`` without the options before the subcommand (``-c key=value``, ``--git-dir=``)."""
+    words: list[str] = []
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "-c":
+            skip = True
+        elif not arg.startswith("--git-dir="):
+            words.append(arg)
+    return words
 
 
 class UnknownRevision(GitError):
