@@ -30,8 +30,8 @@ from lpdeploy.core.refs import short, validate_revision
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.qa import qa_report, record_mark, staging_servers
 from lpdeploy.facts.services import services
+from lpdeploy.web.json_api import JsonResource, roles
 from lpdeploy.web.snapshot import DashboardSnapshot
-from lpdeploy.web.www import JsonResource, roles
 
 MAX_MARKED = 100  # revisions in one request
 MAX_BODY = 64 * 1024

@@ -10,12 +10,11 @@ for every configured plugin.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any, cast
 
 from buildbot.util.service import BuildbotService
-from buildbot.www.resource import Error, Resource
+from buildbot.www.resource import Error
 from twisted.internet import defer
 from twisted.web import resource
 
@@ -24,6 +23,8 @@ from lpdeploy.core.model import AuditAction, Role
 from lpdeploy.core.settings import Settings
 from lpdeploy.facts.services import services
 from lpdeploy.web.hook import HookResource
+from lpdeploy.web.json_api import JsonResource, roles
+from lpdeploy.web.qa import QaListResource, QaMarkResource
 from lpdeploy.web.status import flaky_report, flow_status
 
 SERVICE_NAME = "lpdeploy"
@@ -55,40 +56,6 @@ class _Static(resource.Resource):
         return self.body
 
 
-class JsonResource(Resource):
-    """A JSON answer computed on the reactor, written through Buildbot's own ``asyncRenderHelper``.
-
-    Buildbot's helper finishes the request, turns ``Error(status, message)``
-    into that status and logs anything else as a 500; here every error body
-    is JSON too (``{"error": ...}``), as the CLI and scripts expect.
-    """
-
-    isLeaf = True
-    failed = "could not compute the answer; see the master log"  # the 500's text
-
-    def __init__(self, app: LpDeployApp) -> None:
-        super().__init__(None)  # Buildbot sets app.master later; it is read at render time
-        self.app = app
-
-    def render_GET(self, request: Any) -> int:
-        def write_error(message: bytes, errcode: int = 400) -> None:
-            request.setResponseCode(errcode)
-            request.setHeader(b"content-type", b"application/json")
-            text = self.failed if errcode == 500 else message.decode(errors="replace")
-            request.write(json.dumps({"error": text}).encode())
-            request.finish()
-
-        return self.asyncRenderHelper(request, lambda r: defer.ensureDeferred(self._render(r)), write_error)
-
-    async def _render(self, request: Any) -> bytes:
-        body = await self.answer(request)
-        request.setHeader(b"content-type", b"application/json")
-        return json.dumps(body, indent=1).encode()
-
-    async def answer(self, request: Any) -> Any:
-        raise NotImplementedError
-
-
 class StatusResource(JsonResource):
     """``status.json``: the flow's state, as ``lpdeploy status --json`` prints it."""
 
@@ -103,14 +70,6 @@ class StatusResource(JsonResource):
                                  may_see_security=Role.SECURITY in roles(request, master),
                                  now=master.reactor.seconds(),
                                  health=await reach.upstream_health.get(settings.repository.url))
-
-
-def roles(request: Any, master: Any) -> set[str]:
-    """The roles of the user behind ``request``, as Buildbot's authz computes them."""
-    authz = getattr(master.www, "authz", None)
-    if authz is None:
-        return set()
-    return set(authz.getRolesFromUser(master.www.getUserInfos(request)))
 
 
 # security work in the audit trail: who works on a fix, and when, is for the security role only
@@ -173,7 +132,6 @@ class LpDeployApp:
     ui = False
 
     def __init__(self) -> None:
-        from lpdeploy.web.qa import QaListResource, QaMarkResource  # they build on JsonResource, above
 
         self.master: Any = None
         self.resource = resource.Resource()
