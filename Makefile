@@ -40,7 +40,7 @@ lint: $(STAMP)
 
 # the suite in two parts: most of it in parallel (a module stays on one process: its master is shared),
 # then the tests marked serial alone (they measure latency or load, or share the fresh clone)
-TEST_JOBS ?= 5
+TEST_JOBS ?= 6
 test: lint $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial" --durations=15
 	$(BIN)/python -m pytest -q -m serial

@@ -13,6 +13,7 @@ import http.client
 import http.cookiejar
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -45,6 +46,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_pair(taken: tuple[int, ...] = ()) -> int:
+    """A port ``p`` with ``p + 1`` free too, for ``make cluster``'s second master (it listens on port + 1).
+
+    Chosen below Linux's ephemeral range (32768-60999): there no outgoing
+    connection of a parallel test can take ``p + 1`` between this check and
+    the master's start, as happened with ``free_port() + 1``.
+    """
+    rng = random.Random()
+    for _ in range(200):  # bounded: 12,000 candidates, almost all free
+        port = rng.randrange(20000, 32000, 2)
+        if port in taken or port + 1 in taken:
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two free neighbouring ports between 20000 and 32000")
 
 
 def git(*args: str, cwd: Path | None = None) -> str:

@@ -29,7 +29,7 @@ import pytest
 from lpdeploy.tools.cluster import descendants, reap
 from lpdeploy.tools.localrun import stop
 from lpdeploy.tools.services import Crossbar, PrivatePostgres, missing_parts
-from tests.flow_harness import BIN, ROOT, Flow, free_port, git, wait_until
+from tests.flow_harness import BIN, ROOT, Flow, free_port_pair, git, wait_until
 
 MISSING = "; ".join(missing_parts())
 REQUIRED = os.environ.get("LPDEPLOY_REQUIRE_CLUSTER") == "1"  # .ci/run: CI must never skip these tests
@@ -177,9 +177,8 @@ def test_make_cluster_starts_two_masters_and_leaves_nothing_behind(base: Path) -
     site.parent.mkdir()
     upstream = site.parent / "upstream.git"
     git("init", "--quiet", "--bare", "--initial-branch=devel", str(upstream))
-    www, workers = free_port(), free_port()
-    while workers in (www + 1, www - 1):
-        workers = free_port()
+    www = free_port_pair()
+    workers = free_port_pair(taken=(www, www + 1))
     site.write_text(f'[repository]\nurl = "{upstream.as_uri()}"\n[www]\nport = {www}\nurl = "http://127.0.0.1:{www}/"\n'
                     f'[workers]\nport = {workers}\n')
     run_dir = base / "make-cluster" / "run"
