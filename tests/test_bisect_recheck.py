@@ -9,6 +9,7 @@ failed, so c3 is the culprit unless its failure was flaky.
 
 from __future__ import annotations
 
+import test_deploy_lease
 from buildbot.process.results import FAILURE, SUCCESS
 from buildbot.util.twisted import async_to_deferred
 from test_bisect_steps import BatchCase
@@ -33,6 +34,7 @@ class Recheck(BatchCase):
     start_build = RunShardsCase.start_build
     finish = RunShardsCase.finish
     advance = RunShardsCase.advance
+    other_build = test_deploy_lease.DeployLease.other_build
 
     @async_to_deferred
     async def given_a_failed_batch(self):
@@ -130,4 +132,20 @@ class Recheck(BatchCase):
         done = self.run_step()
         await self.play_recheck(passes=False)
         await done
+        self.assertIsNone(await DbLeases(self.master).state(_recheck_lease(self.repo.tree(self.c[3]))))
+
+    @async_to_deferred
+    async def test_a_re_check_lease_left_by_a_build_a_crash_ended_is_taken_over(self):
+        # the killed master's bisect build is over (its request runs again as a new build): its lease must not
+        # keep every later bisection from judging the culprit for hours
+        await self.given_a_failed_batch()
+        dead = await self.other_build(901, complete=True)
+        await DbLeases(self.master).take(_recheck_lease(self.repo.tree(self.c[3])), dead, 0.0, 3600.0)
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("lpdeploy_culprit", self.c[3])
+        done = self.run_step()
+        await self.play_recheck(passes=False)
+        await done
+        self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[3])
         self.assertIsNone(await DbLeases(self.master).state(_recheck_lease(self.repo.tree(self.c[3]))))

@@ -39,7 +39,7 @@ from lpdeploy.core.shard_watch import bounds
 from lpdeploy.facts.batch import BATCH_LIMIT, Batch, read_batch
 from lpdeploy.facts.services import services
 from lpdeploy.git.gitops import Commit
-from lpdeploy.master.steps.deploy_lease import holder
+from lpdeploy.master.steps.deploy_lease import holder, holder_is_over
 from lpdeploy.master.steps.flow import MoveBranches, suite_needed
 from lpdeploy.master.steps.shards import RECHECK_BASE, ShardDriver, ShardRuns
 from lpdeploy.stores.lease import DbLeases
@@ -151,7 +151,12 @@ class Bisect(ShardDriver, MoveBranches):
         The caller releases the lease after the re-check.
         """
         me, ttl = holder(self), RECHECK_LEASE_SLACK + 2 * self.settings.suite.max_time
-        taken = await DbLeases(self.master).take(_recheck_lease(culprit.tree), me, self.master.reactor.seconds(), ttl)
+        leases, name = DbLeases(self.master), _recheck_lease(culprit.tree)
+        taken = await leases.take(name, me, self.master.reactor.seconds(), ttl)
+        if taken.holder != me and await holder_is_over(self, taken.holder):
+            # a build a crash ended left it behind (its re-run is a new build): free it, compare-and-swap
+            await leases.release(name, taken.holder)
+            taken = await leases.take(name, me, self.master.reactor.seconds(), ttl)
         if taken.holder == me:
             return None
         return (f"{short(culprit.sha)} is being re-checked by {taken.holder}: that build decides whether "

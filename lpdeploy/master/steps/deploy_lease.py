@@ -60,7 +60,7 @@ async def hold(step: Any) -> str | None:
         got = await leases.take(DEPLOY_LEASE, me, reactor.seconds(), LEASE_TTL)
         if got.holder == me:
             break
-        if await _holder_is_over(step, got.holder):
+        if await holder_is_over(step, got.holder):
             step.say(f"the deploy lease was left by a build that is over ({got.holder}); taking it over")
             await leases.release(DEPLOY_LEASE, got.holder)  # only if it still holds it: compare-and-swap
             continue
@@ -80,7 +80,7 @@ async def hold(step: Any) -> str | None:
     return None
 
 
-async def _holder_is_over(step: Any, holder_name: str) -> bool:
+async def holder_is_over(step: Any, holder_name: str) -> bool:
     """Whether ``holder_name`` (a ``holder()``) is a build that has finished (a killed master's are, on restart)."""
     found = _HOLDER_BUILD.search(holder_name)
     if found is None:
