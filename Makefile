@@ -13,7 +13,7 @@ help:
 	@echo "make test   install into .venv and run lint, type checks and the whole test suite"
 	@echo "make lint   ruff and mypy only"
 	@echo "make bench  the benchmarks (tables on stdout, bench-results.json; ~20 minutes on a quiet 2-core machine)"
-	@echo "make mutants  the curated semantic mutants: each must be killed by its tests (~5 minutes)"
+	@echo "make mutants  the curated semantic mutants: each must be killed by its tests (92 of them; ~15 minutes on a busy 2-core machine)"
 	@echo "make mutmut   a broad mutmut sweep of the pure decision code; prints a score, never fails on it"
 	@echo "make clean  remove .venv and the local run directory .run/"
 
