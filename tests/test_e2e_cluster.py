@@ -29,6 +29,7 @@ import pytest
 from lpdeploy.tools.cluster import descendants, reap
 from lpdeploy.tools.localrun import stop
 from lpdeploy.tools.services import Crossbar, PrivatePostgres, missing_parts
+from tests.cluster_harness import SecondMaster
 from tests.flow_harness import BIN, ROOT, Flow, free_port_pair, git, wait_until
 
 MISSING = "; ".join(missing_parts())
@@ -71,33 +72,6 @@ def shared(base: Path) -> Iterator[str]:
         yield f'[database]\nurl = "{pg.url("lp_e2e")}"\n[mq]\nrouter_url = "{router.router_url}"\n'
     finally:
         stop(list(reversed(procs)))  # type: ignore[arg-type]
-
-
-class SecondMaster(Flow):
-    """Another master of the same site: same upstream, database and router; own ports, directory and worker."""
-
-    def __init__(self, first: Flow) -> None:
-        super().__init__(first.base, workers=2)
-        self.first = first
-        self.workers = ["worker-2"]  # worker-1 is the first master's
-        self.master_dir = first.base / "master-2"
-        self.site = first.base / "site-2.toml"
-        self.env = {**os.environ, "LPDEPLOY_CONFIG": str(self.site), "LPDEPLOY_URL": self.url}
-
-    def create(self) -> None:
-        text = self.first.site.read_text()
-        for old, new in ((f"port = {self.first.www_port}", f"port = {self.www_port}"),
-                         (self.first.url, self.url),
-                         (f"port = {self.first.worker_port}", f"port = {self.worker_port}"),
-                         ("local = 1", "local = 2")):
-            assert old in text
-            text = text.replace(old, new)
-        self.site.write_text(text)
-        subprocess.run([str(BIN / "buildbot"), "create-master", "--quiet", f"--config={ROOT / 'master.cfg'}",
-                        str(self.master_dir)], check=True, env=self.env, capture_output=True)
-        subprocess.run([str(BIN / "buildbot-worker"), "create-worker", "--quiet", str(self.worker_path("worker-2")),
-                        f"127.0.0.1:{self.worker_port}", "worker-2", "e2e-worker-secret"],
-                       check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
