@@ -63,14 +63,23 @@ class Recheck(BatchCase):
                           SUCCESS if passes else FAILURE)
         self.advance(POLL)
 
+    async def bisect_with_a_recheck(self, passes, culprit=None):
+        """Run the bisect step over the failed batch, playing its one re-check build (``passes`` or not).
+
+        ``culprit``: the revision the step must set as its culprit property.
+        """
+        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
+        self.expect_outcome(result=SUCCESS)
+        if culprit is not None:
+            self.expect_property("lpdeploy_culprit", culprit)
+        done = self.run_step()
+        await self.play_recheck(passes=passes)
+        await done
+
     @async_to_deferred
     async def test_a_culprit_whose_failing_tests_pass_again_is_not_named_and_they_are_recorded_flaky(self):
         await self.given_a_failed_batch()
-        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
-        self.expect_outcome(result=SUCCESS)
-        done = self.run_step()
-        await self.play_recheck(passes=True)
-        await done
+        await self.bisect_with_a_recheck(passes=True)
         log = self.decision_log()
         self.assertIn(f"{self.c[3][:12]} is not named", log)
         self.assertIn("a flaky failure, recorded as flaky", log)
@@ -85,12 +94,7 @@ class Recheck(BatchCase):
     @async_to_deferred
     async def test_a_culprit_whose_failing_tests_fail_again_is_named(self):
         await self.given_a_failed_batch()
-        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
-        self.expect_outcome(result=SUCCESS)
-        self.expect_property("lpdeploy_culprit", self.c[3])
-        done = self.run_step()
-        await self.play_recheck(passes=False)
-        await done
+        await self.bisect_with_a_recheck(passes=False, culprit=self.c[3])
         self.assertIn(f"{TEST} failed again", self.decision_log())
         self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[3])
         self.assertEqual(self.repo.tip("stable"), self.c[2])
@@ -127,11 +131,7 @@ class Recheck(BatchCase):
     @async_to_deferred
     async def test_the_re_check_lease_is_released_whatever_the_verdict(self):
         await self.given_a_failed_batch()
-        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
-        self.expect_outcome(result=SUCCESS)
-        done = self.run_step()
-        await self.play_recheck(passes=False)
-        await done
+        await self.bisect_with_a_recheck(passes=False)
         self.assertIsNone(await DbLeases(self.master).state(_recheck_lease(self.repo.tree(self.c[3]))))
 
     @async_to_deferred
@@ -141,11 +141,6 @@ class Recheck(BatchCase):
         await self.given_a_failed_batch()
         dead = await self.other_build(901, complete=True)
         await DbLeases(self.master).take(_recheck_lease(self.repo.tree(self.c[3])), dead, 0.0, 3600.0)
-        self.setup_flow_step(Bisect(settings=self.settings), **self.failed_gate_run())
-        self.expect_outcome(result=SUCCESS)
-        self.expect_property("lpdeploy_culprit", self.c[3])
-        done = self.run_step()
-        await self.play_recheck(passes=False)
-        await done
+        await self.bisect_with_a_recheck(passes=False, culprit=self.c[3])
         self.assertEqual((await DbRegistry(self.master).culprit()).revision, self.c[3])
         self.assertIsNone(await DbLeases(self.master).state(_recheck_lease(self.repo.tree(self.c[3]))))
