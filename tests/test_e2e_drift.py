@@ -18,16 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.flow_harness import Flow, wait_until
+from tests.test_e2e_verified_rollout import history, simulated_server
 
 pytestmark = pytest.mark.e2e
 INTERVAL = 8  # seconds between inspections; the flow's settle() needs 3 quiet seconds between them
 
 
 def servers_toml(out: Path) -> str:
-    write = ["sh", "-c", f'echo "$1" > {out}/"$0"; echo "$1" >> {out}/"$0".history; rm -f {out}/"$0".tree',
-             "{server}", "{revision}"]
-    inspect = ["sh", "-c", f'if [ -f {out}/"$0".tree ]; then cat {out}/"$0".tree; '
-                           f'else git rev-parse "$(cat {out}/"$0")^{{tree}}"; fi', "{server}"]
+    write, inspect = simulated_server(out)
     return f"[deploy]\ninspect_interval = {INTERVAL}\n" + "".join(f"""
 [[servers]]
 name = "{name}"
@@ -43,10 +41,6 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     f = Flow(base, extra_site=servers_toml(base / "servers"))
     yield from f.running()
 
-
-def history(flow: Flow, server: str) -> list[str]:
-    path = flow.base / "servers" / f"{server}.history"
-    return path.read_text().split() if path.exists() else []
 
 
 def tree_of(flow: Flow, sha: str) -> str:

@@ -30,12 +30,22 @@ CANCELLED = 6
 CHECK = 'if [ "$(cat health.txt 2>/dev/null)" = bad ]; then echo "GET https://$0/+health: 500"; exit 1; fi'
 
 
-def servers_toml(out: Path) -> str:
-    # a deploy overwrites hand-made changes (SERVER.tree: the tree a changed server would report)
+def simulated_server(out: Path) -> tuple[list[str], list[str]]:
+    """The deploy and inspect commands of a server simulated by files in ``out`` (also ``test_e2e_drift``'s).
+
+    A deploy writes SERVER (its revision) and appends to SERVER.history; it
+    overwrites hand-made changes (SERVER.tree: the tree a changed server would
+    report), which the inspect command reports instead of the deployed tree.
+    """
     write = ["sh", "-c", f'echo "$1" > {out}/"$0"; echo "$1" >> {out}/"$0".history; rm -f {out}/"$0".tree',
              "{server}", "{revision}"]
     inspect = ["sh", "-c", f'if [ -f {out}/"$0".tree ]; then cat {out}/"$0".tree; '
                            f'else git rev-parse "$(cat {out}/"$0")^{{tree}}"; fi', "{server}"]
+    return write, inspect
+
+
+def servers_toml(out: Path) -> str:
+    write, inspect = simulated_server(out)
     return f"[deploy]\nsoak = {SOAK}\n" + "".join(f"""
 [[servers]]
 name = "{name}"
